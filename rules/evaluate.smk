@@ -1,0 +1,45 @@
+# Model accuracy per split: which questions each model answers (top-1 first answer token).
+
+
+rule evaluate_model:
+    input:
+        csvs=split_csvs(ANALYSED_SPLITS),
+        model=lambda wc: trained(wc.model),
+    output:
+        scores=METRICS / "scores" / "{model}.jsonl",
+        summary=METRICS / "accuracy" / "{model}.json",
+    log:
+        LOGS / "evaluate_model_{model}.log",
+    benchmark:
+        BENCH / "evaluate_model_{model}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        prompts=config["prompts"],
+        batch_size=config["evaluation"]["batch_size"],
+    script:
+        "scripts/evaluate_model.py"
+
+
+rule model_accuracy:
+    input:
+        expand(rules.evaluate_model.output.summary, model=MODELS),
+    output:
+        METRICS / "model_accuracy.json",
+    log:
+        LOGS / "model_accuracy.log",
+    conda:
+        ENV
+    script:
+        "scripts/model_accuracy.py"
+
+
+rule evaluation:
+    input:
+        rules.model_accuracy.output,

@@ -1,0 +1,98 @@
+# Toy models of the real architectures, trained the way the real ones were (see
+# mmtrace.models.train): tokenizer -> vision tower -> text models -> MLLMs.
+
+
+rule train_tokenizer:
+    input:
+        csvs=split_csvs(ANALYSED_SPLITS),
+        world=DATA / "world.json",
+    output:
+        MODEL_DIR / "tokenizer" / "tokenizer.json",
+    log:
+        LOGS / "train_tokenizer.log",
+    conda:
+        ENV
+    params:
+        tokenizer=config["toy_training"]["tokenizer"],
+        prompts=config["prompts"],
+    script:
+        "scripts/train_tokenizer.py"
+
+
+rule train_vision:
+    output:
+        MODEL_DIR / "toy-vision" / "training_log.json",
+    log:
+        LOGS / "train_vision.log",
+    benchmark:
+        BENCH / "train_vision.tsv"
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        vision=config["toy_training"]["vision"],
+        image_size=config["toy_world"]["image_size"],
+        seed=config["seed"],
+    script:
+        "scripts/train_vision.py"
+
+
+rule train_text_model:
+    input:
+        csvs=split_csvs(ANALYSED_SPLITS),
+        tokenizer=rules.train_tokenizer.output[0],
+    output:
+        trained("{name}"),
+    log:
+        LOGS / "train_text_model_{name}.log",
+    benchmark:
+        BENCH / "train_text_model_{name}.tsv"
+    wildcard_constraints:
+        name="|".join(TEXT_MODELS),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        model=lambda wc: config["toy_training"]["text_models"][wc.name],
+        prompts=config["prompts"],
+        seed=config["seed"],
+    script:
+        "scripts/train_text_model.py"
+
+
+rule train_mllm:
+    input:
+        csvs=split_csvs(ANALYSED_SPLITS),
+        world=DATA / "world.json",
+        vision=rules.train_vision.output[0],
+        text_model=lambda wc: trained(
+            config["toy_training"]["mllms"][wc.name]["text_model"]
+        ),
+    output:
+        trained("{name}"),
+    log:
+        LOGS / "train_mllm_{name}.log",
+    benchmark:
+        BENCH / "train_mllm_{name}.tsv"
+    wildcard_constraints:
+        name="|".join(MLLMS),
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    params:
+        model=lambda wc: config["toy_training"]["mllms"][wc.name],
+        prompts=config["prompts"],
+        seed=config["seed"],
+    script:
+        "scripts/train_mllm.py"
+
+
+rule toy_models:
+    input:
+        [trained(m) for m in TEXT_MODELS + MLLMS],

@@ -1,0 +1,177 @@
+"""The workflow's configuration schema.
+
+`validate()` runs when the Snakefile starts: an unknown key or a bad value fails with a message
+that names it, before any job runs. Defaults live here and in config.yaml (which sets every key
+explicitly so users see them).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Paths(_Strict):
+    data: str = "data/toy"
+    results: str = "results"
+    figures: str = "figures"
+    tables: str = "paper_tables"
+    logs: str = "logs"
+
+
+class Prompts(_Strict):
+    """Prompt templates; `{question}` is replaced by the question text. The defaults are the
+    release's (LLaVA's) prompt, including its `?` after questions that already end in one."""
+
+    mllm: str = "<image>\nUSER: {question}? Answer in a few words.\nASSISTANT:"
+    llm: str = "USER: {question}? Answer in a few words.\nASSISTANT:"
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> Prompts:
+        for name in ("mllm", "llm"):
+            if "{question}" not in getattr(self, name):
+                raise ValueError(f"prompts.{name} must contain '{{question}}'")
+        if "<image>" not in self.mllm:
+            raise ValueError("prompts.mllm must contain the image placeholder '<image>'")
+        return self
+
+
+class ToyWorld(_Strict):
+    n_known: int = Field(200, ge=10)
+    n_movies: int = Field(150, ge=5)
+    n_okvqa: int = Field(150, ge=10)
+    n_heldout: int = Field(40, ge=2)
+    image_size: int = Field(48, ge=16)
+    train_images_per_entity: int = Field(8, ge=1)
+
+
+class TokenizerCfg(_Strict):
+    vocab_size: int = Field(2048, ge=300)
+
+
+class VisionCfg(_Strict):
+    """The toy CLIP vision tower, pre-trained once on attribute recognition (the stand-in for
+    CLIP pre-training) and frozen inside the MLLMs, as in LLaVA."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 256
+    num_layers: int = Field(3, ge=2)
+    num_heads: int = 4
+    patch_size: int = 8
+    steps: int = Field(600, ge=1)
+    batch_size: int = 64
+    lr: float = Field(2e-3, gt=0)
+
+
+class TextModelCfg(_Strict):
+    """A toy language model trained on the textual facts (the stand-in for Vicuna / Phi-2)."""
+
+    arch: Literal["llama", "phi"]
+    hidden_size: int = 128
+    intermediate_size: int = 512
+    num_layers: int = Field(6, ge=2)
+    num_heads: int = 4
+    num_kv_heads: int | None = None  # grouped-query attention when < num_heads (llama only)
+    steps: int = Field(3000, ge=1)
+    batch_size: int = 64
+    lr: float = Field(2e-3, gt=0)
+    warmup: int = 100
+
+
+class MLLMCfg(_Strict):
+    """A toy LLaVA-architecture MLLM: frozen vision tower + projector + a trained text model.
+    Stage 1 trains the projector only (feature alignment); stage 2 also the language model."""
+
+    text_model: str
+    projector_steps: int = Field(300, ge=0)
+    finetune_steps: int = Field(2500, ge=1)
+    batch_size: int = 32
+    lr: float = Field(1e-3, gt=0)
+    projector_lr: float = Field(2e-3, gt=0)
+    text_mix: float = Field(0.1, ge=0, le=1)  # share of text-only fact examples in stage 2
+    warmup: int = 100
+
+
+class ToyTraining(_Strict):
+    tokenizer: TokenizerCfg = TokenizerCfg()
+    vision: VisionCfg = VisionCfg()
+    text_models: dict[str, TextModelCfg]
+    mllms: dict[str, MLLMCfg]
+
+    @model_validator(mode="after")
+    def _bases_exist(self) -> ToyTraining:
+        for name, m in self.mllms.items():
+            if m.text_model not in self.text_models:
+                raise ValueError(
+                    f"toy_training.mllms.{name}.text_model: {m.text_model!r} is not one of "
+                    f"toy_training.text_models ({', '.join(sorted(self.text_models))})"
+                )
+        clash = set(self.mllms) & set(self.text_models)
+        if clash:
+            raise ValueError(f"toy_training: names used twice: {sorted(clash)}")
+        return self
+
+
+class ModelSpec(_Strict):
+    """A model the analyses run on. `source: toy` = trained by this workflow."""
+
+    role: Literal["mllm", "llm"]
+    source: Literal["toy"] = "toy"
+    trust_remote_code: bool = False
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "auto"
+    llm: str | None = None  # an MLLM's language-model counterpart (Fig. 1), if any
+
+
+class Evaluation(_Strict):
+    batch_size: int = Field(64, ge=1)
+
+
+class Config(_Strict):
+    world: Literal["toy"] = "toy"
+    seed: int = 1234
+    threads: int = Field(1, ge=1)  # torch threads per job; snakemake runs jobs in parallel
+    paths: Paths = Paths()
+    prompts: Prompts = Prompts()
+    toy_world: ToyWorld = ToyWorld()
+    toy_training: ToyTraining
+    models: dict[str, ModelSpec]
+    evaluation: Evaluation = Evaluation()
+
+    @model_validator(mode="after")
+    def _models_known(self) -> Config:
+        for name, spec in self.models.items():
+            if spec.source == "toy" and name not in (
+                self.toy_training.mllms.keys() | self.toy_training.text_models.keys()
+            ):
+                raise ValueError(f"models.{name}: a toy model must be defined in toy_training")
+            if spec.source == "toy" and (name in self.toy_training.mllms) != (spec.role == "mllm"):
+                raise ValueError(f"models.{name}.role: does not match its toy_training entry")
+            if spec.llm is not None and spec.llm not in self.models:
+                raise ValueError(f"models.{name}.llm: {spec.llm!r} is not in models")
+        return self
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def validate(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate a raw config mapping; return it with defaults filled in (a plain dict)."""
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "<top level>"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"  {loc}: {msg}")
+        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines)) from None
+    return cfg.model_dump(mode="json")

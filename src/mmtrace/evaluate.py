@@ -1,0 +1,88 @@
+"""Model accuracy on the toy world: top-1 first answer token, and p(answer).
+
+A question counts as answered when the model's top-1 next token after the prompt is the first
+token of one of its acceptable answers; p(answer) sums the probability of those first tokens.
+MLLMs answer the image questions (on renderings never used in training), text-only models the
+textual counterparts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmtrace import prompts as P
+from mmtrace.dataset import QuestionRecord
+from mmtrace.logs import progress
+from mmtrace.models.loading import LoadedModel, load_image
+from mmtrace.models.scoring import first_answer_token, next_token_probs
+
+log = logging.getLogger(__name__)
+
+
+def score_questions(
+    loaded: LoadedModel,
+    records: list[QuestionRecord],
+    templates,
+    data_dir: Path,
+    batch_size: int = 64,
+) -> list[dict]:
+    """One row per question: correct, p_answer, the predicted token."""
+    rows = []
+    template = templates.mllm if loaded.is_multimodal else templates.llm
+    for start in progress(range(0, len(records), batch_size), desc=f"scoring {loaded.name}"):
+        chunk = records[start : start + batch_size]
+        texts = [
+            P.build(template, r.question if loaded.is_multimodal else r.text_question).text
+            for r in chunk
+        ]
+        images = (
+            [load_image(data_dir / r.image_url) for r in chunk] if loaded.is_multimodal else None
+        )
+        probs = next_token_probs(loaded, texts, images).cpu()
+        top = probs.argmax(dim=-1)
+        for r, text, pr, t in zip(chunk, texts, probs, top, strict=True):
+            gold = sorted({first_answer_token(loaded.tokenizer, text, a) for a in r.answers})
+            rows.append(
+                {
+                    "qid": r.qid,
+                    "split": r.split,
+                    "constraint_type": r.constraint_type,
+                    "correct": int(t) in gold,
+                    "p_answer": float(pr[gold].sum()),
+                    "predicted": loaded.tokenizer.convert_ids_to_tokens(int(t)),
+                }
+            )
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Per split (and per constraint type within it): n, accuracy, mean p(answer)."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r["split"]].append(r)
+    out = {}
+    for split, rs in sorted(groups.items()):
+        entry = _stats(rs)
+        by_type = defaultdict(list)
+        for r in rs:
+            by_type[r["constraint_type"]].append(r)
+        entry["by_constraint_type"] = {k: _stats(v) for k, v in sorted(by_type.items())}
+        out[split] = entry
+    return out
+
+
+def _stats(rs: list[dict]) -> dict:
+    return {
+        "n": len(rs),
+        "accuracy": float(np.mean([r["correct"] for r in rs])) if rs else float("nan"),
+        "mean_p_answer": float(np.mean([r["p_answer"] for r in rs])) if rs else float("nan"),
+    }
+
+
+def set_threads(n: int) -> None:
+    torch.set_num_threads(n)

@@ -1,0 +1,1 @@
+"""Model access (loading, scoring) and the toy models' construction and training."""

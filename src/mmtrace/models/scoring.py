@@ -1,0 +1,42 @@
+"""Next-token probabilities after a prompt: what accuracy, tracing and editing all score."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from mmtrace.models.loading import LoadedModel
+
+
+def last_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Index of each row's last real token in a right-padded batch."""
+    return attention_mask.sum(dim=1) - 1
+
+
+@torch.no_grad()
+def next_token_probs(loaded: LoadedModel, prompts: Sequence[str], images=None) -> torch.Tensor:
+    """Softmax over the vocabulary for the token following each prompt, shape [batch, vocab]."""
+    enc = loaded.encode(list(prompts), images)
+    out = loaded.model(**enc)
+    idx = last_positions(enc["attention_mask"])
+    logits = out.logits[torch.arange(len(prompts), device=idx.device), idx]
+    return torch.softmax(logits.float(), dim=-1)
+
+
+def first_answer_token(tokenizer, prompt: str, answer: str) -> int:
+    """The first token the model must produce to start `answer` after `prompt`.
+
+    Found as the first token where tokenising prompt+answer departs from tokenising the prompt,
+    which is right for both byte-level BPE and SentencePiece tokenizers.
+    """
+    from mmtrace.prompts import answer_continuation
+
+    p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    full = tokenizer(prompt + answer_continuation(answer), add_special_tokens=True)["input_ids"]
+    i = 0
+    while i < min(len(p), len(full)) and p[i] == full[i]:
+        i += 1
+    if i >= len(full):
+        raise ValueError(f"answer {answer!r} adds no token after the prompt")
+    return full[i]

@@ -1,0 +1,466 @@
+"""Training the toy models the way the real ones were trained.
+
+1. a BPE tokenizer on the world's text;
+2. the vision tower on attribute recognition of random renderings (the stand-in for CLIP
+   pre-training), then frozen;
+3. each text model on the textual facts (the stand-in for Vicuna / Phi-2 pre-training);
+4. each MLLM from its text model: stage 1 trains the projector alone to name the entity in an
+   image (feature alignment), stage 2 trains projector and language model on the visual questions
+   with a share of textual facts mixed in (visual instruction tuning).
+
+Losses are computed at answer tokens only, from hidden states gathered there, which is the same
+objective as masked labels but skips the vocabulary projection at every other position.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import platform
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tokenizers
+import torch
+import transformers
+from torch import nn
+from transformers import (
+    AutoTokenizer,
+    CLIPVisionModel,
+    LlamaForCausalLM,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+    PhiForCausalLM,
+)
+
+from mmtrace import prompts as P
+from mmtrace.config import MLLMCfg, TextModelCfg, VisionCfg
+from mmtrace.dataset import QuestionRecord
+from mmtrace.io import write_json
+from mmtrace.logs import progress
+from mmtrace.models import toy
+from mmtrace.models.tokenizer import train_bpe
+from mmtrace.seeding import derive, seed_everything
+from mmtrace.toyworld.images import render
+from mmtrace.toyworld.vocab import BACKGROUNDS, COLORS, SHAPES
+
+log = logging.getLogger(__name__)
+
+NAME_QUESTION = "What is shown in this image"  # stage-1 (alignment) question
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "numpy": np.__version__,
+    }
+
+
+@dataclass
+class Example:
+    prompt: str
+    answer: str
+    entity_id: str | None = None  # multimodal examples draw one of the entity's renderings
+
+
+# ----------------------------------------------------------------------------- corpora
+def text_examples(records: list[QuestionRecord], template: str) -> list[Example]:
+    out = []
+    for r in records:
+        for q in [r.text_question, *r.text_paraphrases]:
+            out.append(Example(P.build(template, q).text, r.answer))
+    return out
+
+
+def visual_examples(records: list[QuestionRecord], template: str) -> list[Example]:
+    out = []
+    for r in records:
+        for q in [r.question, *r.paraphrases]:
+            out.append(Example(P.build(template, q).text, r.answer, r.entity_id))
+    return out
+
+
+def naming_examples(entities: list[dict], template: str) -> list[Example]:
+    prompt = P.build(template, NAME_QUESTION).text
+    return [Example(prompt, e["name"], e["id"]) for e in entities]
+
+
+def tokenizer_corpus(records: list[QuestionRecord], entities: list[dict], prompts) -> list[str]:
+    ex = (
+        text_examples(records, prompts.llm)
+        + visual_examples(records, prompts.mllm)
+        + naming_examples(entities, prompts.mllm)
+    )
+    return [e.prompt + P.answer_continuation(e.answer) for e in ex]
+
+
+def train_tokenizer(records, entities, prompts, vocab_size: int, out_dir: Path):
+    tok = train_bpe(tokenizer_corpus(records, entities, prompts), vocab_size)
+    tok.save_pretrained(out_dir)
+    firsts: dict[int, set[str]] = {}
+    for r in records:
+        for a in r.answers:
+            firsts.setdefault(
+                tok(P.answer_continuation(a), add_special_tokens=False)["input_ids"][0], set()
+            ).add(a.split()[0])
+    clashes = {tok.convert_ids_to_tokens(t): sorted(w) for t, w in firsts.items() if len(w) > 1}
+    log.info(
+        "tokenizer: %d tokens; answers whose different first words share a first token: %s",
+        len(tok),
+        clashes or "none",
+    )
+    return tok
+
+
+# ----------------------------------------------------------------------------- batching
+class Batcher:
+    """Tokenise examples once; yield padded batches with the answer-token targets."""
+
+    def __init__(self, tok, examples: list[Example], n_image_tokens: int = 0):
+        self.tok = tok
+        self.examples = examples
+        image_id = tok.convert_tokens_to_ids(tok.image_token) if n_image_tokens else None
+        cache: dict[str, list[int]] = {}
+        self.ids: list[list[int]] = []
+        self.n_prompt: list[int] = []
+        for ex in examples:
+            if ex.prompt not in cache:
+                ids = tok(ex.prompt)["input_ids"]
+                if image_id is not None:  # what the processor's image-token expansion produces
+                    i = ids.index(image_id)
+                    ids = ids[:i] + [image_id] * n_image_tokens + ids[i + 1 :]
+                cache[ex.prompt] = ids
+            ans = tok(P.answer_continuation(ex.answer), add_special_tokens=False)["input_ids"]
+            self.ids.append(cache[ex.prompt] + ans + [tok.eos_token_id])
+            self.n_prompt.append(len(cache[ex.prompt]))
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def batch(self, idx: list[int]) -> dict[str, torch.Tensor]:
+        seqs = [self.ids[i] for i in idx]
+        width = max(map(len, seqs))
+        input_ids = torch.full((len(seqs), width), self.tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        rows, pos, tgt = [], [], []
+        for b, (i, s) in enumerate(zip(idx, seqs, strict=True)):
+            input_ids[b, : len(s)] = torch.tensor(s)
+            mask[b, : len(s)] = 1
+            for p in range(self.n_prompt[i] - 1, len(s) - 1):  # predict answer tokens and EOS
+                rows.append(b)
+                pos.append(p)
+                tgt.append(s[p + 1])
+        return {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "rows": torch.tensor(rows),
+            "pos": torch.tensor(pos),
+            "targets": torch.tensor(tgt),
+        }
+
+
+def index_stream(n: int, batch_size: int, gen: torch.Generator):
+    """Endless epochs of shuffled indices, cut into batches."""
+    while True:
+        perm = torch.randperm(n, generator=gen).tolist()
+        for k in range(0, n - batch_size + 1, batch_size):
+            yield perm[k : k + batch_size]
+        if n < batch_size:
+            yield perm
+
+
+def answer_loss(model, batch: dict[str, torch.Tensor], **extra) -> torch.Tensor:
+    out = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra)
+    hidden = out.last_hidden_state[batch["rows"], batch["pos"]]
+    logits = model.get_output_embeddings()(hidden)
+    return nn.functional.cross_entropy(logits.float(), batch["targets"])
+
+
+def schedule(opt: torch.optim.Optimizer, warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        frac = (step - warmup) / max(1, total - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def run_steps(step_fn, params, steps: int, lr: float, warmup: int, desc: str) -> list[float]:
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    sched = schedule(opt, min(warmup, max(1, steps // 5)), steps)
+    losses: list[float] = []
+    bar = progress(range(steps), desc=desc, unit="step")
+    running = None
+    for step in bar:
+        loss = step_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+        if step % 50 == 0 or step == steps - 1:
+            losses.append(round(running, 5))
+            bar.set_postfix(loss=f"{running:.4f}")
+        if step % 500 == 0 or step == steps - 1:
+            log.info("%s step %d/%d loss %.4f", desc, step + 1, steps, running)
+    return losses
+
+
+def _log_json(out_dir: Path, info: dict) -> None:
+    write_json(out_dir / "training_log.json", {**info, "versions": versions()})
+
+
+# ----------------------------------------------------------------------------- vision
+ATTRS = {"shape": SHAPES, "color": sorted(COLORS), "background": BACKGROUNDS}
+
+
+class AttributeHeads(nn.Module):
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.heads = nn.ModuleDict({k: nn.Linear(hidden, len(v)) for k, v in ATTRS.items()})
+
+    def forward(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {k: h(feats) for k, h in self.heads.items()}
+
+
+def _random_renders(n: int, seed: int, size: int):
+    rng = random.Random(seed)
+    images, labels = [], {k: [] for k in ATTRS}
+    for i in range(n):
+        attrs = {k: rng.choice(v) for k, v in ATTRS.items()}
+        images.append(render(attrs, derive(seed, "vision", i), size))
+        for k, v in ATTRS.items():
+            labels[k].append(v.index(attrs[k]))
+    return images, {k: torch.tensor(v) for k, v in labels.items()}
+
+
+def train_vision(cfg: VisionCfg, image_size: int, seed: int, out_dir: Path) -> dict:
+    """Pre-train the CLIP vision tower to recognise shape, colour and background from the patch
+    features LLaVA reads (penultimate layer, CLS dropped)."""
+    seed_everything(derive(seed, "vision-init"))
+    vcfg = toy.vision_config(cfg, image_size)
+    model = CLIPVisionModel(vcfg)
+    heads = AttributeHeads(cfg.hidden_size)
+    processor = toy.image_processor(image_size)
+    n_images = min(cfg.steps * cfg.batch_size, 8000)
+    images, labels = _random_renders(n_images, derive(seed, "vision-data"), image_size)
+    pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+    gen = torch.Generator().manual_seed(derive(seed, "vision-order"))
+    stream = index_stream(n_images, cfg.batch_size, gen)
+
+    def features(px: torch.Tensor) -> torch.Tensor:
+        hs = model(pixel_values=px, output_hidden_states=True).hidden_states[-2]
+        return hs[:, 1:].mean(dim=1)
+
+    def step(_: int) -> torch.Tensor:
+        idx = next(stream)
+        logits = heads(features(pixels[idx]))
+        return sum(nn.functional.cross_entropy(logits[k], labels[k][idx]) for k in ATTRS)
+
+    params = list(model.parameters()) + list(heads.parameters())
+    t0 = time.time()
+    losses = run_steps(step, params, cfg.steps, cfg.lr, 50, "vision")
+    # held-out check on fresh renderings
+    test_images, test_labels = _random_renders(512, derive(seed, "vision-test"), image_size)
+    with torch.no_grad():
+        px = processor(images=test_images, return_tensors="pt")["pixel_values"]
+        logits = heads(features(px))
+    acc = {k: float((logits[k].argmax(-1) == test_labels[k]).float().mean()) for k in ATTRS}
+    log.info("vision tower attribute accuracy on fresh renderings: %s", acc)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    info = {
+        "attribute_accuracy": acc,
+        "losses": losses,
+        "seconds": time.time() - t0,
+        "seed": seed,
+        "config": cfg.model_dump(),
+    }
+    _log_json(out_dir, info)
+    return info
+
+
+# ----------------------------------------------------------------------------- text models
+def train_text_model(
+    cfg: TextModelCfg,
+    records: list[QuestionRecord],
+    template: str,
+    tokenizer_dir: Path,
+    seed: int,
+    name: str,
+    out_dir: Path,
+) -> dict:
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    seed_everything(derive(seed, name, "init"))
+    cls = LlamaForCausalLM if cfg.arch == "llama" else PhiForCausalLM
+    model = cls(toy.text_config(cfg, tok))
+    model.train()
+    batcher = Batcher(tok, text_examples(records, template))
+    gen = torch.Generator().manual_seed(derive(seed, name, "order"))
+    stream = index_stream(len(batcher), cfg.batch_size, gen)
+    log.info(
+        "%s: %d parameters, %d training examples",
+        name,
+        sum(p.numel() for p in model.parameters()),
+        len(batcher),
+    )
+    t0 = time.time()
+    losses = run_steps(
+        lambda _: answer_loss(model, batcher.batch(next(stream))),
+        list(model.parameters()),
+        cfg.steps,
+        cfg.lr,
+        cfg.warmup,
+        name,
+    )
+    model.eval()
+    model.save_pretrained(out_dir)
+    tok.save_pretrained(out_dir)
+    info = {
+        "name": name,
+        "losses": losses,
+        "seconds": time.time() - t0,
+        "seed": seed,
+        "n_examples": len(batcher),
+        "config": cfg.model_dump(),
+    }
+    _log_json(out_dir, info)
+    return info
+
+
+# ----------------------------------------------------------------------------- MLLMs
+class ImageBank:
+    """Pre-processed training renderings of every entity (pixel values computed once)."""
+
+    def __init__(self, data_dir: Path, entities: list[dict], processor):
+        from mmtrace.models.loading import load_image
+
+        self.slots: dict[str, list[int]] = {}
+        images = []
+        for e in entities:
+            self.slots[e["id"]] = []
+            for rel in e["train_images"]:
+                self.slots[e["id"]].append(len(images))
+                images.append(load_image(data_dir / rel))
+        self.pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+
+    def draw(self, entity_ids: list[str], rng: random.Random) -> torch.Tensor:
+        return self.pixels[[rng.choice(self.slots[e]) for e in entity_ids]]
+
+
+def train_mllm(
+    cfg: MLLMCfg,
+    records: list[QuestionRecord],
+    entities: list[dict],
+    prompts,
+    data_dir: Path,
+    vision_dir: Path,
+    text_dir: Path,
+    seed: int,
+    name: str,
+    out_dir: Path,
+) -> dict:
+    tok = AutoTokenizer.from_pretrained(text_dir)
+    text_model = transformers.AutoModelForCausalLM.from_pretrained(text_dir, use_safetensors=True)
+    vision = CLIPVisionModel.from_pretrained(vision_dir, use_safetensors=True)
+    image_token_id = tok.convert_tokens_to_ids(tok.image_token)
+    lcfg = toy.llava_config(vision.config, text_model.config, image_token_id)
+    seed_everything(derive(seed, name, "init"))
+    model = LlavaForConditionalGeneration(lcfg)
+    model.model.vision_tower.load_state_dict(vision.state_dict())
+    model.model.language_model.load_state_dict(text_model.model.state_dict())
+    model.lm_head.load_state_dict({"weight": text_model.lm_head.weight.data})
+    if getattr(text_model.lm_head, "bias", None) is not None:
+        log.info(
+            "%s: LLaVA's lm_head has no bias; the text model's lm_head bias is dropped "
+            "and stage 2 adapts to its absence",
+            name,
+        )
+    del text_model, vision
+    for p in model.model.vision_tower.parameters():
+        p.requires_grad_(False)
+
+    processor = LlavaProcessor(
+        image_processor=toy.image_processor(lcfg.vision_config.image_size),
+        tokenizer=tok,
+        patch_size=lcfg.vision_config.patch_size,
+        vision_feature_select_strategy=lcfg.vision_feature_select_strategy,
+        num_additional_image_tokens=1,
+    )
+    n_img = toy.num_image_tokens(lcfg.vision_config)
+    train_entities = [e for e in entities if not e["held_out"]]
+    bank = ImageBank(data_dir, train_entities, processor.image_processor)
+    rng = random.Random(derive(seed, name, "images"))
+    gen = torch.Generator().manual_seed(derive(seed, name, "order"))
+    t0 = time.time()
+
+    def mm_loss(batcher: Batcher, idx: list[int]) -> torch.Tensor:
+        batch = batcher.batch(idx)
+        px = bank.draw([batcher.examples[i].entity_id for i in idx], rng)
+        return answer_loss(model, batch, pixel_values=px)
+
+    # Stage 1: projector only, naming the entity in the image.
+    model.train()
+    naming = Batcher(tok, naming_examples(train_entities, prompts.mllm), n_img)
+    s1 = index_stream(len(naming), cfg.batch_size, gen)
+    proj = list(model.model.multi_modal_projector.parameters())
+    for p in model.model.language_model.parameters():
+        p.requires_grad_(False)
+    model.lm_head.weight.requires_grad_(False)
+    losses1 = []
+    if cfg.projector_steps:
+        losses1 = run_steps(
+            lambda _: mm_loss(naming, next(s1)),
+            proj,
+            cfg.projector_steps,
+            cfg.projector_lr,
+            cfg.warmup,
+            f"{name} stage 1",
+        )
+    # Stage 2: projector + language model on visual questions, textual facts mixed in.
+    for p in itertools.chain(model.model.language_model.parameters(), [model.lm_head.weight]):
+        p.requires_grad_(True)
+    visual = Batcher(tok, visual_examples(records, prompts.mllm), n_img)
+    textual = Batcher(tok, text_examples(records, prompts.llm))
+    n_text = int(round(cfg.batch_size * cfg.text_mix))
+    s2 = index_stream(len(visual), cfg.batch_size - n_text, gen)
+    s3 = index_stream(len(textual), max(1, n_text), gen)
+
+    def stage2(_: int) -> torch.Tensor:
+        loss = mm_loss(visual, next(s2))
+        if n_text:
+            w = n_text / cfg.batch_size
+            loss = (1 - w) * loss + w * answer_loss(model, textual.batch(next(s3)))
+        return loss
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    losses2 = run_steps(stage2, params, cfg.finetune_steps, cfg.lr, cfg.warmup, f"{name} stage 2")
+    model.eval()
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    info = {
+        "name": name,
+        "losses_stage1": losses1,
+        "losses_stage2": losses2,
+        "seconds": time.time() - t0,
+        "seed": seed,
+        "n_visual_examples": len(visual),
+        "config": cfg.model_dump(),
+    }
+    _log_json(out_dir, info)
+    return info
+
+
+def load_entities(world_json: Path) -> list[dict]:
+    with open(world_json, encoding="utf-8") as fh:
+        return json.load(fh)["entities"]

@@ -1,0 +1,170 @@
+"""The workflow's steps as plain functions (paths and config sections in, files out).
+
+Snakemake's scripts in rules/scripts/ only unpack their job and call one of these, so every step
+can be run and tested without Snakemake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from mmtrace import config as C
+from mmtrace.dataset import load_questions
+from mmtrace.io import read_json, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+
+def make_toy_world(out_dir: Path, seed: int, world: dict) -> None:
+    from mmtrace.toyworld.generate import generate
+
+    counts = generate(out_dir, seed=seed, **C.ToyWorld(**world).model_dump())
+    log.info("toy world written to %s: %s", out_dir, counts)
+
+
+def train_tokenizer(
+    csvs: list[Path], world_json: Path, cfg: dict, prompts: dict, out_file: Path
+) -> None:
+    from mmtrace.models import train as T
+
+    records = load_questions(csvs)
+    entities = [e for e in T.load_entities(world_json) if not e["held_out"]]
+    T.train_tokenizer(
+        records, entities, C.Prompts(**prompts), C.TokenizerCfg(**cfg).vocab_size, out_file.parent
+    )
+
+
+def train_vision(cfg: dict, image_size: int, seed: int, threads: int, out_file: Path) -> None:
+    import torch
+
+    from mmtrace.models import train as T
+
+    torch.set_num_threads(threads)
+    T.train_vision(C.VisionCfg(**cfg), image_size, seed, out_file.parent)
+
+
+def train_text_model(
+    name: str,
+    csvs: list[Path],
+    tokenizer_file: Path,
+    cfg: dict,
+    prompts: dict,
+    seed: int,
+    threads: int,
+    out_file: Path,
+) -> None:
+    import torch
+
+    from mmtrace.models import train as T
+
+    torch.set_num_threads(threads)
+    T.train_text_model(
+        C.TextModelCfg(**cfg),
+        load_questions(csvs),
+        C.Prompts(**prompts).llm,
+        tokenizer_file.parent,
+        seed,
+        name,
+        out_file.parent,
+    )
+
+
+def train_mllm(
+    name: str,
+    csvs: list[Path],
+    world_json: Path,
+    data_dir: Path,
+    vision_file: Path,
+    text_file: Path,
+    cfg: dict,
+    prompts: dict,
+    seed: int,
+    threads: int,
+    out_file: Path,
+) -> None:
+    import torch
+
+    from mmtrace.models import train as T
+
+    torch.set_num_threads(threads)
+    T.train_mllm(
+        C.MLLMCfg(**cfg),
+        load_questions(csvs),
+        T.load_entities(world_json),
+        C.Prompts(**prompts),
+        data_dir,
+        vision_file.parent,
+        text_file.parent,
+        seed,
+        name,
+        out_file.parent,
+    )
+
+
+def evaluate_model(
+    name: str,
+    model_dir: Path,
+    spec: dict,
+    csvs: list[Path],
+    data_dir: Path,
+    prompts: dict,
+    batch_size: int,
+    threads: int,
+    scores_out: Path,
+    summary_out: Path,
+) -> None:
+    import torch
+
+    from mmtrace.evaluate import score_questions, summarise
+    from mmtrace.io import atomic_open
+    from mmtrace.models.loading import load
+
+    torch.set_num_threads(threads)
+    spec = C.ModelSpec(**spec)
+    loaded = load(
+        model_dir,
+        spec.role,
+        name=name,
+        dtype=spec.dtype,
+        device=spec.device,
+        trust_remote_code=spec.trust_remote_code,
+    )
+    rows = score_questions(loaded, load_questions(csvs), C.Prompts(**prompts), data_dir, batch_size)
+    with atomic_open(scores_out, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, sort_keys=True) + "\n")
+    summary = {"role": spec.role, "splits": summarise(rows)}
+    for split, s in summary["splits"].items():
+        log.info(
+            "%s %s: n=%d accuracy=%.3f mean p(answer)=%.3f",
+            name,
+            split,
+            s["n"],
+            s["accuracy"],
+            s["mean_p_answer"],
+        )
+    write_json(summary_out, summary)
+
+
+def merge_accuracy(summaries: list[Path], out: Path) -> None:
+    write_json(out, {Path(p).stem: read_json(p) for p in summaries})
+
+
+def toy_world_examples(csvs: list[Path], data_dir: Path, seed: int, pdf: Path) -> None:
+    from mmtrace.report.examples import toy_world_examples as draw
+
+    draw(data_dir, load_questions(csvs), pdf.with_suffix(""), seed=seed)
+
+
+def table_dataset_stats(csvs: list[Path], out: Path) -> None:
+    from mmtrace.report.tables import render_dataset_stats
+
+    write_text(out, render_dataset_stats(load_questions(csvs)))
+
+
+def table_model_accuracy(accuracy_json: Path, out: Path) -> None:
+    from mmtrace.report.tables import render_model_accuracy
+
+    write_text(out, render_model_accuracy(read_json(accuracy_json)))
