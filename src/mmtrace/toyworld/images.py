@@ -30,6 +30,14 @@ def _polygon(cx: float, cy: float, r: float, n: int, rot: float, inner: float | 
     return pts
 
 
+def _rotated_rect(cx: float, cy: float, hw: float, hh: float, rot: float):
+    c, s = math.cos(rot), math.sin(rot)
+    return [
+        (cx + x * c - y * s, cy + x * s + y * c)
+        for x, y in ((-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh))
+    ]
+
+
 def _background(draw: ImageDraw.ImageDraw, kind: str, size: int, rng: random.Random) -> None:
     step = rng.randint(5, 7)
     off = rng.randint(0, step - 1)
@@ -74,14 +82,14 @@ def _shape(
     elif shape == "ring":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=color, width=max(2, int(r / 3)))
     elif shape == "square":
-        draw.polygon(_polygon(cx, cy, r * 1.15, 4, rot + math.pi / 4), fill=color)
+        draw.polygon(_rotated_rect(cx, cy, r * 0.95, r * 0.95, rot), fill=color)
     elif shape == "diamond":
         pts = [(cx, cy - r * 1.2), (cx + r * 0.75, cy), (cx, cy + r * 1.2), (cx - r * 0.75, cy)]
         draw.polygon(pts, fill=color)
     elif shape == "triangle":
         draw.polygon(_polygon(cx, cy, r * 1.15, 3, rot - math.pi / 2), fill=color)
-    elif shape == "hexagon":
-        draw.polygon(_polygon(cx, cy, r * 1.05, 6, rot), fill=color)
+    elif shape == "bar":
+        draw.polygon(_rotated_rect(cx, cy, r * 1.3, r * 0.45, rot), fill=color)
     elif shape == "star":
         draw.polygon(_polygon(cx, cy, r * 1.2, 5, rot - math.pi / 2, inner=0.45), fill=color)
     elif shape == "cross":
@@ -122,7 +130,7 @@ def render(attrs: dict[str, str], seed: int, size: int = 48) -> Image.Image:
     r = size * rng.uniform(0.22, 0.3)
     cx = size / 2 + rng.uniform(-0.12, 0.12) * size
     cy = size / 2 + rng.uniform(-0.12, 0.12) * size
-    rot = rng.uniform(-0.35, 0.35)
+    rot = rng.uniform(-0.25, 0.25)
     _shape(draw, attrs["shape"], cx, cy, r, rot, color)
     arr = np.asarray(img, dtype=np.float32)
     noise = np.random.default_rng(seed).normal(0.0, 6.0, size=arr.shape)

@@ -46,7 +46,7 @@ SHAPES = [
     "diamond",
     "star",
     "cross",
-    "hexagon",
+    "bar",
     "ring",
     "crescent",
     "arrow",

@@ -1,0 +1,111 @@
+"""Train every toy model for a few steps on a tiny world and load it back through the same code
+path as a real checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mmtrace.config import MLLMCfg, Prompts, TextModelCfg, VisionCfg
+from mmtrace.dataset import load_questions
+from mmtrace.models import train as T
+from mmtrace.models.loading import load, load_image
+from mmtrace.models.scoring import first_answer_token, next_token_probs
+
+SPLITS = ("known", "movies", "okvqa")
+TINY_TEXT = dict(
+    hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, steps=3, batch_size=8, warmup=1
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_world, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("models")
+    records = load_questions([tiny_world / f"{s}.csv" for s in SPLITS])
+    entities = T.load_entities(tiny_world / "world.json")
+    prompts = Prompts()
+    T.train_tokenizer(
+        records, [e for e in entities if not e["held_out"]], prompts, 600, out / "tok"
+    )
+    T.train_vision(
+        VisionCfg(
+            hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, steps=3, batch_size=8
+        ),
+        48,
+        0,
+        out / "vision",
+    )
+    dirs = {"vision": out / "vision"}
+    for arch in ("llama", "phi"):
+        cfg = TextModelCfg(arch=arch, num_kv_heads=1 if arch == "llama" else None, **TINY_TEXT)
+        T.train_text_model(cfg, records, prompts.llm, out / "tok", 0, arch, out / arch)
+        mcfg = MLLMCfg(text_model=arch, projector_steps=2, finetune_steps=2, batch_size=4, warmup=1)
+        T.train_mllm(
+            mcfg,
+            records,
+            entities,
+            prompts,
+            tiny_world,
+            out / "vision",
+            out / arch,
+            0,
+            f"mm-{arch}",
+            out / f"mm-{arch}",
+        )
+        dirs[arch] = out / arch
+        dirs[f"mm-{arch}"] = out / f"mm-{arch}"
+    return dirs
+
+
+def test_checkpoints_are_safetensors_with_logs(trained):
+    for d in trained.values():
+        assert (d / "model.safetensors").exists() and not list(d.glob("*.bin"))
+        assert (d / "training_log.json").exists()
+
+
+@pytest.mark.parametrize("arch", ["llama", "phi"])
+def test_mllm_loads_as_llava_and_keeps_text_weights(trained, tiny_world, arch):
+    loaded = load(trained[f"mm-{arch}"], "mllm")
+    assert type(loaded.model).__name__ == "LlavaForConditionalGeneration"
+    lm = loaded.model.model.language_model
+    assert type(lm).__name__ == ("LlamaModel" if arch == "llama" else "PhiModel")
+    # the frozen vision tower is exactly the pre-trained one
+    vision = load_file(trained["vision"] / "model.safetensors")
+    tower = loaded.model.model.vision_tower.state_dict()
+    for k, v in vision.items():
+        assert torch.equal(tower[k], v), k
+    rec = load_questions([tiny_world / "known.csv"])[0]
+    probs = next_token_probs(
+        loaded,
+        [Prompts().mllm.replace("{question}", rec.question)],
+        [load_image(tiny_world / rec.image_url)],
+    )
+    assert probs.shape == (1, len(loaded.tokenizer))
+    assert torch.allclose(probs.sum(), torch.tensor(1.0), atol=1e-5)
+
+
+def test_training_tokenisation_matches_the_processor(trained, tiny_world):
+    """The trainer expands the image token itself; it must feed exactly what the processor
+    feeds at evaluation time."""
+    loaded = load(trained["mm-llama"], "mllm")
+    records = load_questions([tiny_world / "movies.csv"])[:3]
+    examples = T.visual_examples(records, Prompts().mllm)
+    n_img = loaded.model.config.image_seq_length
+    batcher = T.Batcher(loaded.tokenizer, examples, n_img)
+    for i, ex in enumerate(examples):
+        enc = loaded.encode([ex.prompt], [load_image(tiny_world / records[0].image_url)])
+        ids = enc["input_ids"][0].tolist()
+        assert batcher.ids[i][: batcher.n_prompt[i]] == ids
+        assert ids.count(loaded.model.config.image_token_index) == n_img
+        answer_first = first_answer_token(loaded.tokenizer, ex.prompt, ex.answer)
+        assert batcher.ids[i][batcher.n_prompt[i]] == answer_first
+
+
+def test_text_model_loads_as_causal_lm(trained):
+    loaded = load(trained["phi"], "llm")
+    assert type(loaded.model).__name__ == "PhiForCausalLM"
+    assert loaded.model.lm_head.bias is not None  # Phi's biased lm_head, as in Phi-2
+    assert not loaded.is_multimodal
