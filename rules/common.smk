@@ -20,6 +20,8 @@ TEXT_MODELS = list(config["toy_training"]["text_models"])
 MLLMS = list(config["toy_training"]["mllms"])
 MODELS = list(config["models"])
 ENV = "../environment.yml"
+# GPUs per model job: the local default profile runs at most one gpu=1 job at a time.
+GPU = 1 if config["use_gpu"] else 0
 
 
 def split_csvs(splits=SPLITS):

@@ -18,7 +18,7 @@ rule evaluate_model:
         ENV
     threads: config["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
     params:
         spec=lambda wc: config["models"][wc.model],
         prompts=config["prompts"],

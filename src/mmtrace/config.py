@@ -63,23 +63,23 @@ class VisionCfg(_Strict):
     num_layers: int = Field(3, ge=2)
     num_heads: int = 4
     patch_size: int = 8
-    steps: int = Field(600, ge=1)
+    steps: int = Field(3000, ge=1)
     batch_size: int = 64
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
 
 
 class TextModelCfg(_Strict):
     """A toy language model trained on the textual facts (the stand-in for Vicuna / Phi-2)."""
 
     arch: Literal["llama", "phi"]
-    hidden_size: int = 128
-    intermediate_size: int = 512
+    hidden_size: int = 96
+    intermediate_size: int = 384
     num_layers: int = Field(6, ge=2)
     num_heads: int = 4
     num_kv_heads: int | None = None  # grouped-query attention when < num_heads (llama only)
-    steps: int = Field(3000, ge=1)
+    steps: int = Field(1200, ge=1)
     batch_size: int = 64
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
     warmup: int = 100
 
 
@@ -88,12 +88,15 @@ class MLLMCfg(_Strict):
     Stage 1 trains the projector only (feature alignment); stage 2 also the language model."""
 
     text_model: str
-    projector_steps: int = Field(300, ge=0)
+    projector_steps: int = Field(100, ge=0)
     finetune_steps: int = Field(2500, ge=1)
     batch_size: int = 32
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
     projector_lr: float = Field(2e-3, gt=0)
     text_mix: float = Field(0.1, ge=0, le=1)  # share of text-only fact examples in stage 2
+    # Stage-2 learning rate of the vision tower; 0 keeps it frozen as in LLaVA. The toy tower is
+    # far weaker than CLIP, so by default it adapts slowly to tell similar entities apart.
+    vision_lr: float = Field(0.0, ge=0)
     warmup: int = 100
 
 
@@ -136,6 +139,7 @@ class Config(_Strict):
     world: Literal["toy"] = "toy"
     seed: int = 1234
     threads: int = Field(1, ge=1)  # torch threads per job; snakemake runs jobs in parallel
+    use_gpu: bool = False  # model jobs request a GPU (resource gpu=1)
     paths: Paths = Paths()
     prompts: Prompts = Prompts()
     toy_world: ToyWorld = ToyWorld()

@@ -195,7 +195,9 @@ def schedule(opt: torch.optim.Optimizer, warmup: int, total: int):
 
 
 def run_steps(step_fn, params, steps: int, lr: float, warmup: int, desc: str) -> list[float]:
+    """Optimise `params` (tensors, or AdamW parameter groups with their own `lr`)."""
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
+    params = [p for g in opt.param_groups for p in g["params"]]
     sched = schedule(opt, min(warmup, max(1, steps // 5)), steps)
     losses: list[float] = []
     bar = progress(range(steps), desc=desc, unit="step")
@@ -430,7 +432,13 @@ def train_mllm(
     # Stage 2: projector + language model on visual questions, textual facts mixed in.
     for p in itertools.chain(model.model.language_model.parameters(), [model.lm_head.weight]):
         p.requires_grad_(True)
-    visual = Batcher(tok, visual_examples(records, prompts.mllm), n_img)
+    # The naming examples stay in the mixture: they teach which entity an image shows, which
+    # every question about it needs.
+    visual = Batcher(
+        tok,
+        visual_examples(records, prompts.mllm) + naming_examples(train_entities, prompts.mllm),
+        n_img,
+    )
     textual = Batcher(tok, text_examples(records, prompts.llm))
     n_text = int(round(cfg.batch_size * cfg.text_mix))
     s2 = index_stream(len(visual), cfg.batch_size - n_text, gen)
@@ -443,8 +451,13 @@ def train_mllm(
             loss = (1 - w) * loss + w * answer_loss(model, textual.batch(next(s3)))
         return loss
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    losses2 = run_steps(stage2, params, cfg.finetune_steps, cfg.lr, cfg.warmup, f"{name} stage 2")
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    if cfg.vision_lr > 0:
+        tower = list(model.model.vision_tower.parameters())
+        for p in tower:
+            p.requires_grad_(True)
+        groups.append({"params": tower, "lr": cfg.vision_lr})
+    losses2 = run_steps(stage2, groups, cfg.finetune_steps, cfg.lr, cfg.warmup, f"{name} stage 2")
     model.eval()
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
