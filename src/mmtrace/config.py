@@ -42,10 +42,10 @@ class Prompts(_Strict):
 
 
 class ToyWorld(_Strict):
-    n_known: int = Field(200, ge=10)
-    n_movies: int = Field(150, ge=5)
-    n_okvqa: int = Field(150, ge=10)
-    n_heldout: int = Field(40, ge=2)
+    n_known: int = Field(140, ge=10)
+    n_movies: int = Field(100, ge=5)
+    n_okvqa: int = Field(100, ge=10)
+    n_heldout: int = Field(30, ge=2)
     image_size: int = Field(48, ge=16)
     train_images_per_entity: int = Field(8, ge=1)
 
@@ -62,7 +62,7 @@ class VisionCfg(_Strict):
     intermediate_size: int = 256
     num_layers: int = Field(3, ge=2)
     num_heads: int = 4
-    patch_size: int = 8
+    patch_size: int = 12
     steps: int = Field(3000, ge=1)
     batch_size: int = 64
     lr: float = Field(3e-3, gt=0)
@@ -89,13 +89,13 @@ class MLLMCfg(_Strict):
 
     text_model: str
     projector_steps: int = Field(100, ge=0)
-    finetune_steps: int = Field(2500, ge=1)
+    finetune_steps: int = Field(3000, ge=1)
     batch_size: int = 32
     lr: float = Field(3e-3, gt=0)
     projector_lr: float = Field(2e-3, gt=0)
     text_mix: float = Field(0.1, ge=0, le=1)  # share of text-only fact examples in stage 2
-    # Stage-2 learning rate of the vision tower; 0 keeps it frozen as in LLaVA. The toy tower is
-    # far weaker than CLIP, so by default it adapts slowly to tell similar entities apart.
+    # Stage-2 learning rate of the vision tower; 0 keeps it frozen, as LLaVA does. (Measured on
+    # the default world: unfreezing it at 5e-4 did not raise accuracy.)
     vision_lr: float = Field(0.0, ge=0)
     warmup: int = 100
 
