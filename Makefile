@@ -42,8 +42,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/snakemake --lint
-	$(BIN)/snakemake -n --cores 1 --quiet
-	$(BIN)/snakemake -n --quiet --workflow-profile profiles/slurm
+	$(BIN)/snakemake -n --nolock --cores 1 --quiet
+	$(BIN)/snakemake -n --nolock --quiet --workflow-profile profiles/slurm
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests rules .ci
