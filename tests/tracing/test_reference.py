@@ -177,3 +177,18 @@ def test_windows():
     assert window_layers(5, 1, 32, "centered") == [5]
     with pytest.raises(ValueError):
         window_layers(5, 1, 32, "wide")
+
+
+@pytest.mark.parametrize("kind", ["hidden", "mlp", "attn"])
+@pytest.mark.parametrize(("window", "style"), [(1, "centered"), (3, "centered"), (1, "radius")])
+def test_fast_engine_equals_reference(setup, kind, window, style):
+    from mmtrace.tracing.engine import trace
+
+    model, clean, corrupted, first, answer = setup
+    seq = clean["input_ids"].shape[1]
+    positions = list(range(first - 2, seq))
+    ref = trace_reference(model, clean, corrupted, answer, kind, positions, window, style)
+    fast = trace(model, clean, corrupted, answer, kind, positions, window, style, batch_size=5)
+    assert fast.p_clean == pytest.approx(ref.p_clean, abs=1e-6)
+    assert fast.p_corr == pytest.approx(ref.p_corr, abs=1e-6)
+    assert (fast.ie - ref.ie).abs().max().item() <= 1e-5
