@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache
 
-from mmtrace.tracing.hooks import _first, _replace_first, capture
+from mmtrace.tracing.hooks import _first, _replace_first, capture, removing
 from mmtrace.tracing.modules import DecoderBlocks, locate
 from mmtrace.tracing.reference import TraceResult
 from mmtrace.tracing.windows import window_layers
@@ -67,11 +67,8 @@ def _patch_rows(
             return _replace_first(out, hidden)
 
         handles.append(blocks.module(kind, layer).register_forward_hook(hook))
-    try:
+    with removing(handles):
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def _broadcast_cache(prefix_kv: list[tuple[torch.Tensor, torch.Tensor]], b: int) -> DynamicCache:
@@ -121,11 +118,8 @@ def trace(
         )
         for i in range(n)
     ]
-    try:
+    with removing(pre):
         out = model(**corrupted, use_cache=True)
-    finally:
-        for h in pre:
-            h.remove()
     p_corr = float(torch.softmax(out.logits[0, -1].float(), -1)[answer_id])
     prefix = getattr(out, "cache", None)
     if prefix is None:

@@ -14,6 +14,16 @@ import torch
 from mmtrace.tracing.modules import DecoderBlocks
 
 
+@contextmanager
+def removing(handles: list) -> Iterator[None]:
+    """Remove the hook handles when the block exits, whatever happens inside it."""
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def _first(output):
     return output[0] if isinstance(output, tuple) else output
 
@@ -33,11 +43,8 @@ def capture(blocks: DecoderBlocks, kind: str, layers: Sequence[int]) -> Iterator
             cache[layer] = _first(out).detach().clone()
 
         handles.append(blocks.module(kind, layer).register_forward_hook(hook))
-    try:
+    with removing(handles):
         yield cache
-    finally:
-        for h in handles:
-            h.remove()
 
 
 @contextmanager
@@ -62,8 +69,5 @@ def patch(
             return _replace_first(out, hidden)
 
         handles.append(blocks.module(kind, layer).register_forward_hook(hook))
-    try:
+    with removing(handles):
         yield
-    finally:
-        for h in handles:
-            h.remove()
