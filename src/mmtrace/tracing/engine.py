@@ -24,7 +24,7 @@ from transformers import DynamicCache
 
 from mmtrace.tracing.hooks import _first, _replace_first, capture, removing
 from mmtrace.tracing.modules import DecoderBlocks, locate
-from mmtrace.tracing.reference import TraceResult
+from mmtrace.tracing.reference import TraceResult, answer_prob, answer_probs
 from mmtrace.tracing.windows import window_layers
 
 
@@ -104,8 +104,7 @@ def trace(
     first = int(changed[0]) if len(changed) else seq
 
     with capture(blocks, kind, range(n)) as clean_cache:
-        logits = model(**clean).logits
-    p_clean = float(torch.softmax(logits[0, -1].float(), -1)[answer_id])
+        p_clean = answer_prob(model, clean, answer_id)
 
     # The corrupted run, once: each layer's input (the residual stream) and the prefix's KV cache.
     layer_inputs: dict[int, torch.Tensor] = {}
@@ -120,7 +119,7 @@ def trace(
     ]
     with removing(pre):
         out = model(**corrupted, use_cache=True)
-    p_corr = float(torch.softmax(out.logits[0, -1].float(), -1)[answer_id])
+    p_corr = float(answer_probs(out.logits[0, -1], answer_id))
     prefix = getattr(out, "cache", None)
     if prefix is None:
         prefix = getattr(out, "past_key_values", None)
@@ -163,8 +162,7 @@ def trace(
                     position_ids=suffix_pos.unsqueeze(0).expand(b, -1).to(hidden.device),
                     use_cache=True,
                 )
-            logits = head(res.last_hidden_state[:, -1])
-            probs = torch.softmax(logits.float(), -1)[:, answer_id]
+            probs = answer_probs(head(res.last_hidden_state[:, -1]), answer_id)
             for row, (i, j, _t, _w) in enumerate(chunk):
                 p_restored[i, j] = probs[row].item()
     return TraceResult(kind, list(positions), layers, p_clean, p_corr, p_restored)

@@ -31,9 +31,13 @@ class TraceResult:
         return self.p_restored - self.p_corr
 
 
+def answer_probs(logits: torch.Tensor, answer_id: int) -> torch.Tensor:
+    """p(answer) from next-token logits of shape [..., vocab]."""
+    return torch.softmax(logits.float(), dim=-1)[..., answer_id]
+
+
 def answer_prob(model, inputs: dict, answer_id: int) -> float:
-    logits = model(**inputs).logits[0, -1]
-    return float(torch.softmax(logits.float(), dim=-1)[answer_id])
+    return float(answer_probs(model(**inputs).logits[0, -1], answer_id))
 
 
 @torch.no_grad()
