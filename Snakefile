@@ -1,6 +1,6 @@
 # Reproducing "Understanding Information Storage and Transfer in Multi-modal Large Language
 # Models" (Basu et al., NeurIPS 2024). `snakemake --cores all` regenerates every figure and table;
-# named targets (toy_world, toy_models, evaluation, figures, tables) rerun parts.
+# named targets (toy_world, toy_models, evaluation, tracing, figures, tables) rerun parts.
 
 
 configfile: "config.yaml"
@@ -10,6 +10,7 @@ include: "rules/common.smk"
 include: "rules/world.smk"
 include: "rules/toy_models.smk"
 include: "rules/evaluate.smk"
+include: "rules/trace.smk"
 include: "rules/figures.smk"
 include: "rules/tables.smk"
 
@@ -20,3 +21,4 @@ rule all:
         rules.figures.input,
         rules.tables.input,
         METRICS / "model_accuracy.json",
+        TRACE / "summary.json",

@@ -108,6 +108,43 @@ def check_magic(path: Path, magic: bytes) -> str:
     return f"{path.stat().st_size} bytes"
 
 
+def check_trace_summary(path: Path) -> str:
+    """Every model has traces, with finite p_clean/p_corr and a peak layer."""
+    if not path.is_file():
+        raise AssertionError(f"missing {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not data:
+        raise AssertionError(f"{path}: no model")
+    counts = {}
+    for model, splits in data.items():
+        n = 0
+        for split, entry in splits.items():
+            for setting, kinds in entry["traces"].items():
+                for kind, windows in kinds.items():
+                    for w in windows.values():
+                        where = f"{model}/{split}/{setting}/{kind}/window {w['window']}"
+                        if not (_is_number(w["mean_p_clean"]) and _is_number(w["mean_p_corr"])):
+                            raise AssertionError(f"{path}: {where}: p_clean/p_corr not finite")
+                        if not isinstance(w["peak_layer_at_constraint"], int):
+                            raise AssertionError(f"{path}: {where}: no peak layer")
+                        n += w["n_traced"]
+        if n == 0:
+            raise AssertionError(f"{path}: {model} has no traced question")
+        counts[model] = n
+    return ", ".join(f"{m}: {n} traces" for m, n in sorted(counts.items()))
+
+
+def check_figures(folder: Path) -> str:
+    """Every figure is a readable PDF with its PNG twin."""
+    pdfs = sorted(folder.glob("*.pdf"))
+    if not pdfs:
+        raise AssertionError(f"no PDF in {folder}")
+    for pdf in pdfs:
+        check_magic(pdf, b"%PDF")
+        check_magic(pdf.with_suffix(".png"), PNG_SIGNATURE)
+    return f"{len(pdfs)} figures (PDF + PNG)"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(f"usage: {argv[0]} OUT_DIR", file=sys.stderr)
@@ -126,6 +163,11 @@ def main(argv: list[str]) -> int:
             "paper_tables/model_accuracy.tex",
             lambda: check_tex_table(out / "paper_tables/model_accuracy.tex"),
         ),
+        (
+            "results/trace/summary.json",
+            lambda: check_trace_summary(out / "results/trace/summary.json"),
+        ),
+        ("figures/*.pdf, *.png", lambda: check_figures(out / "figures")),
         (
             "figures/toy_world_examples.pdf",
             lambda: check_magic(out / "figures/toy_world_examples.pdf", b"%PDF"),

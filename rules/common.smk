@@ -13,6 +13,7 @@ LOGS = Path(config["paths"]["logs"])
 MODEL_DIR = RESULTS / "models"
 METRICS = RESULTS / "metrics"
 BENCH = LOGS / "benchmarks"
+TRACE = RESULTS / "trace"
 
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
@@ -31,3 +32,36 @@ def split_csvs(splits=SPLITS):
 def trained(name):
     """The file a toy model's training writes last: its presence means the model is complete."""
     return MODEL_DIR / name / "training_log.json"
+
+
+def trace_shards(models=MODELS, splits=ANALYSED_SPLITS):
+    """Every tracing job's output: one per model, split and shard."""
+    n = config["tracing"]["shards"]
+    return [
+        TRACE / m / f"{s}_shard{i}.json"
+        for m in models
+        for s in splits
+        for i in range(n)
+    ]
+
+
+def fig1_window():
+    """Fig. 1 shows the MLLM with window 1 (the paper's), or the smallest configured window."""
+    windows = config["tracing"]["windows"]
+    return 1 if 1 in windows else min(windows)
+
+
+def trace_figures():
+    """Every causal-trace figure (PDF; each has a PNG twin): Figs. 1, 3 and 4/12 per model."""
+    t = config["tracing"]
+    out = []
+    for m, spec in config["models"].items():
+        if spec["role"] == "mllm":
+            out += [FIGURES / f"trace_avg_single_{m}_w{w}.pdf" for w in t["windows"]]
+            out.append(FIGURES / f"trace_avg_multi_{m}_w{t['multi_window']}.pdf")
+            out.append(FIGURES / f"trace_examples_{m}.pdf")
+            if spec["llm"]:
+                out.append(FIGURES / f"fig1_mllm_vs_llm_{m}.pdf")
+        else:
+            out.append(FIGURES / f"trace_avg_llm_{m}_w{t['llm_window']}.pdf")
+    return out

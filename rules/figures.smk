@@ -21,3 +21,4 @@ rule toy_world_examples:
 rule figures:
     input:
         rules.toy_world_examples.output,
+        trace_figures(),

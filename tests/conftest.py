@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny toy world generated once per session."""
+"""Shared fixtures: a tiny toy world, and every toy model trained on it for a few steps, made
+once per session."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mmtrace.config import MLLMCfg, Prompts, TextModelCfg, VisionCfg
+from mmtrace.dataset import load_questions
+from mmtrace.models import train as T
 from mmtrace.toyworld.generate import generate
 
 TINY = dict(
@@ -23,3 +27,48 @@ def tiny_world(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+SPLITS = ("known", "movies", "okvqa")
+TINY_TEXT = dict(
+    hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, steps=3, batch_size=8, warmup=1
+)
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_world, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("models")
+    records = load_questions([tiny_world / f"{s}.csv" for s in SPLITS])
+    entities = T.load_entities(tiny_world / "world.json")
+    prompts = Prompts()
+    T.train_tokenizer(
+        records, [e for e in entities if not e["held_out"]], prompts, 600, out / "tok"
+    )
+    T.train_vision(
+        VisionCfg(
+            hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, steps=3, batch_size=8
+        ),
+        48,
+        0,
+        out / "vision",
+    )
+    dirs = {"vision": out / "vision"}
+    for arch in ("llama", "phi"):
+        cfg = TextModelCfg(arch=arch, num_kv_heads=1 if arch == "llama" else None, **TINY_TEXT)
+        T.train_text_model(cfg, records, prompts.llm, out / "tok", 0, arch, out / arch)
+        mcfg = MLLMCfg(text_model=arch, projector_steps=2, finetune_steps=2, batch_size=4, warmup=1)
+        T.train_mllm(
+            mcfg,
+            records,
+            entities,
+            prompts,
+            tiny_world,
+            out / "vision",
+            out / arch,
+            0,
+            f"mm-{arch}",
+            out / f"mm-{arch}",
+        )
+        dirs[arch] = out / arch
+        dirs[f"mm-{arch}"] = out / f"mm-{arch}"
+    return dirs

@@ -40,6 +40,12 @@ def test_outputs_exist(run):
         "tables/dataset_stats.tex",
         "tables/model_accuracy.tex",
         "results/metrics/model_accuracy.json",
+        "results/trace/summary.json",
+        "figures/fig1_mllm_vs_llm_toy-llava.pdf",
+        "figures/trace_avg_single_toy-llava_w3.png",
+        "figures/trace_avg_multi_toy-phi_w3.pdf",
+        "figures/trace_avg_llm_toy-llm_w3.pdf",
+        "figures/trace_examples_toy-phi.png",
     ):
         assert (out / rel).stat().st_size > 0, rel
     assert list((out / "logs" / "benchmarks").glob("train_mllm_*.tsv"))

@@ -135,6 +135,36 @@ class Evaluation(_Strict):
     batch_size: int = Field(64, ge=1)
 
 
+class Tracing(_Strict):
+    """MultiModalCausalTrace settings (SPEC 4). Windows count layers in `window_style`'s
+    convention: `centered` restores `window` layers centred on each layer (ROME), `radius`
+    restores [l - window, l + window] (the release). The paper's windows for 32-layer models:
+    1 and 3 (single constraint), 6 (multi-constraint), 5 (the LLM)."""
+
+    kinds: list[Literal["mlp", "attn", "hidden"]] = ["mlp", "attn", "hidden"]
+    window_style: Literal["centered", "radius"] = "centered"
+    windows: list[int] = Field([1, 3], min_length=1)  # single-constraint traces (Fig. 3)
+    multi_window: int = Field(6, ge=1)  # multi-constraint traces at the textual constraint
+    llm_window: int = Field(5, ge=1)  # the LLM's traces (Fig. 1)
+    corruption: Literal["replace", "repeat", "noise"] = "replace"
+    noise_scale: float = Field(3.0, gt=0)  # `noise`: sigma = scale x std of the embeddings
+    # Trace only questions the model answers correctly (the paper's choice); false traces all.
+    only_correct: bool = True
+    # A question is traced only if the model answers it correctly and the corruption lowers
+    # p(answer) by at least this much (None: no such screening); exclusions are counted.
+    min_drop: float | None = Field(0.1, ge=0, le=1)
+    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    shards: int = Field(1, ge=1)  # jobs per model and split (spread over SLURM)
+    batch_size: int = Field(64, ge=1)  # restorations per forward pass
+    examples: int = Field(3, ge=1)  # per-question heatmaps drawn per model and split
+
+    @model_validator(mode="after")
+    def _windows(self) -> Tracing:
+        if any(w < 1 for w in self.windows):
+            raise ValueError("tracing.windows: every window must be >= 1")
+        return self
+
+
 class Config(_Strict):
     world: Literal["toy"] = "toy"
     seed: int = 1234
@@ -146,6 +176,7 @@ class Config(_Strict):
     toy_training: ToyTraining
     models: dict[str, ModelSpec]
     evaluation: Evaluation = Evaluation()
+    tracing: Tracing = Tracing()
 
     @model_validator(mode="after")
     def _models_known(self) -> Config:

@@ -168,3 +168,89 @@ def table_model_accuracy(accuracy_json: Path, out: Path) -> None:
     from mmtrace.report.tables import render_model_accuracy
 
     write_text(out, render_model_accuracy(read_json(accuracy_json)))
+
+
+def _load_model(name: str, model_dir: Path, spec: dict):
+    from mmtrace.models.loading import load
+
+    spec = C.ModelSpec(**spec)
+    return load(
+        model_dir,
+        spec.role,
+        name=name,
+        dtype=spec.dtype,
+        device=spec.device,
+        trust_remote_code=spec.trust_remote_code,
+    )
+
+
+def trace_shard(
+    name: str,
+    model_dir: Path,
+    spec: dict,
+    csv: Path,
+    scores: Path,
+    data_dir: Path,
+    prompts: dict,
+    tracing: dict,
+    seed: int,
+    shard: int,
+    threads: int,
+    out: Path,
+) -> None:
+    """Trace one shard of one split for one model (MultiModalCausalTrace, SPEC 4)."""
+    import torch
+
+    from mmtrace.tracing import study
+
+    torch.set_num_threads(threads)
+    cfg = C.Tracing(**tracing)
+    loaded = _load_model(name, model_dir, spec)
+    records = load_questions([csv])
+    if not loaded.is_multimodal:
+        records = [r for r in records if r.constraint_type == "single"]
+    if cfg.max_questions is not None:
+        records = records[: cfg.max_questions]
+    records = study.shard_of(records, shard, cfg.shards)
+    with open(scores, encoding="utf-8") as fh:
+        correct = {row["qid"]: row["correct"] for row in map(json.loads, fh)}
+    result = study.trace_records(
+        loaded, records, correct, C.Prompts(**prompts), data_dir, cfg, seed
+    )
+    split = csv.stem
+    write_json(out, {"model": name, "split": split, "shard": shard, **result})
+
+
+def trace_summary(shard_files: list[Path], out: Path) -> None:
+    from mmtrace.tracing.study import summarise
+
+    write_json(out, summarise([read_json(p) for p in shard_files]))
+
+
+def _traces(shard_files: list[Path]) -> list[dict]:
+    return [t for p in shard_files for t in read_json(p)["traces"]]
+
+
+def fig_trace_average(
+    shard_files: list[Path], model: str, setting: str, window: int, kinds: list[str], pdf: Path
+) -> None:
+    from mmtrace.report.traces import fig_average
+
+    fig_average(_traces(shard_files), setting, window, kinds, model, pdf.with_suffix(""))
+
+
+def fig_trace_examples(
+    shard_files: list[Path], model: str, window: int, kinds: list[str], k: int, pdf: Path
+) -> None:
+    from mmtrace.report.traces import fig_examples
+
+    fig_examples(_traces(shard_files), "single", window, kinds, k, model, pdf.with_suffix(""))
+
+
+def fig_mllm_vs_llm(
+    mllm_files: list[Path], llm_files: list[Path], mllm: str, llm: str, window: int, pdf: Path
+) -> None:
+    from mmtrace.report.traces import fig_mllm_vs_llm as draw
+
+    ts = [t for t in _traces(mllm_files) if t["setting"] == "single" and t["window"] == window]
+    draw(ts, _traces(llm_files), mllm, llm, pdf.with_suffix(""))

@@ -3,61 +3,15 @@ path as a real checkpoint."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from mmtrace.config import MLLMCfg, Prompts, TextModelCfg, VisionCfg
+from mmtrace.config import Prompts
 from mmtrace.dataset import load_questions
 from mmtrace.models import train as T
 from mmtrace.models.loading import load, load_image
 from mmtrace.models.scoring import first_answer_token, next_token_probs
-
-SPLITS = ("known", "movies", "okvqa")
-TINY_TEXT = dict(
-    hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, steps=3, batch_size=8, warmup=1
-)
-
-
-@pytest.fixture(scope="module")
-def trained(tiny_world, tmp_path_factory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("models")
-    records = load_questions([tiny_world / f"{s}.csv" for s in SPLITS])
-    entities = T.load_entities(tiny_world / "world.json")
-    prompts = Prompts()
-    T.train_tokenizer(
-        records, [e for e in entities if not e["held_out"]], prompts, 600, out / "tok"
-    )
-    T.train_vision(
-        VisionCfg(
-            hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, steps=3, batch_size=8
-        ),
-        48,
-        0,
-        out / "vision",
-    )
-    dirs = {"vision": out / "vision"}
-    for arch in ("llama", "phi"):
-        cfg = TextModelCfg(arch=arch, num_kv_heads=1 if arch == "llama" else None, **TINY_TEXT)
-        T.train_text_model(cfg, records, prompts.llm, out / "tok", 0, arch, out / arch)
-        mcfg = MLLMCfg(text_model=arch, projector_steps=2, finetune_steps=2, batch_size=4, warmup=1)
-        T.train_mllm(
-            mcfg,
-            records,
-            entities,
-            prompts,
-            tiny_world,
-            out / "vision",
-            out / arch,
-            0,
-            f"mm-{arch}",
-            out / f"mm-{arch}",
-        )
-        dirs[arch] = out / arch
-        dirs[f"mm-{arch}"] = out / f"mm-{arch}"
-    return dirs
 
 
 def test_checkpoints_are_safetensors_with_logs(trained):

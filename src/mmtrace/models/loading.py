@@ -60,6 +60,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def role_of(path: str | Path, trust_remote_code: bool = False) -> str:
+    """`mllm` for a checkpoint with a vision tower (e.g. LLaVA), else `llm`."""
+    config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    return "mllm" if getattr(config, "vision_config", None) is not None else "llm"
+
+
 def load(
     path: str | Path,
     role: str,

@@ -13,6 +13,7 @@ import torch
 
 from mmtrace.tracing.hooks import capture, patch
 from mmtrace.tracing.modules import locate
+from mmtrace.tracing.noise import EmbeddingNoise, applying
 from mmtrace.tracing.windows import window_layers
 
 
@@ -51,11 +52,13 @@ def trace_reference(
     window: int = 1,
     style: str = "centered",
     layers: Sequence[int] | None = None,
+    noise: EmbeddingNoise | None = None,
 ) -> TraceResult:
     """Restore `kind` at one position and a window of layers around each layer, cell by cell.
 
     `clean` and `corrupted` are single-example model inputs of the same length (the corruption
-    replaces constraint tokens with others of equal token length)."""
+    replaces constraint tokens with others of equal token length). With `noise`, the corrupted run
+    is `corrupted` (which may then equal `clean`) with the noise added to its input embeddings."""
     if clean["input_ids"].shape != corrupted["input_ids"].shape:
         raise ValueError("clean and corrupted inputs must have the same shape")
     blocks = locate(model)
@@ -63,11 +66,12 @@ def trace_reference(
     layers = list(range(n)) if layers is None else list(layers)
     with capture(blocks, kind, range(n)) as cache:
         p_clean = answer_prob(model, clean, answer_id)
-    p_corr = answer_prob(model, corrupted, answer_id)
     out = torch.zeros(len(positions), len(layers), dtype=torch.float64)
-    for i, t in enumerate(positions):
-        for j, layer in enumerate(layers):
-            restore = {w: [t] for w in window_layers(layer, window, n, style)}
-            with patch(blocks, kind, restore, cache):
-                out[i, j] = answer_prob(model, corrupted, answer_id)
+    with applying(model, noise):
+        p_corr = answer_prob(model, corrupted, answer_id)
+        for i, t in enumerate(positions):
+            for j, layer in enumerate(layers):
+                restore = {w: [t] for w in window_layers(layer, window, n, style)}
+                with patch(blocks, kind, restore, cache):
+                    out[i, j] = answer_prob(model, corrupted, answer_id)
     return TraceResult(kind, list(positions), layers, p_clean, p_corr, out)

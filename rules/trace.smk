@@ -1,0 +1,114 @@
+# MultiModalCausalTrace (SPEC 4): per model, split and shard, then one summary.
+
+
+rule trace_shard:
+    input:
+        csv=DATA / "{split}.csv",
+        scores=rules.evaluate_model.output.scores,
+        model=lambda wc: trained(wc.model),
+    output:
+        TRACE / "{model}" / "{split}_shard{shard}.json",
+    log:
+        LOGS / "trace" / "{model}_{split}_shard{shard}.log",
+    benchmark:
+        BENCH / "trace_{model}_{split}_shard{shard}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+        split="|".join(ANALYSED_SPLITS),
+        shard=r"\d+",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        prompts=config["prompts"],
+        tracing=config["tracing"],
+        seed=config["seed"],
+    script:
+        "scripts/trace_shard.py"
+
+
+rule trace_summary:
+    input:
+        trace_shards(),
+    output:
+        TRACE / "summary.json",
+    log:
+        LOGS / "trace_summary.log",
+    conda:
+        ENV
+    script:
+        "scripts/trace_summary.py"
+
+
+rule tracing:
+    input:
+        rules.trace_summary.output,
+
+
+rule fig_trace_average:
+    input:
+        lambda wc: trace_shards([wc.model]),
+    output:
+        pdf=FIGURES / "trace_avg_{setting}_{model}_w{window}.pdf",
+        png=FIGURES / "trace_avg_{setting}_{model}_w{window}.png",
+    log:
+        LOGS / "figures" / "trace_avg_{setting}_{model}_w{window}.log",
+    wildcard_constraints:
+        setting="single|multi|llm",
+        model="|".join(MODELS),
+        window=r"\d+",
+    conda:
+        ENV
+    params:
+        kinds=[k for k in ("mlp", "attn") if k in config["tracing"]["kinds"]]
+        or config["tracing"]["kinds"],
+    script:
+        "scripts/fig_trace_average.py"
+
+
+rule fig_trace_examples:
+    input:
+        lambda wc: trace_shards([wc.model]),
+    output:
+        pdf=FIGURES / "trace_examples_{model}.pdf",
+        png=FIGURES / "trace_examples_{model}.png",
+    log:
+        LOGS / "figures" / "trace_examples_{model}.log",
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        ENV
+    params:
+        window=max(config["tracing"]["windows"]),
+        kinds=config["tracing"]["kinds"],
+        k=config["tracing"]["examples"],
+    script:
+        "scripts/fig_trace_examples.py"
+
+
+rule fig_mllm_vs_llm:
+    input:
+        mllm=lambda wc: trace_shards([wc.model]),
+        llm=lambda wc: trace_shards([config["models"][wc.model]["llm"]]),
+    output:
+        pdf=FIGURES / "fig1_mllm_vs_llm_{model}.pdf",
+        png=FIGURES / "fig1_mllm_vs_llm_{model}.png",
+    log:
+        LOGS / "figures" / "fig1_mllm_vs_llm_{model}.log",
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        ENV
+    params:
+        llm=lambda wc: config["models"][wc.model]["llm"],
+        window=fig1_window(),
+    script:
+        "scripts/fig_mllm_vs_llm.py"
+
+
+rule trace_figures:
+    input:
+        trace_figures(),

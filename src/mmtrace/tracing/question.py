@@ -1,0 +1,131 @@
+"""Trace one question: clean run, corruption, restorations of every kind, as one JSON record.
+
+Used by `mmtrace trace` and by the workflow, so both write the same record (SPEC 4):
+`input_ids`, `corrupted_input_ids`, `tokens`, `roles` (per traced position), `positions`
+(absolute indices into input_ids), `layers`, `answer_token_id`, `answer`, `p_clean`, `p_corr`
+and `ie` = {kind: positions x layers}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mmtrace.models.loading import LoadedModel
+from mmtrace.tracing.corruption import EncodedQuestion, corrupt_ids, roles
+from mmtrace.tracing.engine import trace
+from mmtrace.tracing.modules import locate
+from mmtrace.tracing.reference import answer_probs
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    kinds: tuple[str, ...] = ("mlp", "attn", "hidden")
+    window_style: str = "centered"
+    corruption: str = "replace"  # replace | repeat | noise
+    noise_scale: float = 3.0
+    seed: int = 0
+    batch_size: int = 64
+
+
+@dataclass
+class Prepared:
+    """A question's clean and corrupted runs, before any restoration."""
+
+    enc: EncodedQuestion
+    constraint: str
+    corrupted: dict
+    noise: object | None
+    fit: str
+    answer_id: int
+    p_clean: float
+    p_corr: float
+
+
+@torch.no_grad()
+def prepare(
+    loaded: LoadedModel,
+    enc: EncodedQuestion,
+    template: str,
+    question: str,
+    constraint: str,
+    settings: TraceSettings,
+    answer_id: int | None = None,
+) -> Prepared:
+    """Clean and corrupted runs: the answer token (the model's own top-1 unless given),
+    p_clean and p_corr, so questions can be screened before the expensive restorations."""
+    model = loaded.model
+    probs = torch.softmax(model(**enc.inputs).logits[0, -1].float(), dim=-1)
+    answer = int(probs.argmax()) if answer_id is None else int(answer_id)
+    if settings.corruption == "noise":
+        from mmtrace.tracing.noise import applying, gaussian_noise
+
+        noise = gaussian_noise(
+            model, enc.span_positions[constraint], settings.noise_scale, settings.seed
+        )
+        corrupted, fit = enc.inputs, "noise"
+        with applying(model, noise):
+            logits = model(**corrupted).logits[0, -1]
+    else:
+        noise = None
+        ids, fit = corrupt_ids(enc, loaded, template, question, constraint, settings.corruption)
+        corrupted = {**enc.inputs, "input_ids": ids}
+        logits = model(**corrupted).logits[0, -1]
+    p_corr = float(answer_probs(logits, answer))
+    return Prepared(enc, constraint, corrupted, noise, fit, answer, float(probs[answer]), p_corr)
+
+
+def run(
+    loaded: LoadedModel,
+    prep: Prepared,
+    windows: Sequence[int],
+    settings: TraceSettings,
+    meta: dict | None = None,
+) -> list[dict]:
+    """One record per window, each with the IE of every kind."""
+    enc = prep.enc
+    positions = enc.positions_to_trace()
+    n_layers = len(locate(loaded.model))
+    clean_ids = enc.input_ids
+    corr_ids = prep.corrupted["input_ids"][0].tolist()
+    base = {
+        **(meta or {}),
+        "qid": enc.qid,
+        "prompt": enc.prompt,
+        "corrupted_constraint": prep.constraint,
+        "corruption": settings.corruption,
+        "corruption_fit": prep.fit,
+        "window_style": settings.window_style,
+        "input_ids": clean_ids,
+        "corrupted_input_ids": corr_ids,
+        "tokens": [enc.tokens[p] for p in positions],
+        "roles": roles(enc, positions, prep.constraint),
+        "positions": positions,
+        "constraint_positions": enc.span_positions,
+        "layers": list(range(n_layers)),
+        "answer_token_id": prep.answer_id,
+        "answer": loaded.tokenizer.decode([prep.answer_id]),
+        "p_clean": prep.p_clean,
+        "p_corr": prep.p_corr,
+    }
+    records = []
+    for window in windows:
+        ie = {}
+        for kind in settings.kinds:
+            res = trace(
+                loaded.model,
+                enc.inputs,
+                prep.corrupted,
+                prep.answer_id,
+                kind,
+                positions,
+                window,
+                settings.window_style,
+                batch_size=settings.batch_size,
+                **({"noise": prep.noise} if prep.noise is not None else {}),
+            )
+            ie[kind] = res.ie.tolist()
+        records.append({**base, "window": int(window), "ie": ie})
+    return records
