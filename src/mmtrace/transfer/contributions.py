@@ -134,6 +134,7 @@ def _vectors(per_head: torch.Tensor, probs: torch.Tensor, targets: list[int]) ->
     return torch.einsum("hti,ihk->tik", a, per_head)
 
 
+@torch.no_grad()
 def contribution_vectors(
     model: nn.Module,
     inputs: Mapping[str, torch.Tensor],
@@ -153,6 +154,7 @@ def contribution_vectors(
     )
 
 
+@torch.no_grad()
 def attention_contributions(
     model: nn.Module,
     inputs: Mapping[str, torch.Tensor],
