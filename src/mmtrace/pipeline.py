@@ -103,6 +103,21 @@ def train_mllm(
     )
 
 
+def _load_model(name: str, model_dir: Path, spec: dict):
+    """Load a model as its `models:` config entry says (role, dtype, device, remote code)."""
+    from mmtrace.models.loading import load
+
+    spec = C.ModelSpec(**spec)
+    return load(
+        model_dir,
+        spec.role,
+        name=name,
+        dtype=spec.dtype,
+        device=spec.device,
+        trust_remote_code=spec.trust_remote_code,
+    )
+
+
 def evaluate_model(
     name: str,
     model_dir: Path,
@@ -119,23 +134,14 @@ def evaluate_model(
 
     from mmtrace.evaluate import score_questions, summarise
     from mmtrace.io import atomic_open
-    from mmtrace.models.loading import load
 
     torch.set_num_threads(threads)
-    spec = C.ModelSpec(**spec)
-    loaded = load(
-        model_dir,
-        spec.role,
-        name=name,
-        dtype=spec.dtype,
-        device=spec.device,
-        trust_remote_code=spec.trust_remote_code,
-    )
+    loaded = _load_model(name, model_dir, spec)
     rows = score_questions(loaded, load_questions(csvs), C.Prompts(**prompts), data_dir, batch_size)
     with atomic_open(scores_out, "w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, sort_keys=True) + "\n")
-    summary = {"role": spec.role, "splits": summarise(rows)}
+    summary = {"role": loaded.role, "splits": summarise(rows)}
     for split, s in summary["splits"].items():
         log.info(
             "%s %s: n=%d accuracy=%.3f mean p(answer)=%.3f",
@@ -168,20 +174,6 @@ def table_model_accuracy(accuracy_json: Path, out: Path) -> None:
     from mmtrace.report.tables import render_model_accuracy
 
     write_text(out, render_model_accuracy(read_json(accuracy_json)))
-
-
-def _load_model(name: str, model_dir: Path, spec: dict):
-    from mmtrace.models.loading import load
-
-    spec = C.ModelSpec(**spec)
-    return load(
-        model_dir,
-        spec.role,
-        name=name,
-        dtype=spec.dtype,
-        device=spec.device,
-        trust_remote_code=spec.trust_remote_code,
-    )
 
 
 def trace_shard(
