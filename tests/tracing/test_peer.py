@@ -20,88 +20,20 @@ from functools import reduce
 
 import pytest
 import torch
-from transformers import (
-    CLIPVisionConfig,
-    LlamaConfig,
-    LlamaForCausalLM,
-    LlavaConfig,
-    LlavaForConditionalGeneration,
-    PhiConfig,
-)
+from tiny_models import MODELS, N_LAYERS, inputs
 
 from mmtrace.tracing.engine import trace
 from mmtrace.tracing.reference import trace_reference
 
-IMAGE_TOKEN = 5
-N_IMG = 4
-N_LAYERS = 4
 KINDS = ("hidden", "mlp", "attn")
 TOL = 1e-5
 
-
-def _text_cfg(arch: str):
-    common = dict(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=N_LAYERS,
-        num_attention_heads=4,
-        max_position_embeddings=64,
-        # 10x the default, so that p(answer) is peaked enough for the corruption and single
-        # restorations to move it by ~1e-2, far above the 1e-5 tolerance (at the default 0.02
-        # a restored MLP moves it by < 1e-4, and a no-op restoration would pass unnoticed)
-        initializer_range=0.2,
-    )
-    if arch == "llama":  # grouped-query attention: 4 query heads share 2 key/value heads
-        return LlamaConfig(num_key_value_heads=2, **common)
-    return PhiConfig(partial_rotary_factor=0.5, **common)  # parallel attention and MLP
-
-
-def _llava(arch: str) -> LlavaForConditionalGeneration:
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=16,
-        patch_size=8,
-    )
-    cfg = LlavaConfig(
-        vision_config=vision,
-        text_config=_text_cfg(arch),
-        image_token_index=IMAGE_TOKEN,
-        image_seq_length=N_IMG,
-    )
-    return LlavaForConditionalGeneration(cfg).eval()
-
-
-def _llama() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    return LlamaForCausalLM(_text_cfg("llama")).eval()
-
-
-def _inputs(multimodal: bool) -> tuple[dict, dict, int]:
-    """Clean and corrupted inputs of equal length; the two tokens from `first` on are the
-    "constraint", replaced in the corrupted run (the image, if any, stays)."""
-    text = [1] + ([IMAGE_TOKEN] * N_IMG if multimodal else []) + [10, 11, 12, 13, 14, 15, 16, 17]
-    clean = torch.tensor([text])
-    corrupted = clean.clone()
-    first = len(text) - 6
-    corrupted[0, first : first + 2] = torch.tensor([40, 41])
-    extra = {}
-    if multimodal:
-        torch.manual_seed(1)
-        extra["pixel_values"] = torch.randn(1, 3, 16, 16)
-    return {"input_ids": clean, **extra}, {"input_ids": corrupted, **extra}, first
-
-
 # model builder, multimodal?, path of the text decoder's layer list (written out by hand, so the
 # peer does not share mmtrace.tracing.modules.locate with the tracers under test)
-MODELS = {
-    "llava-llama": (lambda: _llava("llama"), True, "model.language_model.layers"),
-    "llava-phi": (lambda: _llava("phi"), True, "model.language_model.layers"),
-    "llama": (_llama, False, "model.layers"),
+LAYERS_PATH = {
+    "llava-llama": "model.language_model.layers",
+    "llava-phi": "model.language_model.layers",
+    "llama": "model.layers",
 }
 
 
@@ -125,9 +57,10 @@ class Case:
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def case(request, nnsight) -> Case:
     """One tiny model per parameter, built once for the module: the tests only read it."""
-    build, multimodal, layers_path = MODELS[request.param]
+    build, multimodal = MODELS[request.param]
+    layers_path = LAYERS_PATH[request.param]
     model = build()
-    clean, corrupted, first = _inputs(multimodal)
+    clean, corrupted, first = inputs(multimodal)
     with torch.no_grad():
         answer = int(model(**clean).logits[0, -1].argmax())
     peer = nnsight.NNsight(model)

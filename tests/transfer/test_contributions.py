@@ -6,80 +6,22 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import (
-    CLIPVisionConfig,
-    LlamaConfig,
-    LlamaForCausalLM,
-    LlavaConfig,
-    LlavaForConditionalGeneration,
-    PhiConfig,
-)
+from tiny_models import MODELS, inputs
 
 from mmtrace.tracing.modules import locate
 from mmtrace.transfer.contributions import attention_contributions, contribution_vectors
 
-IMAGE_TOKEN = 5
-N_IMG = 4
 
-
-def _text_cfg(arch: str):
-    common = dict(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        max_position_embeddings=64,
-        initializer_range=0.2,  # large weights: contributions far above the tolerances
-    )
-    if arch == "llama":
-        return LlamaConfig(num_key_value_heads=2, **common)  # grouped-query: 2 kv heads for 4
-    return PhiConfig(partial_rotary_factor=0.5, **common)
-
-
-def _llava(arch: str):
-    vision = CLIPVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=16,
-        patch_size=8,
-    )
-    cfg = LlavaConfig(
-        vision_config=vision,
-        text_config=_text_cfg(arch),
-        image_token_index=IMAGE_TOKEN,
-        image_seq_length=N_IMG,
-    )
-    return LlavaForConditionalGeneration(cfg).eval()
-
-
-def _inputs(multimodal: bool) -> dict[str, torch.Tensor]:
-    ids = [1] + ([IMAGE_TOKEN] * N_IMG if multimodal else []) + [10, 11, 12, 13, 14, 15, 16]
-    out = {"input_ids": torch.tensor([ids])}
-    if multimodal:
-        out["pixel_values"] = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    return out
-
-
-BUILDERS = {
-    "llava-llama": lambda: (_llava("llama"), True),
-    "llava-phi": lambda: (_llava("phi"), True),
-    "llama": lambda: (LlamaForCausalLM(_text_cfg("llama")).eval(), False),
-}
-
-
-@pytest.fixture(scope="module", params=sorted(BUILDERS))
+@pytest.fixture(scope="module", params=sorted(MODELS))
 def setup(request):
-    torch.manual_seed(0)
-    model, mm = BUILDERS[request.param]()
+    build, mm = MODELS[request.param]
+    model = build()
     # Random biases (Phi's are zero-initialised), so that dropping one would be caught.
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.Linear) and mod.bias is not None:
                 mod.bias.normal_(0, 0.2)
-    return model, _inputs(mm)
+    return model, inputs(mm)[0]
 
 
 def _o_proj(attn):
