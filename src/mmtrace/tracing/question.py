@@ -17,6 +17,7 @@ from mmtrace.models.loading import LoadedModel
 from mmtrace.tracing.corruption import EncodedQuestion, corrupt_ids, roles
 from mmtrace.tracing.engine import trace
 from mmtrace.tracing.modules import locate
+from mmtrace.tracing.noise import EmbeddingNoise, applying, gaussian_noise
 from mmtrace.tracing.reference import answer_probs
 
 
@@ -37,7 +38,7 @@ class Prepared:
     enc: EncodedQuestion
     constraint: str
     corrupted: dict
-    noise: object | None
+    noise: EmbeddingNoise | None
     fit: str
     answer_id: int
     p_clean: float
@@ -60,8 +61,6 @@ def prepare(
     probs = torch.softmax(model(**enc.inputs).logits[0, -1].float(), dim=-1)
     answer = int(probs.argmax()) if answer_id is None else int(answer_id)
     if settings.corruption == "noise":
-        from mmtrace.tracing.noise import applying, gaussian_noise
-
         noise = gaussian_noise(
             model, enc.span_positions[constraint], settings.noise_scale, settings.seed
         )
@@ -124,7 +123,7 @@ def run(
                 window,
                 settings.window_style,
                 batch_size=settings.batch_size,
-                **({"noise": prep.noise} if prep.noise is not None else {}),
+                noise=prep.noise,
             )
             ie[kind] = res.ie.tolist()
         records.append({**base, "window": int(window), "ie": ie})
