@@ -1,6 +1,7 @@
 # Reproducing "Understanding Information Storage and Transfer in Multi-modal Large Language
 # Models" (Basu et al., NeurIPS 2024). `snakemake --cores all` regenerates every figure and table;
-# named targets (toy_world, toy_models, evaluation, tracing, figures, tables) rerun parts.
+# named targets (toy_world, toy_models, evaluation, tracing, transfer,
+# figures, tables) rerun parts.
 
 
 configfile: "config.yaml"
@@ -11,6 +12,7 @@ include: "rules/world.smk"
 include: "rules/toy_models.smk"
 include: "rules/evaluate.smk"
 include: "rules/trace.smk"
+include: "rules/transfer.smk"
 include: "rules/figures.smk"
 include: "rules/tables.smk"
 
@@ -22,3 +24,5 @@ rule all:
         rules.tables.input,
         METRICS / "model_accuracy.json",
         TRACE / "summary.json",
+        ATTENTION / "summary.json",
+        ABLATION / "summary.json",

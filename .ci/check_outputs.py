@@ -134,6 +134,48 @@ def check_trace_summary(path: Path) -> str:
     return ", ".join(f"{m}: {n} traces" for m, n in sorted(counts.items()))
 
 
+def check_attention_summary(path: Path) -> str:
+    """Every model has per-split constraint curves; every MLLM a finite Fig. 5 concentration."""
+    if not path.is_file():
+        raise AssertionError(f"missing {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not data:
+        raise AssertionError(f"{path}: no model")
+    notes = []
+    for model, entry in data.items():
+        splits = entry["splits"]
+        if "all" not in splits or len(splits) < 2:
+            raise AssertionError(f"{path}: {model} has no per-split entries")
+        for split, e in splits.items():
+            if "failure_prediction" not in e or "constraint_to_last" not in e:
+                raise AssertionError(f"{path}: {model}/{split}: missing analyses")
+            conc = e.get("visual", {}).get("concentration", {}).get("mean")
+            if "visual" in e and not (_is_number(conc) and 0 < conc <= 1):
+                raise AssertionError(f"{path}: {model}/{split}: concentration {conc}")
+        notes.append(f"{model}: n={splits['all']['n']}")
+    return ", ".join(sorted(notes))
+
+
+def check_ablation_summary(path: Path) -> str:
+    """Every MLLM has, per split and way, a drop per k for each ranking and the p-values."""
+    if not path.is_file():
+        raise AssertionError(f"missing {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not data:
+        raise AssertionError(f"{path}: no model")
+    for model, entry in data.items():
+        for split, e in entry["splits"].items():
+            for way in entry["ways"] if e["n"] else []:
+                g = e[way]
+                for ranking in ("top", "random", "bottom"):
+                    drops = g[ranking]["drop_p_answer"]
+                    if len(drops) != len(g["k"]) or not all(_is_number(d) for d in drops):
+                        raise AssertionError(f"{path}: {model}/{split}/{way}/{ranking}")
+                if not all(0 <= p <= 1 for p in g["p_value_top_vs_random"]):
+                    raise AssertionError(f"{path}: {model}/{split}/{way}: bad p-values")
+    return ", ".join(f"{m}: n={e['splits']['all']['n']}" for m, e in sorted(data.items()))
+
+
 def check_figures(folder: Path) -> str:
     """Every figure is a readable PDF with its PNG twin."""
     pdfs = sorted(folder.glob("*.pdf"))
@@ -166,6 +208,14 @@ def main(argv: list[str]) -> int:
         (
             "results/trace/summary.json",
             lambda: check_trace_summary(out / "results/trace/summary.json"),
+        ),
+        (
+            "results/attention/summary.json",
+            lambda: check_attention_summary(out / "results/attention/summary.json"),
+        ),
+        (
+            "results/ablation/summary.json",
+            lambda: check_ablation_summary(out / "results/ablation/summary.json"),
         ),
         ("figures/*.pdf, *.png", lambda: check_figures(out / "figures")),
         (

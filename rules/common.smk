@@ -14,12 +14,15 @@ MODEL_DIR = RESULTS / "models"
 METRICS = RESULTS / "metrics"
 BENCH = LOGS / "benchmarks"
 TRACE = RESULTS / "trace"
+ATTENTION = RESULTS / "attention"
+ABLATION = RESULTS / "ablation"
 
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
 TEXT_MODELS = list(config["toy_training"]["text_models"])
 MLLMS = list(config["toy_training"]["mllms"])
 MODELS = list(config["models"])
+MLLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "mllm"]
 ENV = "../environment.yml"
 # GPUs per model job: the local default profile runs at most one gpu=1 job at a time.
 GPU = 1 if config["use_gpu"] else 0
@@ -64,4 +67,47 @@ def trace_figures():
                 out.append(FIGURES / f"fig1_mllm_vs_llm_{m}.pdf")
         else:
             out.append(FIGURES / f"trace_avg_llm_{m}_w{t['llm_window']}.pdf")
+    return out
+
+
+def attention_shards(models=MODELS, splits=ANALYSED_SPLITS):
+    """Every attention-contribution job's output: one per model, split and shard."""
+    n = config["attention"]["shards"]
+    return [
+        ATTENTION / m / f"{s}_shard{i}.json"
+        for m in models
+        for s in splits
+        for i in range(n)
+    ]
+
+
+def ablation_shards(models=MLLM_MODELS, splits=ANALYSED_SPLITS):
+    """Every visual-token ablation job's output (MLLMs only)."""
+    n = config["ablation"]["shards"]
+    return [
+        ABLATION / m / f"{s}_shard{i}.json"
+        for m in models
+        for s in splits
+        for i in range(n)
+    ]
+
+
+# File-name prefix of each information-transfer figure -> what mmtrace.pipeline.fig_transfer draws.
+TRANSFER_FIGURES = {
+    "fig5_visual_to_constraint": "visual",
+    "fig15_16_constraint_to_last": "constraint",
+    "fig17_roc": "roc",
+    "ablation": "ablation",
+}
+
+
+def transfer_figures():
+    """Figs. 5 (MLLMs), 15-16 and 17 (every model), and the ablation curves (MLLMs)."""
+    out = []
+    for m in MODELS:
+        out.append(FIGURES / f"fig15_16_constraint_to_last_{m}.pdf")
+        out.append(FIGURES / f"fig17_roc_{m}.pdf")
+    for m in MLLM_MODELS:
+        out.append(FIGURES / f"fig5_visual_to_constraint_{m}.pdf")
+        out.append(FIGURES / f"ablation_{m}.pdf")
     return out

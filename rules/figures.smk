@@ -22,3 +22,4 @@ rule figures:
     input:
         rules.toy_world_examples.output,
         trace_figures(),
+        transfer_figures(),

@@ -81,6 +81,71 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attention(args: argparse.Namespace) -> int:
+    from mmtrace.config import Attention, Prompts
+    from mmtrace.io import write_json
+    from mmtrace.models.loading import load, load_image, role_of
+    from mmtrace.models.scoring import next_token_probs
+    from mmtrace.tracing.corruption import Span, encode_question
+    from mmtrace.transfer import visual as V
+    from mmtrace.transfer.study import contributions_of
+
+    role = role_of(args.model, trust_remote_code=args.trust_remote_code)
+    if role == "mllm" and args.image is None:
+        raise SystemExit(f"mmtrace attention: {args.model} is multimodal: --image is required")
+    start = args.question.find(args.constraint)
+    if start < 0:
+        raise SystemExit(
+            f"mmtrace attention: --constraint {args.constraint!r} is not part of the question"
+        )
+    loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    template = args.prompt or (Prompts().mllm if role == "mllm" else Prompts().llm)
+    span = Span(start, start + len(args.constraint), "visual", "")
+    image = load_image(args.image) if role == "mllm" else None
+    enc = encode_question(loaded, template, "cli", args.question, [span], image)
+    cfg = Attention(visual_layer=args.visual_layer, reduce=args.reduce, top_share=args.top_share)
+    found = contributions_of(loaded, enc, cfg, full=True)
+    probs = next_token_probs(loaded, [enc.prompt], [image] if image is not None else None)[0]
+    top = int(probs.argmax())
+    record = {
+        "model": str(args.model),
+        "question": args.question,
+        "constraint": args.constraint,
+        "tokens": enc.tokens,
+        "input_ids": enc.input_ids,
+        "constraint_positions": enc.span_positions["visual"],
+        "image_positions": enc.image_positions,
+        "predicted": loaded.tokenizer.convert_ids_to_tokens(top),
+        "confidence": float(probs[top]),
+        "reduce": cfg.reduce,
+        **found,
+    }
+    if "visual_to_constraint" in found:
+        vec = found["visual_to_constraint"]
+        record["visual_layer"] = cfg.visual_layer
+        record["concentration"] = V.concentration(vec, cfg.top_share)
+        record["top_share"] = cfg.top_share
+    write_json(args.out, record)
+    peak = max(range(len(found["constraint_to_last"])), key=found["constraint_to_last"].__getitem__)
+    print(
+        f"predicted {record['predicted']!r} (p={record['confidence']:.4f}); constraint -> last "
+        f"token peaks at layer {peak}"
+        + (
+            f"; top {cfg.top_share:.0%} of visual tokens hold {record['concentration']:.3f} "
+            f"of layer {cfg.visual_layer}'s contribution"
+            if "concentration" in record
+            else ""
+        )
+        + f"; wrote {args.out}"
+    )
+    if args.plot is not None:
+        from mmtrace.report.transfer import plot_question
+
+        written = plot_question(record, args.plot.with_suffix(""))
+        print("plotted " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mmtrace", description=__doc__)
     p.add_argument("--version", action="version", version=f"mmtrace {__version__}")
@@ -134,6 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", type=Path, help="also draw heatmaps (writes .png and .pdf)")
     t.add_argument("--trust-remote-code", action="store_true", help="off by default")
     t.set_defaults(func=_trace)
+
+    a = sub.add_parser(
+        "attention",
+        help="attention contributions of one question (Eq. 1): constraint -> last token per "
+        "layer, and visual tokens -> constraint",
+    )
+    a.add_argument("--model", required=True, help="checkpoint folder or hub id (LLaVA or LM)")
+    a.add_argument("--image", type=Path, help="the image (required for a multimodal model)")
+    a.add_argument("--question", required=True)
+    a.add_argument("--constraint", required=True, help="the constraint span, verbatim")
+    a.add_argument("--visual-layer", type=int, default=0, help="layer of visual -> constraint")
+    a.add_argument("--reduce", choices=["max", "sum", "mean"], default="max")
+    a.add_argument("--top-share", type=float, default=0.05, help="for the concentration")
+    a.add_argument("--prompt", help="prompt template with {question} (default: the release's)")
+    a.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    a.add_argument("--out", required=True, type=Path, help="contributions JSON")
+    a.add_argument("--plot", type=Path, help="also draw them (writes .png and .pdf)")
+    a.add_argument("--trust-remote-code", action="store_true", help="off by default")
+    a.set_defaults(func=_attention)
     return p
 
 

@@ -165,6 +165,45 @@ class Tracing(_Strict):
         return self
 
 
+class Attention(_Strict):
+    """Information transfer (SPEC 5): Eq. 1 contributions, Figs. 5 and 15-17."""
+
+    visual_layer: int = Field(0, ge=0)  # Fig. 5: visual tokens -> constraint at this layer
+    top_share: float = Field(0.05, gt=0, le=1)  # concentration and consistency: the top 5%
+    n_perm: int = Field(1000, ge=1)  # consistency: draws of the random top-k baseline
+    # Constraint -> last token per layer: how a constraint's tokens are combined (Yuksekgonul
+    # et al. take the largest token contribution).
+    reduce: Literal["max", "sum", "mean"] = "max"
+    n_boot: int = Field(1000, ge=1)  # bootstrap resamples for the AUROC intervals (Fig. 17)
+    # Fig. 17 picks the layer on a random half of the questions (stratified by correctness) and
+    # evaluates on the other half; each half needs this many correct and incorrect answers.
+    min_per_class: int = Field(3, ge=2)
+    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    shards: int = Field(1, ge=1)  # jobs per model and split
+
+
+class Ablation(_Strict):
+    """Visual-token ablation (SPEC 6): knock out the top-k visual tokens ranked by their
+    contribution to the visual constraint, against k random and the k lowest-ranked."""
+
+    ways: list[Literal["block", "mean"]] = Field(["block", "mean"], min_length=1)
+    # k as fractions of the visual tokens (LLaVA: 36, 72, 144, 288 of 576).
+    fractions: list[float] = Field([0.0625, 0.125, 0.25, 0.5], min_length=1)
+    block_layers: int = Field(4, ge=1)  # `block`: attention to the tokens is cut in layers < this
+    random_draws: int = Field(3, ge=1)  # random k-subsets per question and k (averaged)
+    mean_images: int = Field(64, ge=1)  # `mean`: images of the split averaged per patch
+    only_correct: bool = True  # ablate only questions the model answers correctly
+    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    shards: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)  # ablated variants per forward pass
+
+    @model_validator(mode="after")
+    def _fractions(self) -> Ablation:
+        if any(not 0 < f <= 1 for f in self.fractions):
+            raise ValueError("ablation.fractions: every fraction must be in (0, 1]")
+        return self
+
+
 class Config(_Strict):
     world: Literal["toy"] = "toy"
     seed: int = 1234
@@ -177,6 +216,8 @@ class Config(_Strict):
     models: dict[str, ModelSpec]
     evaluation: Evaluation = Evaluation()
     tracing: Tracing = Tracing()
+    attention: Attention = Attention()
+    ablation: Ablation = Ablation()
 
     @model_validator(mode="after")
     def _models_known(self) -> Config:

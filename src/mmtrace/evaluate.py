@@ -31,7 +31,7 @@ def score_questions(
     data_dir: Path,
     batch_size: int = 64,
 ) -> list[dict]:
-    """One row per question: correct, p_answer, the predicted token."""
+    """One row per question: correct, p_answer, confidence, the predicted token."""
     rows = []
     template = templates.mllm if loaded.is_multimodal else templates.llm
     for start in progress(range(0, len(records), batch_size), desc=f"scoring {loaded.name}"):
@@ -54,6 +54,8 @@ def score_questions(
                     "constraint_type": r.constraint_type,
                     "correct": int(t) in gold,
                     "p_answer": float(pr[gold].sum()),
+                    # p of the model's own top-1 token: a confidence that needs no gold answer
+                    "confidence": float(pr[t]),
                     "predicted": loaded.tokenizer.convert_ids_to_tokens(int(t)),
                 }
             )

@@ -176,6 +176,12 @@ def table_model_accuracy(accuracy_json: Path, out: Path) -> None:
     write_text(out, render_model_accuracy(read_json(accuracy_json)))
 
 
+def _scores(path: Path) -> dict[str, dict]:
+    """The evaluation's per-question rows, by question id."""
+    with open(path, encoding="utf-8") as fh:
+        return {row["qid"]: row for row in map(json.loads, fh)}
+
+
 def trace_shard(
     name: str,
     model_dir: Path,
@@ -204,8 +210,7 @@ def trace_shard(
     if cfg.max_questions is not None:
         records = records[: cfg.max_questions]
     records = study.shard_of(records, shard, cfg.shards)
-    with open(scores, encoding="utf-8") as fh:
-        correct = {row["qid"]: row["correct"] for row in map(json.loads, fh)}
+    correct = {qid: row["correct"] for qid, row in _scores(scores).items()}
     result = study.trace_records(
         loaded, records, correct, C.Prompts(**prompts), data_dir, cfg, seed
     )
@@ -246,3 +251,136 @@ def fig_mllm_vs_llm(
 
     ts = [t for t in _traces(mllm_files) if t["setting"] == "single" and t["window"] == window]
     draw(ts, _traces(llm_files), mllm, llm, pdf.with_suffix(""))
+
+
+def attention_shard(
+    name: str,
+    model_dir: Path,
+    spec: dict,
+    csv: Path,
+    scores: Path,
+    data_dir: Path,
+    prompts: dict,
+    attention: dict,
+    shard: int,
+    threads: int,
+    out: Path,
+) -> None:
+    """Eq. 1 contributions for one shard of one split (SPEC 5)."""
+    import torch
+
+    from mmtrace.tracing.study import shard_of
+    from mmtrace.transfer import study
+
+    torch.set_num_threads(threads)
+    cfg = C.Attention(**attention)
+    loaded = _load_model(name, model_dir, spec)
+    records = study.eligible(load_questions([csv]), loaded.is_multimodal)
+    if cfg.max_questions is not None:
+        records = records[: cfg.max_questions]
+    records = shard_of(records, shard, cfg.shards)
+    result = study.attention_records(
+        loaded, records, _scores(scores), C.Prompts(**prompts), data_dir, cfg
+    )
+    write_json(out, {"model": name, "split": csv.stem, "shard": shard, **result})
+
+
+def attention_summary(shard_files: list[Path], attention: dict, seed: int, out: Path) -> None:
+    from mmtrace.transfer.study import summarise_attention
+
+    summary = summarise_attention(
+        [read_json(p) for p in shard_files], C.Attention(**attention), seed
+    )
+    for model, entry in summary.items():
+        for split, e in entry["splits"].items():
+            f = e["failure_prediction"]
+            v = e.get("visual", {}).get("concentration")
+            log.info(
+                "%s %s: n=%d%s; AUROC %s",
+                model,
+                split,
+                e["n"],
+                f"; top-share concentration {v['mean']:.3f} (uniform {v['uniform']:.3f})"
+                if v
+                else "",
+                f["skipped"]
+                if "skipped" in f
+                else f"contribution {f['contribution']['auroc']:.3f} vs confidence "
+                f"{f['confidence']['auroc']:.3f} (DeLong p={f['difference']['delong_p']:.3g})",
+            )
+    write_json(out, summary)
+
+
+def ablation_shard(
+    name: str,
+    model_dir: Path,
+    spec: dict,
+    csv: Path,
+    scores: Path,
+    data_dir: Path,
+    prompts: dict,
+    attention: dict,
+    ablation: dict,
+    seed: int,
+    shard: int,
+    threads: int,
+    out: Path,
+) -> None:
+    """Visual-token ablation for one shard of one split (SPEC 6)."""
+    import torch
+
+    from mmtrace.tracing.study import shard_of
+    from mmtrace.transfer import study
+
+    torch.set_num_threads(threads)
+    cfg = C.Ablation(**ablation)
+    loaded = _load_model(name, model_dir, spec)
+    all_records = load_questions([csv])
+    records = all_records if cfg.max_questions is None else all_records[: cfg.max_questions]
+    result = study.ablation_records(
+        loaded,
+        shard_of(records, shard, cfg.shards),
+        _scores(scores),
+        C.Prompts(**prompts),
+        data_dir,
+        C.Attention(**attention),
+        cfg,
+        study.mean_image_files(all_records, data_dir, cfg.mean_images),
+        seed,
+    )
+    write_json(out, {"model": name, "split": csv.stem, "shard": shard, **result})
+
+
+def ablation_summary(shard_files: list[Path], out: Path) -> None:
+    from mmtrace.transfer.study import summarise_ablation
+
+    summary = summarise_ablation([read_json(p) for p in shard_files])
+    for model, entry in summary.items():
+        for way in entry["ways"]:
+            g = entry["splits"]["all"].get(way)
+            if g:
+                log.info(
+                    "%s %s (all splits, n=%d): drop in p(answer) at k=%s: top %s, random %s, "
+                    "bottom %s",
+                    model,
+                    way,
+                    g["n"],
+                    g["k"],
+                    [round(x, 3) for x in g["top"]["drop_p_answer"]],
+                    [round(x, 3) for x in g["random"]["drop_p_answer"]],
+                    [round(x, 3) for x in g["bottom"]["drop_p_answer"]],
+                )
+    write_json(out, summary)
+
+
+def fig_transfer(summary: Path, figure: str, model: str, pdf: Path) -> None:
+    """One of the information-transfer figures, drawn from its summary."""
+    from mmtrace.report import transfer as R
+
+    draw = {
+        "visual": R.fig_visual,
+        "constraint": R.fig_constraint_to_last,
+        "roc": R.fig_failure,
+        "ablation": R.fig_ablation,
+    }[figure]
+    draw(read_json(summary), model, pdf.with_suffix(""))

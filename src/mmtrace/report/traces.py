@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
 
 from mmtrace.report.style import SPLIT_ORDER, apply_style, save_figure, split_label
+from mmtrace.stats import mean_ci
 from mmtrace.tracing.corruption import ROLE_LABELS, ROLES
 from mmtrace.tracing.study import constraint_curve, role_means
 
@@ -35,20 +35,9 @@ def _window_label(trace: dict) -> str:
     return f"window {trace['window']} ({trace['window_style']})"
 
 
-def _token_label(token: str, role: str) -> str:
+def token_label(token: str, role: str) -> str:
     text = token.replace("Ġ", " ").replace("▁", " ").replace("\n", "\\n").replace("Ċ", "\\n")
     return f"{text}*" if role in ("first", "middle", "last") else text
-
-
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over axis 0 and the half-width of its t-interval (0 for a single value)."""
-    values = np.asarray(values, dtype=float)
-    mean = values.mean(axis=0)
-    n = values.shape[0]
-    if n < 2:
-        return mean, np.zeros_like(mean)
-    sem = values.std(axis=0, ddof=1) / np.sqrt(n)
-    return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
 
 
 def draw_heatmap(ax, trace: dict, kind: str, colorbar: bool = True) -> None:
@@ -56,7 +45,7 @@ def draw_heatmap(ax, trace: dict, kind: str, colorbar: bool = True) -> None:
     ie = np.asarray(trace["ie"][kind], dtype=float)
     vmax = max(float(np.abs(ie).max()), 1e-6)
     im = ax.imshow(ie, aspect="auto", cmap=KIND_CMAPS.get(kind, "viridis"), vmin=0, vmax=vmax)
-    labels = [_token_label(t, r) for t, r in zip(trace["tokens"], trace["roles"], strict=True)]
+    labels = [token_label(t, r) for t, r in zip(trace["tokens"], trace["roles"], strict=True)]
     ax.set_yticks(range(len(labels)), labels)
     layers = trace["layers"]
     step = max(1, len(layers) // 8)

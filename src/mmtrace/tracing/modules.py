@@ -56,3 +56,18 @@ def locate(model: nn.Module) -> DecoderBlocks:
     if not candidates:
         raise ValueError(f"no decoder layers found in {type(model).__name__}")
     return DecoderBlocks(max(candidates, key=len))
+
+
+PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector")
+
+
+def projector(model: nn.Module) -> nn.Module:
+    """The module mapping vision features to the language model's input space; its output rows
+    are the visual tokens' embeddings, in the order the image tokens take in the prompt."""
+    hits = [m for name, m in model.named_modules() if name.rsplit(".", 1)[-1] in PROJECTOR_NAMES]
+    if len(hits) != 1:
+        raise ValueError(
+            f"{type(model).__name__}: expected one vision projector named one of "
+            f"{list(PROJECTOR_NAMES)}, found {len(hits)}"
+        )
+    return hits[0]

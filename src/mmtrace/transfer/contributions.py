@@ -51,7 +51,7 @@ def _linear(attn: nn.Module, names: Sequence[str], role: str) -> nn.Linear:
 
 
 @contextmanager
-def _eager(decoder: nn.Module) -> Iterator[None]:
+def eager_attention(decoder: nn.Module) -> Iterator[None]:
     """Route the text decoder (mask creation and attention alike) through eager attention."""
     configs = {id(m.config): m.config for m in decoder.modules() if hasattr(m, "config")}
     saved = {k: c._attn_implementation_internal for k, c in configs.items()}
@@ -98,7 +98,7 @@ def capture(
     attns = {layer: blocks.module("attn", layer) for layer in layers}
     handles = [a.register_forward_hook(hook(layer), with_kwargs=True) for layer, a in attns.items()]
     try:
-        with torch.no_grad(), _eager(blocks.layers):
+        with torch.no_grad(), eager_attention(blocks.layers):
             model(**inputs)
     finally:
         for h in handles:

@@ -32,11 +32,15 @@ def visual_to_constraint(model: nn.Module, enc: EncodedQuestion, layer: int = 0)
     constraint, so the one the constraint's visual information should be routed into."""
     if not enc.image_positions:
         raise ValueError(f"question {enc.qid}: no visual tokens (text-only model or input?)")
+    contrib = attention_contributions(model, enc.inputs, layers=[layer], targets=[target(enc)])
+    return contrib[0, 0, enc.image_positions].double().cpu().numpy()
+
+
+def target(enc: EncodedQuestion) -> int:
+    """The position Fig. 5 reads: the visual constraint's last token."""
     if not enc.span_positions.get("visual"):
         raise ValueError(f"question {enc.qid}: no visual constraint")
-    target = enc.span_positions["visual"][-1]
-    contrib = attention_contributions(model, enc.inputs, layers=[layer], targets=[target])
-    return contrib[0, 0, enc.image_positions].double().cpu().numpy()
+    return enc.span_positions["visual"][-1]
 
 
 def _top_count(share: float, n: int) -> int:

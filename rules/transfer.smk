@@ -1,0 +1,122 @@
+# Information transfer (SPEC 5) and visual-token ablation (SPEC 6): per model, split and shard,
+# then one summary each; the figures draw the summaries.
+
+
+rule attention_shard:
+    input:
+        csv=DATA / "{split}.csv",
+        scores=rules.evaluate_model.output.scores,
+        model=lambda wc: trained(wc.model),
+    output:
+        ATTENTION / "{model}" / "{split}_shard{shard}.json",
+    log:
+        LOGS / "attention" / "{model}_{split}_shard{shard}.log",
+    benchmark:
+        BENCH / "attention_{model}_{split}_shard{shard}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS),
+        split="|".join(ANALYSED_SPLITS),
+        shard=r"\d+",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        prompts=config["prompts"],
+        attention=config["attention"],
+    script:
+        "scripts/attention_shard.py"
+
+
+rule attention_summary:
+    input:
+        attention_shards(),
+    output:
+        ATTENTION / "summary.json",
+    log:
+        LOGS / "attention_summary.log",
+    conda:
+        ENV
+    params:
+        attention=config["attention"],
+        seed=config["seed"],
+    script:
+        "scripts/attention_summary.py"
+
+
+rule ablation_shard:
+    input:
+        csv=DATA / "{split}.csv",
+        scores=rules.evaluate_model.output.scores,
+        model=lambda wc: trained(wc.model),
+    output:
+        ABLATION / "{model}" / "{split}_shard{shard}.json",
+    log:
+        LOGS / "ablation" / "{model}_{split}_shard{shard}.log",
+    benchmark:
+        BENCH / "ablation_{model}_{split}_shard{shard}.tsv"
+    wildcard_constraints:
+        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
+        split="|".join(ANALYSED_SPLITS),
+        shard=r"\d+",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        prompts=config["prompts"],
+        attention=config["attention"],
+        ablation=config["ablation"],
+        seed=config["seed"],
+    script:
+        "scripts/ablation_shard.py"
+
+
+rule ablation_summary:
+    input:
+        ablation_shards(),
+    output:
+        ABLATION / "summary.json",
+    log:
+        LOGS / "ablation_summary.log",
+    conda:
+        ENV
+    script:
+        "scripts/ablation_summary.py"
+
+
+rule transfer:
+    input:
+        rules.attention_summary.output,
+        rules.ablation_summary.output,
+
+
+rule fig_transfer:
+    input:
+        lambda wc: (
+            ABLATION if TRANSFER_FIGURES[wc.prefix] == "ablation" else ATTENTION
+        )
+        / "summary.json",
+    output:
+        pdf=FIGURES / "{prefix}_{model}.pdf",
+        png=FIGURES / "{prefix}_{model}.png",
+    log:
+        LOGS / "figures" / "{prefix}_{model}.log",
+    wildcard_constraints:
+        prefix="|".join(TRANSFER_FIGURES),
+        model="|".join(MODELS),
+    conda:
+        ENV
+    params:
+        figure=lambda wc: TRANSFER_FIGURES[wc.prefix],
+    script:
+        "scripts/fig_transfer.py"
+
+
+rule transfer_figures:
+    input:
+        transfer_figures(),

@@ -1,0 +1,242 @@
+"""Information-transfer figures (Figs. 5, 15-16, 17) and the visual-token ablation curves.
+
+Every figure draws one model's entry of a summary (`results/attention/summary.json` or
+`results/ablation/summary.json`), so the numbers in a figure are the numbers in the summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mmtrace.report.style import SPLIT_ORDER, apply_style, save_figure, split_label
+from mmtrace.transfer.visual import patch_grid
+
+RANKING_COLOURS = {"top": "#c0392b", "random": "#7f7f7f", "bottom": "#2c7bb6"}
+RANKING_LABELS = {"top": "top-k (highest contribution)", "random": "random k", "bottom": "bottom-k"}
+WAY_LABELS = {
+    "block": "attention to the tokens blocked",
+    "mean": "embeddings mean-ablated",
+}
+
+
+def _splits(entry: dict, pooled: bool = False) -> list[str]:
+    order = [*SPLIT_ORDER, "all"] if pooled else list(SPLIT_ORDER)
+    return [s for s in order if s in entry["splits"]]
+
+
+def _label(split: str) -> str:
+    return "all splits" if split == "all" else split_label(split)
+
+
+def _empty(stem, message: str) -> list[Path]:
+    fig = Figure(figsize=(5, 1))
+    fig.text(0.5, 0.5, message, ha="center", va="center")
+    return save_figure(fig, stem)
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def fig_visual(summary: dict, model: str, stem) -> list[Path]:
+    """Fig. 5: visual tokens -> visual constraint at the first layer, per split: the mean share
+    of each visual token (bars, by index), the same on the patch grid, and how often each patch
+    is among a question's top tokens; concentration and consistency in the titles."""
+    apply_style()
+    entry = summary[model]
+    splits = [s for s in _splits(entry) if "visual" in entry["splits"][s]]
+    if not splits:
+        return _empty(stem, f"{model}: no visual-token contributions (text-only model?)")
+    fig = Figure(figsize=(9.0, 0.5 + 2.3 * len(splits)))
+    axes = fig.subplots(len(splits), 3, squeeze=False, width_ratios=[2.2, 1, 1])
+    for row, split in zip(axes, splits, strict=True):
+        v = entry["splits"][split]["visual"]
+        share = np.asarray(v["mean_share"])
+        conc = v["concentration"]
+        cons = v.get("consistency")
+        row[0].bar(np.arange(share.size), share, color="#34495e", width=0.8)
+        row[0].axhline(1 / share.size, color="#999999", lw=0.8, ls="--", label="uniform")
+        row[0].set_xlabel("visual token (patch index)")
+        row[0].set_ylabel("mean share of contribution")
+        row[0].legend(loc="upper left")
+        row[0].set_title(
+            f"{_label(split)} (n={v['n']}): top {v['top_share']:.0%} (k={v['k']}) hold "
+            f"{conc['mean']:.3f} [{conc['ci95'][0]:.3f}, {conc['ci95'][1]:.3f}] "
+            f"vs uniform {conc['uniform']:.3f}"
+        )
+        for ax, values, title, cmap in (
+            (row[1], share, "mean share on the patch grid", "magma"),
+            (row[2], np.asarray(v["top_frequency"]), "share of questions in top-k", "viridis"),
+        ):
+            im = ax.imshow(patch_grid(values), cmap=cmap, vmin=0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            ax.set_title(title)
+        if cons is not None:
+            row[2].set_xlabel(
+                f"top-k overlap {cons['overlap']:.3f} vs random "
+                f"{cons['baseline_mean']:.3f} (p={_fmt_p(cons['p_value'])})"
+            )
+    layer = entry["visual_layer"]
+    fig.suptitle(f"{model}: visual tokens -> visual-constraint token, layer {layer} (Eq. 1)")
+    return save_figure(fig, stem)
+
+
+def fig_constraint_to_last(summary: dict, model: str, stem) -> list[Path]:
+    """Figs. 15-16: contribution of the constraint's tokens to the last token per layer, for
+    correct and incorrect answers, with 95% CIs; layers where the groups differ at p < 0.05
+    (Mann-Whitney) are starred."""
+    apply_style()
+    entry = summary[model]
+    splits = _splits(entry, pooled=True)
+    fig = Figure(figsize=(2.8 * len(splits), 2.6))
+    axes = fig.subplots(1, len(splits), squeeze=False)[0]
+    colours = {"correct": "#2a7a2a", "incorrect": "#c0392b"}
+    for ax, split in zip(axes, splits, strict=True):
+        c = entry["splits"][split]["constraint_to_last"]
+        top = 0.0
+        for group in ("correct", "incorrect"):
+            g = c[group]
+            if not g["n"]:
+                continue
+            mean = np.asarray(g["mean"])
+            ci = np.asarray(g["ci95"])
+            x = np.arange(mean.size)
+            ax.plot(x, mean, color=colours[group], label=f"{group} (n={g['n']})")
+            ax.fill_between(x, ci[:, 0], ci[:, 1], color=colours[group], alpha=0.2, lw=0)
+            top = max(top, float(ci[:, 1].max()))
+        for layer, p in enumerate(c["p_value"]):
+            if p is not None and p < 0.05:
+                ax.text(layer, top * 1.02, "*", ha="center", va="bottom")
+        ax.set_xlabel("layer")
+        ax.set_title(_label(split))
+        ax.legend(loc="best")
+    axes[0].set_ylabel(f"constraint -> last token ({entry['reduce']} over tokens)")
+    fig.suptitle(f"{model}: attention contribution of the constraint to the last token")
+    return save_figure(fig, stem)
+
+
+def fig_failure(summary: dict, model: str, stem) -> list[Path]:
+    """Fig. 17: ROC curves on the evaluation half, attention contribution (at the layer chosen
+    on the selection half) vs confidence, AUROCs with bootstrap CIs and DeLong's p."""
+    apply_style()
+    entry = summary[model]
+    splits = _splits(entry, pooled=True)
+    fig = Figure(figsize=(2.8 * len(splits), 2.9))
+    axes = fig.subplots(1, len(splits), squeeze=False)[0]
+    for ax, split in zip(axes, splits, strict=True):
+        f = entry["splits"][split]["failure_prediction"]
+        ax.plot([0, 1], [0, 1], color="#bbbbbb", lw=0.8, ls="--")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("false positive rate")
+        if "skipped" in f:
+            ax.set_title(f"{_label(split)}: {f['n_incorrect']} incorrect of {f['n']}")
+            ax.text(0.5, 0.5, "too few incorrect\nanswers to split", ha="center", va="center")
+            continue
+        for key, colour, name in (
+            ("contribution", "#8e44ad", f"contribution, layer {f['layer']}"),
+            ("confidence", "#e67e22", "confidence"),
+        ):
+            r = f[key]
+            ax.step(
+                r["roc"]["fpr"],
+                r["roc"]["tpr"],
+                where="post",
+                color=colour,
+                label=f"{name}: {r['auroc']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]",
+            )
+        ev = f["evaluation"]
+        ax.set_title(
+            f"{_label(split)} (eval n={ev['n']}, {ev['n_incorrect']} incorrect)\n"
+            f"DeLong p={_fmt_p(f['difference']['delong_p'])}"
+        )
+        ax.legend(loc="lower right", title="AUROC [95% CI]")
+    axes[0].set_ylabel("true positive rate (correct answers)")
+    fig.suptitle(f"{model}: predicting a correct answer")
+    return save_figure(fig, stem)
+
+
+def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
+    """Visual-token ablation: p(answer) (solid) and accuracy (dashed) against k for top-k,
+    random-k and bottom-k knockouts, per way (rows) and split (columns), with 95% CIs; k where
+    top-k drops more than random-k at p < 0.05 (Wilcoxon) are starred."""
+    apply_style()
+    entry = summary[model]
+    splits = [s for s in _splits(entry, pooled=True) if entry["splits"][s]["n"]]
+    ways = entry["ways"]
+    if not splits:
+        return _empty(stem, f"{model}: no question was ablated")
+    fig = Figure(figsize=(2.7 * len(splits), 0.6 + 2.4 * len(ways)))
+    axes = fig.subplots(len(ways), len(splits), squeeze=False)
+    for r, way in enumerate(ways):
+        for c, split in enumerate(splits):
+            ax = axes[r][c]
+            g = entry["splits"][split][way]
+            k = np.asarray(g["k"])
+            for ranking, colour in RANKING_COLOURS.items():
+                d = g[ranking]
+                p = g["clean"]["p_answer"] - np.asarray(d["drop_p_answer"])
+                ci = g["clean"]["p_answer"] - np.asarray(d["drop_p_answer_ci95"])
+                ax.plot(k, p, color=colour, marker="o", ms=3, label=RANKING_LABELS[ranking])
+                ax.fill_between(k, ci[:, 1], ci[:, 0], color=colour, alpha=0.2, lw=0)
+                ax.plot(k, d["accuracy"], color=colour, ls="--", lw=0.9)
+            for x, p in zip(k, g["p_value_top_vs_random"], strict=True):
+                if p < 0.05:
+                    ax.text(x, 1.02, "*", ha="center", va="bottom")
+            ax.set_ylim(0, 1.1)
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(k, [str(v) for v in k])
+            ax.set_title(f"{_label(split)} (n={g['n']})")
+            if c == 0:
+                ax.set_ylabel(f"{WAY_LABELS[way]}\np(answer) / accuracy (dashed)")
+            if r == len(ways) - 1:
+                ax.set_xlabel("k visual tokens knocked out")
+    axes[0][0].legend(loc="lower left")
+    layers = entry["block_layers"]
+    fig.suptitle(
+        f"{model}: visual-token ablation (blocking in layers {layers[0]}-{layers[-1]}; "
+        f"means over {entry['mean_images']} images)"
+    )
+    return save_figure(fig, stem)
+
+
+def plot_question(record: dict, stem) -> list[Path]:
+    """One question (the CLI's `--plot`): every token's contribution to the last token per layer
+    (constraint tokens starred), and for an MLLM the visual tokens -> constraint on the grid."""
+    from mmtrace.report.traces import token_label
+
+    apply_style()
+    to_last = np.asarray(record["to_last"])  # [layers, seq]
+    start = record["image_positions"][-1] + 1 if record["image_positions"] else 0
+    shown = to_last[:, start:].T
+    constraint = set(record["constraint_positions"])
+    labels = [
+        token_label(t, "first" if i + start in constraint else "")
+        for i, t in enumerate(record["tokens"][start:])
+    ]
+    visual = "visual_to_constraint" in record
+    fig = Figure(figsize=(3.2 + (2.6 if visual else 0), 0.8 + 0.16 * len(labels)))
+    axes = fig.subplots(1, 2 if visual else 1, squeeze=False)[0]
+    im = axes[0].imshow(shown, aspect="auto", cmap="Blues", vmin=0)
+    axes[0].set_yticks(range(len(labels)), labels)
+    axes[0].set_xlabel("layer")
+    axes[0].set_title("contribution to the last token")
+    fig.colorbar(im, ax=axes[0])
+    if visual:
+        im = axes[1].imshow(patch_grid(np.asarray(record["visual_to_constraint"])), cmap="magma")
+        axes[1].set_xticks([])
+        axes[1].set_yticks([])
+        axes[1].set_title(
+            f"visual -> constraint, layer {record['visual_layer']}\n"
+            f"top {record['top_share']:.0%} hold {record['concentration']:.3f}"
+        )
+        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
+    fig.suptitle(f"predicted {record['predicted']!r} (p={record['confidence']:.3f})")
+    return save_figure(fig, stem)

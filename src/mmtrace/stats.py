@@ -1,0 +1,34 @@
+"""Small statistics shared by the analyses: means with t-intervals and paired one-sided tests."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over axis 0 and the half-width of its t-interval (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    mean = values.mean(axis=0)
+    n = values.shape[0]
+    if n < 2:
+        return mean, np.zeros_like(mean)
+    sem = values.std(axis=0, ddof=1) / np.sqrt(n)
+    return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
+
+
+def paired_greater(a: np.ndarray, b: np.ndarray) -> float:
+    """One-sided Wilcoxon signed-rank p-value for a > b on paired values (1.0 when every pair is
+    equal, where the test is undefined)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if d.size == 0 or np.all(d == 0):
+        return 1.0
+    return float(stats.wilcoxon(d, alternative="greater", zero_method="wilcox").pvalue)
+
+
+def two_sample(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Two-sided Mann-Whitney U p-value (None when a group is empty)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0 or b.size == 0:
+        return None
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)

@@ -1,0 +1,219 @@
+"""Visual-token ablation (SPEC 6): the causal check of F3.
+
+If a small subset of visual tokens carries the image's information into the constraint (Fig. 5),
+knocking out the tokens with the largest contribution should hurt the answer more than knocking
+out as many random tokens, and far more than the lowest-ranked ones. Two ways of knocking out:
+- `block`: attention from every later token to the chosen visual tokens is cut in the early
+  layers (`layers`), the attention knockout of Geva et al. 2023; the tokens' own residual
+  stream is untouched, so later layers can still read them;
+- `mean`: the chosen tokens' embeddings (the projector's output) are replaced by their mean over
+  a set of images at the same patch position, which removes this image's content there while
+  keeping the embeddings in distribution.
+Each variant of a question is one row of a batch: the rows share the prompt and image and differ
+only in which tokens are knocked out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmtrace.models.loading import LoadedModel
+from mmtrace.seeding import derive
+from mmtrace.tracing.corruption import EncodedQuestion
+from mmtrace.tracing.hooks import removing
+from mmtrace.tracing.modules import locate, projector
+from mmtrace.transfer.contributions import eager_attention
+
+WAYS = ("block", "mean")
+RANKINGS = ("top", "random", "bottom")
+
+
+def ks_for(fractions: Sequence[float], n_visual: int) -> list[int]:
+    """Distinct k = round(fraction * n_visual) (at least 1), ascending."""
+    return sorted({max(1, min(n_visual, round(f * n_visual))) for f in fractions})
+
+
+def rank(contrib: np.ndarray) -> np.ndarray:
+    """Visual-token indices by descending contribution (ties to the lower index)."""
+    return np.argsort(-np.asarray(contrib, dtype=np.float64), kind="stable")
+
+
+def variants(
+    contrib: np.ndarray, ks: Sequence[int], draws: int, seed: int
+) -> list[tuple[int, str, list[int]]]:
+    """(k, ranking, visual-token indices) for every k: the top k, `draws` random k-subsets drawn
+    from `seed`, and the bottom k."""
+    order = rank(contrib)
+    n = order.size
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in ks:
+        out.append((k, "top", sorted(order[:k].tolist())))
+        for _ in range(draws):
+            out.append((k, "random", sorted(rng.choice(n, k, replace=False).tolist())))
+        out.append((k, "bottom", sorted(order[n - k :].tolist())))
+    return out
+
+
+def _block_mask(rows: Sequence[Sequence[int]], seq: int, device) -> torch.Tensor:
+    """[rows, 1, seq, seq] bool: True where query j > key i and i is knocked out in that row."""
+    out = torch.zeros(len(rows), 1, seq, seq, dtype=torch.bool, device=device)
+    later = torch.ones(seq, seq, dtype=torch.bool, device=device).tril(-1)  # j > i
+    for b, positions in enumerate(rows):
+        if positions:
+            cols = torch.as_tensor(list(positions), device=device)
+            out[b, 0][:, cols] = later[:, cols]
+    return out
+
+
+@contextmanager
+def blocking(
+    model: nn.Module, rows: Sequence[Sequence[int]], layers: Sequence[int]
+) -> Iterator[None]:
+    """Within the block, batch row b's later tokens cannot attend to `rows[b]` (absolute
+    positions) in the attention of `layers`; every other layer and row is untouched."""
+    blocks = locate(model)
+    cache: dict[tuple, torch.Tensor] = {}
+
+    def pre(_module, args, kwargs):
+        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        b, seq = hidden.shape[:2]
+        if b != len(rows):
+            raise ValueError(f"batch has {b} rows but {len(rows)} knockout sets were given")
+        key = (seq, hidden.device)
+        if key not in cache:
+            cache[key] = _block_mask(rows, seq, hidden.device)
+        block = cache[key]
+        mask = kwargs.get("attention_mask")
+        if mask is None:
+            causal = torch.ones(seq, seq, dtype=torch.bool, device=hidden.device).triu(1)
+            mask = torch.zeros(b, 1, seq, seq, dtype=hidden.dtype, device=hidden.device)
+            mask = mask.masked_fill(causal, torch.finfo(hidden.dtype).min)
+        if mask.dtype == torch.bool:  # True = may attend
+            mask = mask & ~block[..., -mask.shape[-2] :, -mask.shape[-1] :]
+        else:  # additive
+            mask = mask.masked_fill(
+                block[..., -mask.shape[-2] :, -mask.shape[-1] :], torch.finfo(mask.dtype).min
+            )
+        return args, {**kwargs, "attention_mask": mask}
+
+    handles = [
+        blocks.module("attn", layer).register_forward_pre_hook(pre, with_kwargs=True)
+        for layer in layers
+    ]
+    with removing(handles), eager_attention(blocks.layers):
+        yield
+
+
+@contextmanager
+def mean_ablating(
+    model: nn.Module, rows: Sequence[Sequence[int]], mean: torch.Tensor
+) -> Iterator[None]:
+    """Within the block, image b's visual tokens `rows[b]` (indices among the visual tokens) are
+    replaced by `mean` [n_visual, hidden] at the projector's output."""
+
+    def hook(_module, _inputs, out):
+        if out.shape[0] != len(rows):
+            raise ValueError(f"{out.shape[0]} images but {len(rows)} knockout sets were given")
+        out = out.clone()
+        for b, idx in enumerate(rows):
+            if idx:
+                i = torch.as_tensor(list(idx), device=out.device)
+                out[b, i] = mean.to(out.device, out.dtype)[i]
+        return out
+
+    with removing([projector(model).register_forward_hook(hook)]):
+        yield
+
+
+@torch.no_grad()
+def mean_visual_embeddings(loaded: LoadedModel, prompt: str, images: list, batch_size: int):
+    """[n_visual, hidden]: the projector's output averaged over `images`, per patch position."""
+    total, count = None, 0
+    seen: list[torch.Tensor] = []
+
+    def hook(_m, _i, out):
+        seen.append(out.detach().float())
+
+    with removing([projector(loaded.model).register_forward_hook(hook)]):
+        for s in range(0, len(images), batch_size):
+            chunk = images[s : s + batch_size]
+            loaded.model(**loaded.encode([prompt] * len(chunk), chunk))
+            feats = seen.pop()
+            total = feats.sum(0) if total is None else total + feats.sum(0)
+            count += feats.shape[0]
+    if not count:
+        raise ValueError("mean ablation needs at least one image")
+    return total / count
+
+
+def _repeat(inputs: dict, b: int) -> dict:
+    return {k: v.repeat(b, *([1] * (v.dim() - 1))) for k, v in inputs.items()}
+
+
+@torch.no_grad()
+def ablate_question(
+    loaded: LoadedModel,
+    enc: EncodedQuestion,
+    gold: Sequence[int],
+    contrib: np.ndarray,
+    ks: Sequence[int],
+    ways: Sequence[str],
+    block_layers: Sequence[int],
+    mean: torch.Tensor | None,
+    draws: int,
+    seed: int,
+    batch_size: int,
+) -> dict:
+    """p(answer) and correctness of one question under every knockout.
+
+    Returns {way: {ranking: {"p": [per k], "correct": [per k]}}} with random draws averaged,
+    plus the clean `p_clean` and `correct_clean`; `gold` are the answer's first-token ids."""
+    model = loaded.model
+    gold_t = torch.as_tensor(list(gold), device=loaded.device)
+
+    def score(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        probs = torch.softmax(logits[:, -1].float(), dim=-1)
+        p = probs[:, gold_t].sum(-1)
+        ok = torch.isin(probs.argmax(-1), gold_t)
+        return p.cpu().numpy().astype(np.float64), ok.cpu().numpy()
+
+    p0, ok0 = score(model(**enc.inputs).logits)
+    plan = variants(contrib, ks, draws, seed)
+    out: dict = {"p_clean": float(p0[0]), "correct_clean": bool(ok0[0]), "ks": list(ks)}
+    for way in ways:
+        ps, oks = [], []
+        for s in range(0, len(plan), batch_size):
+            part = plan[s : s + batch_size]
+            if way == "block":
+                rows = [[enc.image_positions[i] for i in idx] for _, _, idx in part]
+                ctx = blocking(model, rows, block_layers)
+            elif way == "mean":
+                if mean is None:
+                    raise ValueError("mean ablation needs the mean visual embeddings")
+                ctx = mean_ablating(model, [idx for _, _, idx in part], mean)
+            else:
+                raise ValueError(f"unknown ablation way {way!r}; expected one of {WAYS}")
+            with ctx:
+                p, ok = score(model(**_repeat(enc.inputs, len(part))).logits)
+            ps.append(p)
+            oks.append(ok)
+        p_all, ok_all = np.concatenate(ps), np.concatenate(oks)
+        result = {}
+        for ranking in RANKINGS:
+            result[ranking] = {"p": [], "correct": []}
+            for k in ks:
+                sel = [i for i, (kk, r, _) in enumerate(plan) if kk == k and r == ranking]
+                result[ranking]["p"].append(float(p_all[sel].mean()))
+                result[ranking]["correct"].append(float(ok_all[sel].mean()))
+        out[way] = result
+    return out
+
+
+def question_seed(seed: int, qid: str) -> int:
+    return derive(seed, "ablation", qid)

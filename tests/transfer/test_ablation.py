@@ -1,0 +1,173 @@
+"""Visual-token ablation: the two knockouts checked against independent computations.
+
+- Blocking attention to token i in every layer of a Llama LM equals running the sequence without
+  token i, the later tokens keeping their position ids (rotary attention depends only on them).
+- Under blocking, the attention probabilities from later tokens to the knocked-out positions are
+  exactly 0 in the blocked layers and untouched elsewhere.
+- Mean ablation of every visual token with image B's own embeddings equals running image B.
+- Batched variants equal one-row runs, and knocking out nothing changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mmtrace.config import Ablation, Attention, Prompts
+from mmtrace.dataset import load_questions
+from mmtrace.models.loading import load
+from mmtrace.tracing.hooks import removing
+from mmtrace.tracing.modules import locate, projector
+from mmtrace.transfer import ablation as A
+from mmtrace.transfer import study
+from mmtrace.transfer.contributions import capture
+from tests.tiny_models import IMAGE_TOKEN, N_IMG, N_LAYERS, inputs, llama, llava
+
+
+def _logits(model, batch):
+    with torch.no_grad():
+        return model(**batch).logits
+
+
+def test_ks_variants_and_ranking():
+    assert A.ks_for([0.0625, 0.125, 0.25, 0.5], 576) == [36, 72, 144, 288]
+    assert A.ks_for([0.0625, 0.125, 0.25, 0.5], 16) == [1, 2, 4, 8]
+    assert A.ks_for([0.01, 0.02], 16) == [1]  # rounds up to one token, duplicates merged
+    contrib = np.array([0.1, 0.9, 0.5, 0.5, 0.0, 0.3])
+    plan = A.variants(contrib, [2], draws=4, seed=7)
+    by = {}
+    for k, ranking, idx in plan:
+        assert k == 2 and len(idx) == 2 == len(set(idx))
+        by.setdefault(ranking, []).append(idx)
+    assert by["top"] == [[1, 2]]  # ties go to the lower index
+    assert by["bottom"] == [[0, 4]]
+    assert len(by["random"]) == 4
+    assert A.variants(contrib, [2], 4, 7) == plan  # seeded
+    assert A.variants(contrib, [2], 4, 8) != plan
+
+
+def test_blocking_everywhere_equals_removing_the_token():
+    model = llama()
+    ids = torch.tensor([[1, 20, 21, 22, 23, 24, 25, 26]])
+    for i in (1, 3, 5):
+        with A.blocking(model, [[i]], range(N_LAYERS)):
+            blocked = _logits(model, {"input_ids": ids})[0, -1]
+        keep = [j for j in range(ids.shape[1]) if j != i]
+        removed = _logits(model, {"input_ids": ids[:, keep], "position_ids": torch.tensor([keep])})[
+            0, -1
+        ]
+        torch.testing.assert_close(blocked, removed, atol=1e-5, rtol=1e-5)
+        assert (blocked - _logits(model, {"input_ids": ids})[0, -1]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("arch", ["llama", "phi"])
+def test_blocking_zeroes_attention_only_in_blocked_layers(arch):
+    model = llava(arch)
+    clean, _, _ = inputs(True)
+    image = [i for i, t in enumerate(clean["input_ids"][0].tolist()) if t == IMAGE_TOKEN]
+    knocked = [image[0], image[2]]
+    layers = [0, 1]
+    with A.blocking(model, [knocked], layers):
+        caps = capture(model, clean, range(N_LAYERS))
+    free = capture(model, clean, range(N_LAYERS))
+    for layer in range(N_LAYERS):
+        probs = caps[layer].probs  # [heads, seq, seq]
+        later = [j for j in range(probs.shape[1]) if j > min(knocked)]
+        to_knocked = torch.stack([probs[:, j, i] for j in later for i in knocked if j > i])
+        if layer in layers:
+            assert torch.all(to_knocked == 0)
+            torch.testing.assert_close(probs.sum(-1), torch.ones_like(probs.sum(-1)))
+        else:
+            assert torch.all(to_knocked > 0)
+    # layer 0 sees the same inputs either way, so its unblocked rows are identical
+    torch.testing.assert_close(
+        caps[0].probs[:, : min(knocked) + 1], free[0].probs[:, : min(knocked) + 1]
+    )
+
+
+@pytest.mark.parametrize("arch", ["llama", "phi"])
+def test_batched_knockouts_equal_single_rows(arch):
+    model = llava(arch)
+    clean, _, _ = inputs(True)
+    image = [i for i, t in enumerate(clean["input_ids"][0].tolist()) if t == IMAGE_TOKEN]
+    rows = [[], [image[1]], [image[0], image[3]]]
+    batch = {k: v.repeat(len(rows), *([1] * (v.dim() - 1))) for k, v in clean.items()}
+    with A.blocking(model, rows, [0, 1]):
+        together = _logits(model, batch)[:, -1]
+    for b, row in enumerate(rows):
+        with A.blocking(model, [row], [0, 1]):
+            alone = _logits(model, clean)[0, -1]
+        torch.testing.assert_close(together[b], alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(together[0], _logits(model, clean)[0, -1], atol=1e-5, rtol=1e-5)
+    visual = [list(range(N_IMG))[:1], [], [0, 1, 2, 3]]
+    mean = torch.randn(N_IMG, model.config.text_config.hidden_size)
+    with A.mean_ablating(model, visual, mean):
+        together = _logits(model, batch)[:, -1]
+    for b, row in enumerate(visual):
+        with A.mean_ablating(model, [row], mean):
+            alone = _logits(model, clean)[0, -1]
+        torch.testing.assert_close(together[b], alone, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(together[1], _logits(model, clean)[0, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_mean_ablating_with_another_images_embeddings_equals_that_image():
+    model = llava("llama")
+    clean, _, _ = inputs(True)
+    other = {
+        **clean,
+        "pixel_values": torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(9)),
+    }
+    seen = []
+    hook = projector(model).register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
+    with removing([hook]):
+        want = _logits(model, other)[0, -1]
+    (emb,) = seen
+    with A.mean_ablating(model, [list(range(N_IMG))], emb[0]):
+        got = _logits(model, clean)[0, -1]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert (got - _logits(model, clean)[0, -1]).abs().max() > 1e-3
+
+
+def test_projector_and_layers_found():
+    model = llava("phi")
+    assert projector(model) is model.model.multi_modal_projector
+    with pytest.raises(ValueError, match="projector"):
+        projector(llama())
+    assert len(locate(model)) == N_LAYERS
+
+
+def test_ablation_records_on_toy_mllm(trained, tiny_world):
+    loaded = load(trained["mm-llama"], "mllm", name="mm-llama")
+    records = load_questions([tiny_world / "known.csv"])[:4]
+    scores = {r.qid: {"correct": i != 1} for i, r in enumerate(records)}
+    cfg = Ablation(block_layers=1, random_draws=2, mean_images=3, fractions=[0.25, 0.5])
+    images = study.mean_image_files(records, tiny_world, cfg.mean_images)
+    out = study.ablation_records(
+        loaded, records, scores, Prompts(), tiny_world, Attention(), cfg, images, seed=5
+    )
+    assert out["excluded"] == {"answered incorrectly": 1}
+    assert out["block_layers"] == [0] and out["mean_images"] == 3
+    n_visual = loaded.model.config.image_seq_length
+    for r in out["records"]:
+        assert r["n_visual"] == n_visual
+        assert r["ks"] == A.ks_for(cfg.fractions, n_visual)
+        for way in cfg.ways:
+            for ranking in A.RANKINGS:
+                p = r[way][ranking]["p"]
+                assert len(p) == len(r["ks"]) and all(0 <= x <= 1 for x in p)
+                assert all(x in (0, 0.5, 1) for x in r[way][ranking]["correct"])
+    again = study.ablation_records(
+        loaded, records, scores, Prompts(), tiny_world, Attention(), cfg, images, seed=5
+    )
+    assert again == out  # seeded random draws
+    summary = study.summarise_ablation([{"model": "m", "split": "known", **out}])
+    g = summary["m"]["splits"]["known"]["block"]
+    first = out["records"][0]
+    assert g["n"] == len(out["records"])
+    np.testing.assert_allclose(
+        g["top"]["drop_p_answer"],
+        np.mean([[r["p_clean"] - p for p in r["block"]["top"]["p"]] for r in out["records"]], 0),
+    )
+    assert g["k"] == first["ks"] and len(g["p_value_top_vs_random"]) == len(g["k"])
+    assert summary["m"]["splits"]["all"]["n"] == g["n"]
