@@ -38,9 +38,12 @@ def _empty(stem, message: str) -> list[Path]:
 
 
 def _fmt_p(p: float | None) -> str:
+    """'p=0.012', 'p=3.1e-05' or 'p<1e-16' (below double precision's resolution)."""
     if p is None:
-        return "n/a"
-    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+        return "p n/a"
+    if p < 1e-16:
+        return "p<1e-16"
+    return f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}"
 
 
 def fig_visual(summary: dict, model: str, stem) -> list[Path]:
@@ -52,7 +55,7 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
     splits = [s for s in _splits(entry) if "visual" in entry["splits"][s]]
     if not splits:
         return _empty(stem, f"{model}: no visual-token contributions (text-only model?)")
-    fig = Figure(figsize=(9.0, 0.5 + 2.3 * len(splits)))
+    fig = Figure(figsize=(9.5, 0.5 + 2.5 * len(splits)), layout="constrained")
     axes = fig.subplots(len(splits), 3, squeeze=False, width_ratios=[2.2, 1, 1])
     for row, split in zip(axes, splits, strict=True):
         v = entry["splits"][split]["visual"]
@@ -81,7 +84,7 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
         if cons is not None:
             row[2].set_xlabel(
                 f"top-k overlap {cons['overlap']:.3f} vs random "
-                f"{cons['baseline_mean']:.3f} (p={_fmt_p(cons['p_value'])})"
+                f"{cons['baseline_mean']:.3f} ({_fmt_p(cons['p_value'])})"
             )
     layer = entry["visual_layer"]
     fig.suptitle(f"{model}: visual tokens -> visual-constraint token, layer {layer} (Eq. 1)")
@@ -95,7 +98,7 @@ def fig_constraint_to_last(summary: dict, model: str, stem) -> list[Path]:
     apply_style()
     entry = summary[model]
     splits = _splits(entry, pooled=True)
-    fig = Figure(figsize=(2.8 * len(splits), 2.6))
+    fig = Figure(figsize=(2.9 * len(splits), 2.8), layout="constrained")
     axes = fig.subplots(1, len(splits), squeeze=False)[0]
     colours = {"correct": "#2a7a2a", "incorrect": "#c0392b"}
     for ax, split in zip(axes, splits, strict=True):
@@ -128,7 +131,7 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
     apply_style()
     entry = summary[model]
     splits = _splits(entry, pooled=True)
-    fig = Figure(figsize=(2.8 * len(splits), 2.9))
+    fig = Figure(figsize=(3.0 * len(splits), 3.6), layout="constrained")
     axes = fig.subplots(1, len(splits), squeeze=False)[0]
     for ax, split in zip(axes, splits, strict=True):
         f = entry["splits"][split]["failure_prediction"]
@@ -155,9 +158,9 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
         ev = f["evaluation"]
         ax.set_title(
             f"{_label(split)} (eval n={ev['n']}, {ev['n_incorrect']} incorrect)\n"
-            f"DeLong p={_fmt_p(f['difference']['delong_p'])}"
+            f"DeLong {_fmt_p(f['difference']['delong_p'])}"
         )
-        ax.legend(loc="lower right", title="AUROC [95% CI]")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), title="AUROC [95% CI]")
     axes[0].set_ylabel("true positive rate (correct answers)")
     fig.suptitle(f"{model}: predicting a correct answer")
     return save_figure(fig, stem)
@@ -173,7 +176,7 @@ def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
     ways = entry["ways"]
     if not splits:
         return _empty(stem, f"{model}: no question was ablated")
-    fig = Figure(figsize=(2.7 * len(splits), 0.6 + 2.4 * len(ways)))
+    fig = Figure(figsize=(2.8 * len(splits), 0.8 + 2.5 * len(ways)), layout="constrained")
     axes = fig.subplots(len(ways), len(splits), squeeze=False)
     for r, way in enumerate(ways):
         for c, split in enumerate(splits):
