@@ -1,7 +1,7 @@
 # Reproducing "Understanding Information Storage and Transfer in Multi-modal Large Language
 # Models" (Basu et al., NeurIPS 2024). `snakemake --cores all` regenerates every figure and table;
 # named targets (toy_world, toy_models, evaluation, tracing, transfer,
-# figures, tables) rerun parts.
+# editing, figures, tables) rerun parts.
 
 
 configfile: "config.yaml"
@@ -13,6 +13,7 @@ include: "rules/toy_models.smk"
 include: "rules/evaluate.smk"
 include: "rules/trace.smk"
 include: "rules/transfer.smk"
+include: "rules/editing.smk"
 include: "rules/figures.smk"
 include: "rules/tables.smk"
 
@@ -26,3 +27,4 @@ rule all:
         TRACE / "summary.json",
         ATTENTION / "summary.json",
         ABLATION / "summary.json",
+        EDITING / "summary.json",

@@ -16,6 +16,7 @@ BENCH = LOGS / "benchmarks"
 TRACE = RESULTS / "trace"
 ATTENTION = RESULTS / "attention"
 ABLATION = RESULTS / "ablation"
+EDITING = RESULTS / "editing"
 
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
@@ -111,3 +112,23 @@ def transfer_figures():
         out.append(FIGURES / f"fig5_visual_to_constraint_{m}.pdf")
         out.append(FIGURES / f"ablation_{m}.pdf")
     return out
+
+
+def edit_shards(models=MLLM_MODELS):
+    """Every editing job's output: one per MLLM, scenario and shard."""
+    e = config["editing"]
+    return [
+        EDITING / m / f"{s}_shard{i}.json"
+        for m in models
+        for s in e["scenarios"]
+        for i in range(e["shards"])
+    ]
+
+
+def editing_figures():
+    """Figs. 6 and 14 per MLLM."""
+    return [
+        FIGURES / f"{prefix}_{m}.pdf"
+        for m in MLLM_MODELS
+        for prefix in ("fig6_editing", "fig14_layer_sweep")
+    ]

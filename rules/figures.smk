@@ -23,3 +23,4 @@ rule figures:
         rules.toy_world_examples.output,
         trace_figures(),
         transfer_figures(),
+        editing_figures(),

@@ -31,3 +31,4 @@ rule tables:
     input:
         rules.table_dataset_stats.output,
         rules.table_model_accuracy.output,
+        rules.table_editing.output,

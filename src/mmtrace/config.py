@@ -204,6 +204,31 @@ class Ablation(_Strict):
         return self
 
 
+class Editing(_Strict):
+    """MultEdit (SPEC 7) and its baselines. The release's values: layer 2 (of 32), 10 steps,
+    lr 0.1, weight decay 1e-3, lambda 0.01, clamp 1e-4 (ROME: 4)."""
+
+    scenarios: list[Literal["error_correction", "long_tail"]] = Field(
+        ["error_correction", "long_tail"], min_length=1
+    )
+    layer: int = Field(2, ge=0)  # the edited MLP (an early causal layer)
+    steps: int = Field(10, ge=1)  # Adam steps optimising delta
+    lr: float = Field(0.1, gt=0)
+    weight_decay: float = Field(1e-3, ge=0)  # coefficient of ||delta|| / ||v0||^2
+    lam: float = Field(0.01, gt=0)  # lambda of the closed form
+    clamp: float = Field(4.0, gt=0)  # ||delta|| <= clamp * ||v0||
+    finetune_steps: int = Field(10, ge=1)  # both baselines: Adam on the same W
+    finetune_lr: float = Field(1e-3, gt=0)
+    finetune_norm: float = Field(1e-3, gt=0)  # FT-L: L-inf bound on each weight's change
+    unrelated: int = Field(32, ge=1)  # unrelated questions scored for specificity
+    max_edits: int | None = Field(None, ge=1)  # per model and scenario (None: all)
+    sweep_layers: list[int] | None = None  # Fig. 14 (None: every layer)
+    sweep_edits: int = Field(20, ge=1)  # error-correction questions edited at each layer
+    clamp_sweep: list[float] = [1e-4, 1.0, 4.0]  # MultEdit efficacy at each clamp (the release's
+    # 1e-4 included), at `layer`, on the same questions as the layer sweep
+    shards: int = Field(1, ge=1)  # jobs per model and scenario
+
+
 class Config(_Strict):
     world: Literal["toy"] = "toy"
     seed: int = 1234
@@ -218,6 +243,7 @@ class Config(_Strict):
     tracing: Tracing = Tracing()
     attention: Attention = Attention()
     ablation: Ablation = Ablation()
+    editing: Editing = Editing()
 
     @model_validator(mode="after")
     def _models_known(self) -> Config:

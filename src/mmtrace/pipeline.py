@@ -384,3 +384,116 @@ def fig_transfer(summary: Path, figure: str, model: str, pdf: Path) -> None:
         "ablation": R.fig_ablation,
     }[figure]
     draw(read_json(summary), model, pdf.with_suffix(""))
+
+
+def _edit_inputs(name, model_dir, spec, csvs, scores, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    loaded = _load_model(name, model_dir, spec)
+    return loaded, load_questions(csvs), _scores(scores)
+
+
+def edit_shard(
+    name: str,
+    model_dir: Path,
+    spec: dict,
+    csvs: list[Path],
+    scores: Path,
+    data_dir: Path,
+    prompts: dict,
+    editing: dict,
+    scenario: str,
+    seed: int,
+    shard: int,
+    threads: int,
+    out: Path,
+) -> None:
+    """MultEdit and the baselines on one shard of one scenario (SPEC 7)."""
+    from mmtrace.editing import study
+    from mmtrace.tracing.study import shard_of
+
+    cfg = C.Editing(**editing)
+    loaded, records, sc = _edit_inputs(name, model_dir, spec, csvs, scores, threads)
+    targets = study.cases(scenario, records, sc)
+    if cfg.max_edits is not None:
+        targets = targets[: cfg.max_edits]
+    result = study.run_edits(
+        loaded,
+        scenario,
+        shard_of(targets, shard, cfg.shards),
+        records,
+        C.Prompts(**prompts),
+        data_dir,
+        cfg,
+        seed,
+    )
+    write_json(out, {"model": name, "shard": shard, **result})
+
+
+def edit_sweep(
+    name: str,
+    model_dir: Path,
+    spec: dict,
+    csvs: list[Path],
+    scores: Path,
+    data_dir: Path,
+    prompts: dict,
+    editing: dict,
+    seed: int,
+    threads: int,
+    out: Path,
+) -> None:
+    """Fig. 14's layer sweep and the clamp sweep, on the first error-correction questions."""
+    from mmtrace.editing import study
+    from mmtrace.tracing.modules import locate
+
+    cfg = C.Editing(**editing)
+    loaded, records, sc = _edit_inputs(name, model_dir, spec, csvs, scores, threads)
+    targets = study.cases("error_correction", records, sc)[: cfg.sweep_edits]
+    layers = cfg.sweep_layers or list(range(len(locate(loaded.model))))
+    write_json(
+        out,
+        study.sweeps(loaded, targets, C.Prompts(**prompts), data_dir, cfg, layers, seed),
+    )
+
+
+def edit_summary(shard_files: list[Path], sweep_files: list[Path], editing: dict, out) -> None:
+    from mmtrace.editing.study import summarise_edits, summarise_sweep
+
+    summary = summarise_edits([read_json(p) for p in shard_files], C.Editing(**editing))
+    for p in sweep_files:
+        sweep = read_json(p)
+        summary.setdefault(sweep["model"], {"layer": sweep["layer"], "scenarios": {}})
+        summary[sweep["model"]]["sweep"] = summarise_sweep(sweep)
+    for model, entry in summary.items():
+        for scenario, e in entry["scenarios"].items():
+            for method in ("multedit", "finetune", "finetune_constrained"):
+                if method in e:
+                    m = e[method]
+                    log.info(
+                        "%s %s %s (n=%d): efficacy %.3f, generalisation %s, specificity %s",
+                        model,
+                        scenario,
+                        method,
+                        m["n"],
+                        m["efficacy"]["mean"],
+                        m["generalisation"].get("mean"),
+                        m["specificity"].get("mean"),
+                    )
+    write_json(out, summary)
+
+
+def fig_editing(summary: Path, trace_summary: Path, figure: str, model: str, pdf: Path) -> None:
+    from mmtrace.report import editing as R
+
+    if figure == "methods":
+        R.fig_methods(read_json(summary), model, pdf.with_suffix(""))
+    else:
+        R.fig_layers(read_json(summary), read_json(trace_summary), model, pdf.with_suffix(""))
+
+
+def table_editing(summary: Path, out: Path) -> None:
+    from mmtrace.report.tables import render_editing
+
+    write_text(out, render_editing(read_json(summary)))

@@ -32,3 +32,14 @@ def two_sample(a: np.ndarray, b: np.ndarray) -> float | None:
     if a.size == 0 or b.size == 0:
         return None
     return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def two_sided_paired(a, b) -> dict:
+    """Paired comparison of a and b: mean difference and a two-sided Wilcoxon signed-rank p
+    (1.0 when every pair is equal)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    d = a - b
+    if d.size == 0:
+        return {"n": 0}
+    p = 1.0 if np.all(d == 0) else float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
+    return {"n": int(d.size), "mean_difference": float(d.mean()), "p_value": p}

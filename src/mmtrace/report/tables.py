@@ -182,6 +182,55 @@ def render_model_accuracy(
     return _render("model_accuracy.tex.j2", splits=columns, rows=rows, caption=caption)
 
 
+EDITING_CAPTION = (
+    "Model editing: mean over edits, with the half-width of the 95\\% CI in parentheses. "
+    "Efficacy and generalisation are $p$(target) on the edited question and on its paraphrases; "
+    "specificity is accuracy on unrelated questions and on the other questions about the same "
+    "image. \\emph{unedited}: the model before editing, on the same questions."
+)
+EDIT_METHOD_LABELS = {
+    "unedited": "unedited",
+    "multedit": "MultEdit",
+    "finetune": "FT",
+    "finetune_constrained": "FT-L",
+}
+EDIT_SCENARIO_LABELS = {"error_correction": "error correction", "long_tail": "long tail"}
+
+
+def _mean_ci_cell(stat: Mapping[str, Any] | None) -> str:
+    if not stat or not stat.get("n"):
+        return MISSING
+    half = (stat["ci95"][1] - stat["ci95"][0]) / 2
+    return f"{_fmt(stat['mean'], 1.0, 3)} ({_fmt(half, 1.0, 3)})"
+
+
+def render_editing(summary: Mapping[str, Any], caption: str = EDITING_CAPTION) -> str:
+    """Booktabs table of the editing summary (label tab:editing): one row per model, scenario
+    and method (the unedited model first), metrics as mean (CI half-width)."""
+    metrics = ("efficacy", "generalisation", "specificity", "specificity_same_image")
+    rows = []
+    for model in sorted(summary):
+        for scenario in ("error_correction", "long_tail"):
+            e = summary[model]["scenarios"].get(scenario)
+            if e is None:
+                continue
+            for i, method in enumerate(EDIT_METHOD_LABELS):
+                if method not in e:
+                    continue
+                stats = e[method]
+                rows.append(
+                    {
+                        "rule": bool(rows) and i == 0,
+                        "model": model,
+                        "scenario": EDIT_SCENARIO_LABELS[scenario],
+                        "method": EDIT_METHOD_LABELS[method],
+                        "n": e["n"],
+                        "cells": [_mean_ci_cell(stats.get(m)) for m in metrics],
+                    }
+                )
+    return _render("editing.tex.j2", rows=rows, caption=caption)
+
+
 def write_table(path: str | Path, tex: str) -> None:
     """Write a table atomically with exactly one trailing newline."""
     write_text(path, tex.rstrip("\n") + "\n")

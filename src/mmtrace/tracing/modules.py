@@ -71,3 +71,20 @@ def projector(model: nn.Module) -> nn.Module:
             f"{list(PROJECTOR_NAMES)}, found {len(hits)}"
         )
     return hits[0]
+
+
+OUTPUT_PROJECTION_NAMES = ("down_proj", "fc2", "c_proj", "dense_4h_to_h", "w2")
+
+
+def output_projection(blocks: DecoderBlocks, layer: int) -> nn.Linear:
+    """The MLP's output projection W at `layer` (Llama `down_proj`, Phi `fc2`): the matrix
+    MultEdit rewrites. Its input is the key, its output (plus bias) the MLP's output."""
+    mlp = blocks.module("mlp", layer)
+    for name in OUTPUT_PROJECTION_NAMES:
+        mod = getattr(mlp, name, None)
+        if isinstance(mod, nn.Linear):
+            return mod
+    raise ValueError(
+        f"layer {layer}: {type(mlp).__name__} has no output projection among "
+        f"{list(OUTPUT_PROJECTION_NAMES)}"
+    )

@@ -1,0 +1,112 @@
+# MultEdit and its baselines (SPEC 7): per MLLM, scenario and shard, a layer/clamp sweep per
+# MLLM, one summary, Figs. 6 and 14 and the editing table.
+
+
+rule edit_shard:
+    input:
+        csvs=split_csvs(),
+        scores=rules.evaluate_model.output.scores,
+        model=lambda wc: trained(wc.model),
+    output:
+        EDITING / "{model}" / "{scenario}_shard{shard}.json",
+    log:
+        LOGS / "editing" / "{model}_{scenario}_shard{shard}.log",
+    benchmark:
+        BENCH / "edit_{model}_{scenario}_shard{shard}.tsv"
+    wildcard_constraints:
+        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
+        scenario="error_correction|long_tail",
+        shard=r"\d+",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        prompts=config["prompts"],
+        editing=config["editing"],
+        seed=config["seed"],
+    script:
+        "scripts/edit_shard.py"
+
+
+rule edit_sweep:
+    input:
+        csvs=split_csvs(),
+        scores=rules.evaluate_model.output.scores,
+        model=lambda wc: trained(wc.model),
+    output:
+        EDITING / "{model}" / "sweep.json",
+    log:
+        LOGS / "editing" / "{model}_sweep.log",
+    benchmark:
+        BENCH / "edit_sweep_{model}.tsv"
+    wildcard_constraints:
+        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=GPU,
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        prompts=config["prompts"],
+        editing=config["editing"],
+        seed=config["seed"],
+    script:
+        "scripts/edit_sweep.py"
+
+
+rule edit_summary:
+    input:
+        shards=edit_shards(),
+        sweeps=[EDITING / m / "sweep.json" for m in MLLM_MODELS],
+    output:
+        EDITING / "summary.json",
+    log:
+        LOGS / "edit_summary.log",
+    conda:
+        ENV
+    params:
+        editing=config["editing"],
+    script:
+        "scripts/edit_summary.py"
+
+
+rule editing:
+    input:
+        rules.edit_summary.output,
+
+
+rule fig_editing:
+    input:
+        summary=EDITING / "summary.json",
+        trace=TRACE / "summary.json",
+    output:
+        pdf=FIGURES / "{prefix}_{model}.pdf",
+        png=FIGURES / "{prefix}_{model}.png",
+    log:
+        LOGS / "figures" / "{prefix}_{model}.log",
+    wildcard_constraints:
+        prefix="fig6_editing|fig14_layer_sweep",
+        model="|".join(MODELS),
+    conda:
+        ENV
+    params:
+        figure=lambda wc: "methods" if wc.prefix == "fig6_editing" else "layers",
+    script:
+        "scripts/fig_editing.py"
+
+
+rule table_editing:
+    input:
+        EDITING / "summary.json",
+    output:
+        TABLES / "editing.tex",
+    log:
+        LOGS / "table_editing.log",
+    conda:
+        ENV
+    script:
+        "scripts/table_editing.py"

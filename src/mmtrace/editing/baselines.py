@@ -1,0 +1,51 @@
+"""The baselines MultEdit is compared with (SPEC 7): fine-tuning the same weight W on the edit
+prompt, unconstrained (FT) and with an L-infinity bound on the change (FT-L of Zhu et al. 2020,
+ROME's constrained fine-tuning baseline)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mmtrace.editing.multedit import Edit, target_logprob, trainable_only
+from mmtrace.tracing.modules import locate, output_projection
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    layer: int = 2
+    steps: int = 10
+    lr: float = 1e-3
+    norm: float | None = None  # L-inf bound on the change of each weight (None: unconstrained)
+
+
+def finetune(
+    model: nn.Module, inputs: Mapping[str, torch.Tensor], target_id: int, s: FinetuneSettings
+) -> Edit:
+    """Adam on W (the MLP output projection of `s.layer`) to maximise p(target | prompt)."""
+    w = output_projection(locate(model), s.layer).weight
+    original = w.detach().clone()
+    opt = torch.optim.Adam([w], lr=s.lr)
+    history = []
+    with trainable_only(model, [w]), torch.enable_grad():
+        for _ in range(s.steps):
+            opt.zero_grad()
+            logp = target_logprob(model, inputs, target_id)
+            history.append(float(logp.detach().exp()))
+            (-logp).backward()
+            opt.step()
+            if s.norm is not None:
+                with torch.no_grad():
+                    w.copy_(original + (w - original).clamp(-s.norm, s.norm))
+    with torch.no_grad():
+        history.append(float(target_logprob(model, inputs, target_id).exp()))
+    w.grad = None
+    change = (w.detach() - original).abs().max()
+    return Edit(
+        w,
+        original,
+        {"layer": s.layer, "p_target_by_step": history, "max_abs_change": float(change)},
+    )

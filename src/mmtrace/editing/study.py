@@ -1,0 +1,380 @@
+"""Editing scenarios on the toy world, the paper's metrics, and their summary (SPEC 7, Fig. 6).
+
+Scenarios, per MLLM:
+- `error_correction`: questions of the analysed splits the model answers wrongly (from the
+  evaluation's scores); the target is the gold answer;
+- `long_tail`: single-constraint questions about the held-out entities, which no model saw in
+  training; the target is the fact's answer.
+Metrics of one edit (all higher is better):
+- efficacy: p(target's first token) on the edited prompt;
+- generalisation: mean p(target) over the question's paraphrases, with the same image;
+- specificity: accuracy on `unrelated` questions about other entities (a fixed, seeded sample);
+- specificity_same_image: accuracy on the other questions about the same entity, asked of the
+  edited question's image.
+Each edit is applied alone and undone (checked bit for bit) before the next; the unedited model's
+values on the same questions are recorded beside them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mmtrace import config as C
+from mmtrace import prompts as P
+from mmtrace.dataset import QuestionRecord
+from mmtrace.editing.baselines import FinetuneSettings, finetune
+from mmtrace.editing.multedit import Edit, MultEditSettings, multedit
+from mmtrace.logs import progress
+from mmtrace.models.loading import LoadedModel, load_image
+from mmtrace.models.scoring import first_answer_token, next_token_probs
+from mmtrace.seeding import derive
+from mmtrace.stats import mean_ci, two_sided_paired
+from mmtrace.tracing.corruption import Span, encode_question
+
+log = logging.getLogger(__name__)
+
+SCENARIOS = ("error_correction", "long_tail")
+METHODS = ("multedit", "finetune", "finetune_constrained")
+METRICS = ("efficacy", "generalisation", "specificity", "specificity_same_image")
+# An editing method: (model, prompt inputs, key position, target token id) -> the applied Edit.
+Method = Callable[[torch.nn.Module, dict, int, int], Edit]
+
+
+def cases(
+    scenario: str, records: list[QuestionRecord], scores: dict[str, dict]
+) -> list[QuestionRecord]:
+    """The questions a scenario edits, in file order."""
+    if scenario == "error_correction":
+        return [r for r in records if r.qid in scores and not scores[r.qid]["correct"]]
+    if scenario == "long_tail":
+        return [r for r in records if r.held_out and r.constraint_type == "single"]
+    raise ValueError(f"unknown editing scenario {scenario!r}; expected one of {SCENARIOS}")
+
+
+@dataclass
+class Probe:
+    """Prompts scored after every edit, with their images and answer ids."""
+
+    prompts: list[str]
+    images: list
+    ids: list[list[int]]  # acceptable first-token ids per prompt
+
+
+def _p(loaded: LoadedModel, probe: Probe) -> np.ndarray:
+    if not probe.prompts:
+        return np.zeros(0)
+    probs = next_token_probs(loaded, probe.prompts, probe.images).cpu()
+    return np.array([float(probs[i, ids].sum()) for i, ids in enumerate(probe.ids)])
+
+
+def _accuracy(loaded: LoadedModel, probe: Probe) -> np.ndarray:
+    if not probe.prompts:
+        return np.zeros(0)
+    top = next_token_probs(loaded, probe.prompts, probe.images).argmax(-1).cpu().tolist()
+    return np.array([float(t in ids) for t, ids in zip(top, probe.ids, strict=True)])
+
+
+def _gold(loaded: LoadedModel, prompt: str, answers: list[str]) -> list[int]:
+    return sorted({first_answer_token(loaded.tokenizer, prompt, a) for a in answers})
+
+
+def unrelated_probe(
+    loaded: LoadedModel,
+    pool: list[QuestionRecord],
+    n: int,
+    template: str,
+    data_dir: Path,
+    seed: int,
+) -> tuple[Probe, list[str]]:
+    """A fixed, seeded sample of n questions and their entities (an edit about entity e is
+    scored on the sample minus e's questions, which are not unrelated to it)."""
+    rng = np.random.default_rng(seed)
+    chosen = [pool[i] for i in sorted(rng.choice(len(pool), min(n, len(pool)), replace=False))]
+    prompts = [P.build(template, r.question).text for r in chosen]
+    probe = Probe(
+        prompts,
+        [load_image(data_dir / r.image_url) for r in chosen],
+        [_gold(loaded, p, r.answers) for p, r in zip(prompts, chosen, strict=True)],
+    )
+    return probe, [r.entity_id for r in chosen]
+
+
+def _subset(probe: Probe, keep: list[bool]) -> Probe:
+    pick = [i for i, k in enumerate(keep) if k]
+    return Probe(
+        [probe.prompts[i] for i in pick],
+        [probe.images[i] for i in pick],
+        [probe.ids[i] for i in pick],
+    )
+
+
+def edit_case(
+    loaded: LoadedModel,
+    rec: QuestionRecord,
+    siblings: list[QuestionRecord],
+    unrelated: Probe,
+    template: str,
+    data_dir: Path,
+    methods: dict[str, Method],
+) -> dict:
+    """Apply each method's edit for one question, score it, undo it; one record."""
+    image = load_image(data_dir / rec.image_url)
+    span = rec.visual_span
+    enc = encode_question(
+        loaded, template, rec.qid, rec.question, [Span(span.start, span.end, "visual", "")], image
+    )
+    position = enc.span_positions["visual"][-1]
+    target_id = first_answer_token(loaded.tokenizer, enc.prompt, rec.answer)
+    efficacy = Probe([enc.prompt], [image], [[target_id]])
+    para_prompts = [P.build(template, q).text for q in rec.paraphrases]
+    general = Probe(
+        para_prompts,
+        [image] * len(para_prompts),
+        [[first_answer_token(loaded.tokenizer, p, rec.answer)] for p in para_prompts],
+    )
+    sib_prompts = [P.build(template, s.question).text for s in siblings]
+    same_image = Probe(
+        sib_prompts,
+        [image] * len(sib_prompts),
+        [_gold(loaded, p, s.answers) for p, s in zip(sib_prompts, siblings, strict=True)],
+    )
+
+    def mean(values: np.ndarray) -> float | None:
+        return float(values.mean()) if values.size else None
+
+    def measure() -> dict:
+        return {
+            "efficacy": float(_p(loaded, efficacy)[0]),
+            "generalisation": mean(_p(loaded, general)),
+            "specificity": mean(_accuracy(loaded, unrelated)),
+            "specificity_same_image": mean(_accuracy(loaded, same_image)),
+        }
+
+    result = {
+        "qid": rec.qid,
+        "split": rec.split,
+        "entity_id": rec.entity_id,
+        "target": rec.answer,
+        "target_id": target_id,
+        "n_paraphrases": len(para_prompts),
+        "n_same_image": len(sib_prompts),
+        "n_unrelated": len(unrelated.prompts),
+        "unedited": measure(),
+        "methods": {},
+    }
+    for name, method in methods.items():
+        edit = method(loaded.model, enc.inputs, position, target_id)
+        try:
+            result["methods"][name] = {**measure(), "info": edit.info}
+        finally:
+            edit.undo()
+        if not edit.undone():
+            raise RuntimeError(f"{name}: undoing the edit of {rec.qid} did not restore W")
+    return result
+
+
+def method_table(cfg: C.Editing, layer: int | None = None) -> dict[str, Method]:
+    """The three methods, as functions (model, inputs, key position, target id) -> Edit."""
+    layer = cfg.layer if layer is None else layer
+    me = MultEditSettings(
+        layer=layer,
+        steps=cfg.steps,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        lam=cfg.lam,
+        clamp=cfg.clamp,
+    )
+    ft = FinetuneSettings(layer=layer, steps=cfg.finetune_steps, lr=cfg.finetune_lr)
+    ftc = FinetuneSettings(
+        layer=layer, steps=cfg.finetune_steps, lr=cfg.finetune_lr, norm=cfg.finetune_norm
+    )
+    return {
+        "multedit": lambda model, inputs, pos, tid: multedit(model, inputs, pos, tid, me),
+        "finetune": lambda model, inputs, pos, tid: finetune(model, inputs, tid, ft),
+        "finetune_constrained": lambda model, inputs, pos, tid: finetune(model, inputs, tid, ftc),
+    }
+
+
+def run_edits(
+    loaded: LoadedModel,
+    scenario: str,
+    targets: list[QuestionRecord],
+    everything: list[QuestionRecord],
+    templates: C.Prompts,
+    data_dir: Path,
+    cfg: C.Editing,
+    seed: int,
+    methods: dict[str, Callable] | None = None,
+) -> dict:
+    """Edit every target question with every method; {records, n_cases}."""
+    if not loaded.is_multimodal:
+        raise ValueError(f"{loaded.name}: MultEdit edits a multimodal model")
+    methods = methods or method_table(cfg)
+    template = templates.mllm
+    pool = [r for r in everything if not r.held_out]
+    unrelated, entities = unrelated_probe(
+        loaded, pool, cfg.unrelated, template, data_dir, derive(seed, "unrelated", loaded.name)
+    )
+    by_entity: dict[str, list[QuestionRecord]] = defaultdict(list)
+    for r in everything:
+        by_entity[r.entity_id].append(r)
+    rows = []
+    torch.manual_seed(derive(seed, "editing", loaded.name, scenario))
+    for rec in progress(targets, desc=f"editing {loaded.name} ({scenario})"):
+        siblings = [s for s in by_entity[rec.entity_id] if s.qid != rec.qid]
+        probe = _subset(unrelated, [e != rec.entity_id for e in entities])
+        rows.append(edit_case(loaded, rec, siblings, probe, template, data_dir, methods))
+    return {"scenario": scenario, "layer": cfg.layer, "records": rows}
+
+
+def _stat(values: list[float]) -> dict:
+    arr = np.asarray([v for v in values if v is not None], dtype=float)
+    if arr.size == 0:
+        return {"n": 0}
+    mean, half = mean_ci(arr)
+    return {
+        "n": int(arr.size),
+        "mean": float(mean),
+        "ci95": [float(mean - half), float(mean + half)],
+    }
+
+
+def summarise_edits(shards: list[dict], cfg: C.Editing) -> dict:
+    """Per model, scenario and method: n and each metric's mean with a 95% t-interval; the
+    unedited model's values on the same questions; paired two-sided Wilcoxon tests of MultEdit
+    against each baseline; and whether the issue's targets are met."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    layers = {}
+    for shard in shards:
+        groups[(shard["model"], shard["scenario"])].extend(shard["records"])
+        layers[shard["model"]] = shard["layer"]
+    out: dict = {}
+    for (model, scenario), rows in sorted(groups.items()):
+        rows = sorted(rows, key=lambda r: r["qid"])
+        entry = out.setdefault(model, {"layer": layers[model], "scenarios": {}})
+        e: dict = {"n": len(rows)}
+        e["unedited"] = {m: _stat([r["unedited"][m] for r in rows]) for m in METRICS}
+        for method in METHODS:
+            got = [r["methods"][method] for r in rows if method in r["methods"]]
+            if got:
+                e[method] = {"n": len(got), **{m: _stat([g[m] for g in got]) for m in METRICS}}
+        tests = {}
+        for base in METHODS[1:]:
+            if base not in e or "multedit" not in e:
+                continue
+            tests[base] = {}
+            for m in METRICS:
+                pairs = [
+                    (r["methods"]["multedit"][m], r["methods"][base][m])
+                    for r in rows
+                    if r["methods"]["multedit"][m] is not None
+                ]
+                tests[base][m] = two_sided_paired([a for a, _ in pairs], [b for _, b in pairs])
+        e["multedit_vs"] = tests
+        infos = [r["methods"]["multedit"]["info"] for r in rows if "multedit" in r["methods"]]
+        if infos:
+            # Why efficacy is what it is: did delta reach the clamp, and how far did the
+            # optimisation alone (before the closed form) move p(target)?
+            e["multedit_diagnostics"] = {
+                "share_delta_at_clamp": float(
+                    np.mean(
+                        [i["delta_norm"] >= cfg.clamp * i["v0_norm"] * (1 - 1e-4) for i in infos]
+                    )
+                ),
+                "mean_delta_over_v0": float(
+                    np.mean([i["delta_norm"] / i["v0_norm"] for i in infos])
+                ),
+                "p_target_after_delta": _stat([i["p_target_by_step"][-1] for i in infos]),
+            }
+        if rows and "multedit" in e:
+            me = e["multedit"]
+            drop = e["unedited"]["specificity"]["mean"] - me["specificity"]["mean"]
+            e["targets"] = {
+                "efficacy>=0.9": me["efficacy"]["mean"] >= 0.9,
+                "generalisation>=0.7": me["generalisation"].get("mean", 0) >= 0.7,
+                "specificity_drop<=0.02": drop <= 0.02,
+                "specificity_drop": drop,
+            }
+        entry["scenarios"][scenario] = e
+    return out
+
+
+def _sweep_rows(loaded, targets, templates, data_dir, cfg: C.Editing, seed, tag) -> dict:
+    nothing = Probe([], [], [])
+    torch.manual_seed(derive(seed, "sweep", loaded.name, tag))
+    methods = {"multedit": method_table(cfg)["multedit"]}
+    rows = [
+        edit_case(loaded, rec, [], nothing, templates.mllm, data_dir, methods) for rec in targets
+    ]
+    return {
+        "efficacy": [r["methods"]["multedit"]["efficacy"] for r in rows],
+        "generalisation": [r["methods"]["multedit"]["generalisation"] for r in rows],
+        "unedited_efficacy": [r["unedited"]["efficacy"] for r in rows],
+        "delta_norm": [r["methods"]["multedit"]["info"]["delta_norm"] for r in rows],
+    }
+
+
+def sweeps(
+    loaded: LoadedModel,
+    targets: list[QuestionRecord],
+    templates: C.Prompts,
+    data_dir: Path,
+    cfg: C.Editing,
+    layers: list[int],
+    seed: int,
+) -> dict:
+    """MultEdit on the same questions at every layer in `layers` (Fig. 14), and at `cfg.layer`
+    with every clamp in `cfg.clamp_sweep` (the release's 1e-4 against ROME's 4)."""
+    by_layer = {
+        str(layer): _sweep_rows(
+            loaded,
+            targets,
+            templates,
+            data_dir,
+            cfg.model_copy(update={"layer": layer}),
+            seed,
+            f"layer{layer}",
+        )
+        for layer in progress(layers, desc=f"layer sweep {loaded.name}")
+    }
+    by_clamp = {
+        repr(c): _sweep_rows(
+            loaded,
+            targets,
+            templates,
+            data_dir,
+            cfg.model_copy(update={"clamp": c}),
+            seed,
+            f"clamp{c}",
+        )
+        for c in cfg.clamp_sweep
+    }
+    return {
+        "model": loaded.name,
+        "layer": cfg.layer,
+        "layers": layers,
+        "qids": [r.qid for r in targets],
+        "by_layer": by_layer,
+        "by_clamp": by_clamp,
+    }
+
+
+def summarise_sweep(sweep: dict) -> dict:
+    """Means with 95% CIs per layer and per clamp."""
+
+    def block(rows: dict) -> dict:
+        return {m: _stat(rows[m]) for m in ("efficacy", "generalisation", "unedited_efficacy")}
+
+    return {
+        "n": len(sweep["qids"]),
+        "layer": sweep["layer"],
+        "by_layer": {k: block(v) for k, v in sweep["by_layer"].items()},
+        "by_clamp": {k: block(v) for k, v in sweep["by_clamp"].items()},
+    }
