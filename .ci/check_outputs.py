@@ -176,6 +176,28 @@ def check_ablation_summary(path: Path) -> str:
     return ", ".join(f"{m}: n={e['splits']['all']['n']}" for m, e in sorted(data.items()))
 
 
+def check_editing_summary(path: Path) -> str:
+    """Every MLLM has, per scenario, the three methods with finite metric means in [0, 1]."""
+    if not path.is_file():
+        raise AssertionError(f"missing {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not data:
+        raise AssertionError(f"{path}: no model")
+    notes = []
+    for model, entry in data.items():
+        for scenario, e in entry["scenarios"].items():
+            if not e["n"]:
+                continue
+            for method in ("multedit", "finetune", "finetune_constrained"):
+                eff = e[method]["efficacy"].get("mean")
+                if not (_is_number(eff) and 0 <= eff <= 1):
+                    raise AssertionError(f"{path}: {model}/{scenario}/{method}: efficacy {eff}")
+            notes.append(f"{model}/{scenario}: n={e['n']}")
+    if not notes:
+        raise AssertionError(f"{path}: no edit was made")
+    return ", ".join(sorted(notes))
+
+
 def check_figures(folder: Path) -> str:
     """Every figure is a readable PDF with its PNG twin."""
     pdfs = sorted(folder.glob("*.pdf"))
@@ -216,6 +238,14 @@ def main(argv: list[str]) -> int:
         (
             "results/ablation/summary.json",
             lambda: check_ablation_summary(out / "results/ablation/summary.json"),
+        ),
+        (
+            "results/editing/summary.json",
+            lambda: check_editing_summary(out / "results/editing/summary.json"),
+        ),
+        (
+            "paper_tables/editing.tex",
+            lambda: check_tex_table(out / "paper_tables/editing.tex"),
         ),
         ("figures/*.pdf, *.png", lambda: check_figures(out / "figures")),
         (

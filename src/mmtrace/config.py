@@ -226,6 +226,7 @@ class Editing(_Strict):
     sweep_edits: int = Field(20, ge=1)  # error-correction questions edited at each layer
     clamp_sweep: list[float] = [1e-4, 1.0, 4.0]  # MultEdit efficacy at each clamp (the release's
     # 1e-4 included), at `layer`, on the same questions as the layer sweep
+    steps_sweep: list[int] = [10, 40, 160]  # ... and at each number of delta steps
     shards: int = Field(1, ge=1)  # jobs per model and scenario
 
 

@@ -318,6 +318,9 @@ def _sweep_rows(loaded, targets, templates, data_dir, cfg: C.Editing, seed, tag)
         "generalisation": [r["methods"]["multedit"]["generalisation"] for r in rows],
         "unedited_efficacy": [r["unedited"]["efficacy"] for r in rows],
         "delta_norm": [r["methods"]["multedit"]["info"]["delta_norm"] for r in rows],
+        "p_target_after_delta": [
+            r["methods"]["multedit"]["info"]["p_target_by_step"][-1] for r in rows
+        ],
     }
 
 
@@ -331,31 +334,26 @@ def sweeps(
     seed: int,
 ) -> dict:
     """MultEdit on the same questions at every layer in `layers` (Fig. 14), and at `cfg.layer`
-    with every clamp in `cfg.clamp_sweep` (the release's 1e-4 against ROME's 4)."""
-    by_layer = {
-        str(layer): _sweep_rows(
-            loaded,
-            targets,
-            templates,
-            data_dir,
-            cfg.model_copy(update={"layer": layer}),
-            seed,
-            f"layer{layer}",
-        )
-        for layer in progress(layers, desc=f"layer sweep {loaded.name}")
-    }
-    by_clamp = {
-        repr(c): _sweep_rows(
-            loaded,
-            targets,
-            templates,
-            data_dir,
-            cfg.model_copy(update={"clamp": c}),
-            seed,
-            f"clamp{c}",
-        )
-        for c in cfg.clamp_sweep
-    }
+    with every clamp in `cfg.clamp_sweep` (the release's 1e-4 against ROME's 4) and every number
+    of delta steps in `cfg.steps_sweep` (is efficacy limited by the optimisation?)."""
+
+    def sweep(field: str, values, key) -> dict:
+        return {
+            key(v): _sweep_rows(
+                loaded,
+                targets,
+                templates,
+                data_dir,
+                cfg.model_copy(update={field: v}),
+                seed,
+                f"{field}{v}",
+            )
+            for v in progress(values, desc=f"{field} sweep {loaded.name}")
+        }
+
+    by_layer = sweep("layer", layers, str)
+    by_clamp = sweep("clamp", cfg.clamp_sweep, repr)
+    by_steps = sweep("steps", cfg.steps_sweep, str)
     return {
         "model": loaded.name,
         "layer": cfg.layer,
@@ -363,6 +361,7 @@ def sweeps(
         "qids": [r.qid for r in targets],
         "by_layer": by_layer,
         "by_clamp": by_clamp,
+        "by_steps": by_steps,
     }
 
 
@@ -370,11 +369,14 @@ def summarise_sweep(sweep: dict) -> dict:
     """Means with 95% CIs per layer and per clamp."""
 
     def block(rows: dict) -> dict:
-        return {m: _stat(rows[m]) for m in ("efficacy", "generalisation", "unedited_efficacy")}
+        keys = ("efficacy", "generalisation", "unedited_efficacy", "p_target_after_delta")
+        return {m: _stat(rows[m]) for m in keys}
 
     return {
         "n": len(sweep["qids"]),
         "layer": sweep["layer"],
-        "by_layer": {k: block(v) for k, v in sweep["by_layer"].items()},
-        "by_clamp": {k: block(v) for k, v in sweep["by_clamp"].items()},
+        **{
+            by: {k: block(v) for k, v in sweep[by].items()}
+            for by in ("by_layer", "by_clamp", "by_steps")
+        },
     }

@@ -97,8 +97,8 @@ def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Pat
         fig = Figure(figsize=(5, 1))
         fig.text(0.5, 0.5, f"{model}: no layer sweep", ha="center", va="center")
         return save_figure(fig, stem)
-    fig = Figure(figsize=(7.5, 2.8), layout="constrained")
-    ax, cx = fig.subplots(1, 2, width_ratios=[2, 1])
+    fig = Figure(figsize=(10, 2.9), layout="constrained")
+    ax, cx, sx = fig.subplots(1, 3, width_ratios=[2, 1, 1])
     layers = sorted(sweep["by_layer"], key=int)
     x = np.array([int(v) for v in layers])
     for metric, colour in (("efficacy", "#c0392b"), ("generalisation", "#e67e22")):
@@ -126,14 +126,32 @@ def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Pat
     ax.set_ylabel("mean p(target) (95% CI)")
     ax.legend(loc="center right")
     ax.set_title(f"layer sweep (n={sweep['n']} error-correction edits)")
-    clamps = sorted(sweep["by_clamp"], key=float)
-    st = [sweep["by_clamp"][c]["efficacy"] for c in clamps]
-    mean = np.array([s.get("mean", np.nan) for s in st])
-    err = np.array([[m - s["ci95"][0], s["ci95"][1] - m] for m, s in zip(mean, st, strict=True)])
-    cx.bar(range(len(clamps)), mean, yerr=err.T, color="#c0392b", capsize=2)
-    cx.set_xticks(range(len(clamps)), [f"{float(c):g}" for c in clamps])
-    cx.set_xlabel("clamp (||delta|| / ||v0||)")
-    cx.set_ylim(0, 1.05)
-    cx.set_title(f"efficacy at layer {sweep['layer']}")
-    fig.suptitle(f"{model}: MultEdit efficacy by edited layer and delta clamp")
+    for axis, by, name in (
+        (cx, "by_clamp", "clamp (||delta|| / ||v0||)"),
+        (sx, "by_steps", "delta steps"),
+    ):
+        keys = sorted(sweep.get(by, {}), key=float)
+        for j, (metric, colour) in enumerate(
+            (("p_target_after_delta", "#999999"), ("efficacy", "#c0392b"))
+        ):
+            st = [sweep[by][c][metric] for c in keys]
+            mean = np.array([s.get("mean", np.nan) for s in st])
+            err = np.array(
+                [[m - s["ci95"][0], s["ci95"][1] - m] for m, s in zip(mean, st, strict=True)]
+            ).reshape(-1, 2)
+            axis.bar(
+                np.arange(len(keys)) + (j - 0.5) * 0.4,
+                mean,
+                0.4,
+                yerr=err.T,
+                color=colour,
+                capsize=2,
+                label="delta alone" if j == 0 else "after the update",
+            )
+        axis.set_xticks(range(len(keys)), [f"{float(c):g}" for c in keys])
+        axis.set_xlabel(name)
+        axis.set_ylim(0, 1.05)
+        axis.set_title(f"efficacy at layer {sweep['layer']}")
+    sx.legend(loc="upper left")
+    fig.suptitle(f"{model}: MultEdit efficacy by edited layer, delta clamp and delta steps")
     return save_figure(fig, stem)
