@@ -108,13 +108,19 @@ def check_magic(path: Path, magic: bytes) -> str:
     return f"{path.stat().st_size} bytes"
 
 
-def check_trace_summary(path: Path) -> str:
-    """Every model has traces, with finite p_clean/p_corr and a peak layer."""
+def _summary(path: Path) -> dict:
+    """A workflow summary JSON with at least one model in it."""
     if not path.is_file():
         raise AssertionError(f"missing {path}")
     data = json.loads(path.read_text(encoding="utf-8"))
     if not data:
         raise AssertionError(f"{path}: no model")
+    return data
+
+
+def check_trace_summary(path: Path) -> str:
+    """Every model has traces, with finite p_clean/p_corr and a peak layer."""
+    data = _summary(path)
     counts = {}
     for model, splits in data.items():
         n = 0
@@ -136,11 +142,7 @@ def check_trace_summary(path: Path) -> str:
 
 def check_attention_summary(path: Path) -> str:
     """Every model has per-split constraint curves; every MLLM a finite Fig. 5 concentration."""
-    if not path.is_file():
-        raise AssertionError(f"missing {path}")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not data:
-        raise AssertionError(f"{path}: no model")
+    data = _summary(path)
     notes = []
     for model, entry in data.items():
         splits = entry["splits"]
@@ -158,11 +160,7 @@ def check_attention_summary(path: Path) -> str:
 
 def check_ablation_summary(path: Path) -> str:
     """Every MLLM has, per split and way, a drop per k for each ranking and the p-values."""
-    if not path.is_file():
-        raise AssertionError(f"missing {path}")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not data:
-        raise AssertionError(f"{path}: no model")
+    data = _summary(path)
     for model, entry in data.items():
         for split, e in entry["splits"].items():
             for way in entry["ways"] if e["n"] else []:
@@ -178,11 +176,7 @@ def check_ablation_summary(path: Path) -> str:
 
 def check_editing_summary(path: Path) -> str:
     """Every MLLM has, per scenario, the three methods with finite metric means in [0, 1]."""
-    if not path.is_file():
-        raise AssertionError(f"missing {path}")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not data:
-        raise AssertionError(f"{path}: no model")
+    data = _summary(path)
     notes = []
     for model, entry in data.items():
         for scenario, e in entry["scenarios"].items():

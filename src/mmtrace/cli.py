@@ -36,27 +36,38 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trace(args: argparse.Namespace) -> int:
+def _load_question(args: argparse.Namespace, command: str, replacement: str = "", mllm=False):
+    """The model and the question of a one-question command: (loaded, encoded, template, image).
+
+    Checks what users get wrong (a multimodal model without --image, a constraint that is not in
+    the question) before the model is loaded."""
     from mmtrace.config import Prompts
-    from mmtrace.io import write_json
     from mmtrace.models.loading import load, load_image, role_of
-    from mmtrace.tracing import question as Q
     from mmtrace.tracing.corruption import Span, encode_question
 
     role = role_of(args.model, trust_remote_code=args.trust_remote_code)
+    if mllm and role != "mllm":
+        raise SystemExit(f"mmtrace {command}: {args.model} is not a multimodal model")
     if role == "mllm" and args.image is None:
-        raise SystemExit(f"mmtrace trace: {args.model} is multimodal: --image is required")
+        raise SystemExit(f"mmtrace {command}: {args.model} is multimodal: --image is required")
     start = args.question.find(args.constraint)
     if start < 0:
         raise SystemExit(
-            f"mmtrace trace: --constraint {args.constraint!r} is not part of the question"
+            f"mmtrace {command}: --constraint {args.constraint!r} is not part of the question"
         )
     loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    prompts = Prompts()
-    template = args.prompt or (prompts.mllm if role == "mllm" else prompts.llm)
-    span = Span(start, start + len(args.constraint), "visual", args.replacement)
+    template = args.prompt or (Prompts().mllm if role == "mllm" else Prompts().llm)
+    span = Span(start, start + len(args.constraint), "visual", replacement)
     image = load_image(args.image) if role == "mllm" else None
     enc = encode_question(loaded, template, "cli", args.question, [span], image)
+    return loaded, enc, template, image
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from mmtrace.io import write_json
+    from mmtrace.tracing import question as Q
+
+    loaded, enc, template, _ = _load_question(args, "trace", args.replacement)
     kinds = ("mlp", "attn", "hidden") if args.kind == "all" else (args.kind,)
     settings = Q.TraceSettings(
         kinds=kinds,
@@ -82,27 +93,13 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _attention(args: argparse.Namespace) -> int:
-    from mmtrace.config import Attention, Prompts
+    from mmtrace.config import Attention
     from mmtrace.io import write_json
-    from mmtrace.models.loading import load, load_image, role_of
     from mmtrace.models.scoring import next_token_probs
-    from mmtrace.tracing.corruption import Span, encode_question
     from mmtrace.transfer import visual as V
     from mmtrace.transfer.study import contributions_of
 
-    role = role_of(args.model, trust_remote_code=args.trust_remote_code)
-    if role == "mllm" and args.image is None:
-        raise SystemExit(f"mmtrace attention: {args.model} is multimodal: --image is required")
-    start = args.question.find(args.constraint)
-    if start < 0:
-        raise SystemExit(
-            f"mmtrace attention: --constraint {args.constraint!r} is not part of the question"
-        )
-    loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    template = args.prompt or (Prompts().mllm if role == "mllm" else Prompts().llm)
-    span = Span(start, start + len(args.constraint), "visual", "")
-    image = load_image(args.image) if role == "mllm" else None
-    enc = encode_question(loaded, template, "cli", args.question, [span], image)
+    loaded, enc, _, image = _load_question(args, "attention")
     cfg = Attention(visual_layer=args.visual_layer, reduce=args.reduce, top_share=args.top_share)
     found = contributions_of(loaded, enc, cfg, full=True)
     probs = next_token_probs(loaded, [enc.prompt], [image] if image is not None else None)[0]
@@ -149,25 +146,10 @@ def _attention(args: argparse.Namespace) -> int:
 def _edit(args: argparse.Namespace) -> int:
     import torch
 
-    from mmtrace.config import Prompts
     from mmtrace.editing.multedit import MultEditSettings, multedit, target_logprob
-    from mmtrace.models.loading import load, load_image, role_of
     from mmtrace.models.scoring import first_answer_token
-    from mmtrace.tracing.corruption import Span, encode_question
 
-    role = role_of(args.model, trust_remote_code=args.trust_remote_code)
-    if role != "mllm":
-        raise SystemExit(f"mmtrace edit: {args.model} is not a multimodal model")
-    start = args.question.find(args.constraint)
-    if start < 0:
-        raise SystemExit(
-            f"mmtrace edit: --constraint {args.constraint!r} is not part of the question"
-        )
-    loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    template = args.prompt or Prompts().mllm
-    image = load_image(args.image)
-    span = Span(start, start + len(args.constraint), "visual", "")
-    enc = encode_question(loaded, template, "cli", args.question, [span], image)
+    loaded, enc, _, _ = _load_question(args, "edit", mllm=True)
     target_id = first_answer_token(loaded.tokenizer, enc.prompt, args.target)
     settings = MultEditSettings(
         layer=args.layer,

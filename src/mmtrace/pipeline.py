@@ -118,6 +118,21 @@ def _load_model(name: str, model_dir: Path, spec: dict):
     )
 
 
+def _model_job(name: str, model_dir: Path, spec: dict, threads: int):
+    """A model job's start: its torch threads, then the model as its config entry says."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return _load_model(name, model_dir, spec)
+
+
+def _shard(records: list, limit: int | None, shard: int, shards: int) -> list:
+    """The first `limit` items (all if None), then this job's share of them."""
+    from mmtrace.tracing.study import shard_of
+
+    return shard_of(records if limit is None else records[:limit], shard, shards)
+
+
 def evaluate_model(
     name: str,
     model_dir: Path,
@@ -130,13 +145,10 @@ def evaluate_model(
     scores_out: Path,
     summary_out: Path,
 ) -> None:
-    import torch
-
     from mmtrace.evaluate import score_questions, summarise
     from mmtrace.io import atomic_open
 
-    torch.set_num_threads(threads)
-    loaded = _load_model(name, model_dir, spec)
+    loaded = _model_job(name, model_dir, spec, threads)
     rows = score_questions(loaded, load_questions(csvs), C.Prompts(**prompts), data_dir, batch_size)
     with atomic_open(scores_out, "w", encoding="utf-8") as fh:
         for r in rows:
@@ -197,19 +209,15 @@ def trace_shard(
     out: Path,
 ) -> None:
     """Trace one shard of one split for one model (MultiModalCausalTrace, SPEC 4)."""
-    import torch
 
     from mmtrace.tracing import study
 
-    torch.set_num_threads(threads)
     cfg = C.Tracing(**tracing)
-    loaded = _load_model(name, model_dir, spec)
+    loaded = _model_job(name, model_dir, spec, threads)
     records = load_questions([csv])
     if not loaded.is_multimodal:
         records = [r for r in records if r.constraint_type == "single"]
-    if cfg.max_questions is not None:
-        records = records[: cfg.max_questions]
-    records = study.shard_of(records, shard, cfg.shards)
+    records = _shard(records, cfg.max_questions, shard, cfg.shards)
     correct = {qid: row["correct"] for qid, row in _scores(scores).items()}
     result = study.trace_records(
         loaded, records, correct, C.Prompts(**prompts), data_dir, cfg, seed
@@ -267,18 +275,12 @@ def attention_shard(
     out: Path,
 ) -> None:
     """Eq. 1 contributions for one shard of one split (SPEC 5)."""
-    import torch
-
-    from mmtrace.tracing.study import shard_of
     from mmtrace.transfer import study
 
-    torch.set_num_threads(threads)
     cfg = C.Attention(**attention)
-    loaded = _load_model(name, model_dir, spec)
+    loaded = _model_job(name, model_dir, spec, threads)
     records = study.eligible(load_questions([csv]), loaded.is_multimodal)
-    if cfg.max_questions is not None:
-        records = records[: cfg.max_questions]
-    records = shard_of(records, shard, cfg.shards)
+    records = _shard(records, cfg.max_questions, shard, cfg.shards)
     result = study.attention_records(
         loaded, records, _scores(scores), C.Prompts(**prompts), data_dir, cfg
     )
@@ -327,19 +329,14 @@ def ablation_shard(
     out: Path,
 ) -> None:
     """Visual-token ablation for one shard of one split (SPEC 6)."""
-    import torch
-
-    from mmtrace.tracing.study import shard_of
     from mmtrace.transfer import study
 
-    torch.set_num_threads(threads)
     cfg = C.Ablation(**ablation)
-    loaded = _load_model(name, model_dir, spec)
+    loaded = _model_job(name, model_dir, spec, threads)
     all_records = load_questions([csv])
-    records = all_records if cfg.max_questions is None else all_records[: cfg.max_questions]
     result = study.ablation_records(
         loaded,
-        shard_of(records, shard, cfg.shards),
+        _shard(all_records, cfg.max_questions, shard, cfg.shards),
         _scores(scores),
         C.Prompts(**prompts),
         data_dir,
@@ -386,14 +383,6 @@ def fig_transfer(summary: Path, figure: str, model: str, pdf: Path) -> None:
     draw(read_json(summary), model, pdf.with_suffix(""))
 
 
-def _edit_inputs(name, model_dir, spec, csvs, scores, threads):
-    import torch
-
-    torch.set_num_threads(threads)
-    loaded = _load_model(name, model_dir, spec)
-    return loaded, load_questions(csvs), _scores(scores)
-
-
 def edit_shard(
     name: str,
     model_dir: Path,
@@ -411,17 +400,14 @@ def edit_shard(
 ) -> None:
     """MultEdit and the baselines on one shard of one scenario (SPEC 7)."""
     from mmtrace.editing import study
-    from mmtrace.tracing.study import shard_of
 
     cfg = C.Editing(**editing)
-    loaded, records, sc = _edit_inputs(name, model_dir, spec, csvs, scores, threads)
-    targets = study.cases(scenario, records, sc)
-    if cfg.max_edits is not None:
-        targets = targets[: cfg.max_edits]
+    loaded = _model_job(name, model_dir, spec, threads)
+    records = load_questions(csvs)
     result = study.run_edits(
         loaded,
         scenario,
-        shard_of(targets, shard, cfg.shards),
+        _shard(study.cases(scenario, records, _scores(scores)), cfg.max_edits, shard, cfg.shards),
         records,
         C.Prompts(**prompts),
         data_dir,
@@ -449,8 +435,9 @@ def edit_sweep(
     from mmtrace.tracing.modules import locate
 
     cfg = C.Editing(**editing)
-    loaded, records, sc = _edit_inputs(name, model_dir, spec, csvs, scores, threads)
-    targets = study.cases("error_correction", records, sc)[: cfg.sweep_edits]
+    loaded = _model_job(name, model_dir, spec, threads)
+    targets = study.cases("error_correction", load_questions(csvs), _scores(scores))
+    targets = targets[: cfg.sweep_edits]
     layers = cfg.sweep_layers or list(range(len(locate(loaded.model))))
     write_json(
         out,

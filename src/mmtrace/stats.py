@@ -17,13 +17,17 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.nda
     return mean, sem * stats.t.ppf(0.5 + level / 2, n - 1)
 
 
-def paired_greater(a: np.ndarray, b: np.ndarray) -> float:
-    """One-sided Wilcoxon signed-rank p-value for a > b on paired values (1.0 when every pair is
-    equal, where the test is undefined)."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+def _wilcoxon(d: np.ndarray, alternative: str) -> float:
+    """Wilcoxon signed-rank p-value of paired differences d (1.0 when every difference is 0,
+    where the test is undefined)."""
     if d.size == 0 or np.all(d == 0):
         return 1.0
-    return float(stats.wilcoxon(d, alternative="greater", zero_method="wilcox").pvalue)
+    return float(stats.wilcoxon(d, alternative=alternative, zero_method="wilcox").pvalue)
+
+
+def paired_greater(a: np.ndarray, b: np.ndarray) -> float:
+    """One-sided Wilcoxon signed-rank p-value for a > b on paired values."""
+    return _wilcoxon(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), "greater")
 
 
 def two_sample(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -35,11 +39,9 @@ def two_sample(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def two_sided_paired(a, b) -> dict:
-    """Paired comparison of a and b: mean difference and a two-sided Wilcoxon signed-rank p
-    (1.0 when every pair is equal)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    d = a - b
+    """Paired comparison of a and b: mean difference and a two-sided Wilcoxon signed-rank p."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     if d.size == 0:
         return {"n": 0}
-    p = 1.0 if np.all(d == 0) else float(stats.wilcoxon(d, zero_method="wilcox").pvalue)
+    p = _wilcoxon(d, "two-sided")
     return {"n": int(d.size), "mean_difference": float(d.mean()), "p_value": p}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmtrace.report.style import apply_style, save_figure
+from mmtrace.report.style import apply_style, empty_figure, format_p, save_figure
 from mmtrace.report.tables import EDIT_METHOD_LABELS, EDIT_SCENARIO_LABELS
 
 METHOD_COLOURS = {
@@ -23,10 +23,6 @@ METRIC_LABELS = {
     "specificity": "specificity",
     "specificity_same_image": "specificity\n(same image)",
 }
-
-
-def _fmt_p(p: float) -> str:
-    return "p<1e-16" if p < 1e-16 else (f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}")
 
 
 def fig_methods(summary: dict, model: str, stem) -> list[Path]:
@@ -64,7 +60,7 @@ def fig_methods(summary: dict, model: str, stem) -> list[Path]:
         tests = e.get("multedit_vs", {}).get("finetune", {})
         labels = [
             METRIC_LABELS[m]
-            + (f"\n{_fmt_p(tests[m]['p_value'])}" if "p_value" in tests.get(m, {}) else "")
+            + (f"\n{format_p(tests[m]['p_value'])}" if "p_value" in tests.get(m, {}) else "")
             for m in metrics
         ]
         ax.set_xticks(range(len(metrics)), labels)
@@ -94,9 +90,7 @@ def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Pat
     apply_style()
     sweep = summary[model].get("sweep")
     if sweep is None:
-        fig = Figure(figsize=(5, 1))
-        fig.text(0.5, 0.5, f"{model}: no layer sweep", ha="center", va="center")
-        return save_figure(fig, stem)
+        return empty_figure(stem, f"{model}: no layer sweep")
     fig = Figure(figsize=(10, 2.9), layout="constrained")
     ax, cx, sx = fig.subplots(1, 3, width_ratios=[2, 1, 1])
     layers = sorted(sweep["by_layer"], key=int)

@@ -110,3 +110,19 @@ def save_figure(fig: Figure, stem: str | Path, *, tight: bool = True) -> list[Pa
             )
             written.append(path)
     return written
+
+
+def empty_figure(stem: str | Path, message: str) -> list[Path]:
+    """A figure that says why there is nothing to draw (an honest placeholder, never blank)."""
+    fig = Figure(figsize=(5, 1))
+    fig.text(0.5, 0.5, message, ha="center", va="center")
+    return save_figure(fig, stem)
+
+
+def format_p(p: float | None) -> str:
+    """'p=0.012', 'p=3.1e-05' or 'p<1e-16' (below double precision's resolution)."""
+    if p is None:
+        return "p n/a"
+    if p < 1e-16:
+        return "p<1e-16"
+    return f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}"

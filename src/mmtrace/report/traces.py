@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmtrace.report.style import SPLIT_ORDER, apply_style, save_figure, split_label
+from mmtrace.report.style import (
+    SPLIT_ORDER,
+    apply_style,
+    empty_figure,
+    save_figure,
+    split_label,
+)
 from mmtrace.stats import mean_ci
 from mmtrace.tracing.corruption import ROLE_LABELS, ROLES
 from mmtrace.tracing.study import constraint_curve, role_means
@@ -71,13 +77,6 @@ def plot_trace(trace: dict, stem: str | Path) -> list[Path]:
     return save_figure(fig, stem)
 
 
-def _empty(stem, message: str) -> list[Path]:
-    """A figure that says why there is nothing to draw (an honest placeholder, never blank)."""
-    fig = Figure(figsize=(5, 1))
-    fig.text(0.5, 0.5, message, ha="center", va="center")
-    return save_figure(fig, stem)
-
-
 def _select(traces: Sequence[dict], setting: str, window: int | None = None) -> list[dict]:
     return [
         t for t in traces if t["setting"] == setting and (window is None or t["window"] == window)
@@ -110,7 +109,9 @@ def fig_average(
     chosen = _select(traces, setting, window)
     splits = [s for s in SPLIT_ORDER if any(t["split"] == s for t in chosen)]
     if not splits:
-        return _empty(stem, f"{model}: no {setting}-constraint question passed the tracing filter")
+        return empty_figure(
+            stem, f"{model}: no {setting}-constraint question passed the tracing filter"
+        )
     fig = Figure(figsize=(2.6 * (len(kinds) + 1), 0.4 + 2.0 * len(splits)))
     axes = fig.subplots(len(splits), len(kinds) + 1, squeeze=False)
     for row, split in zip(axes, splits, strict=True):
@@ -166,7 +167,9 @@ def fig_examples(
     for split in SPLIT_ORDER:
         picked += sorted((t for t in chosen if t["split"] == split), key=lambda t: t["qid"])[:k]
     if not picked:
-        return _empty(stem, f"{model}: no {setting}-constraint question passed the tracing filter")
+        return empty_figure(
+            stem, f"{model}: no {setting}-constraint question passed the tracing filter"
+        )
     n_tok = max((len(t["tokens"]) for t in picked), default=1)
     fig = Figure(figsize=(3.0 * len(kinds), (0.9 + 0.13 * n_tok) * len(picked)))
     axes = fig.subplots(len(picked), len(kinds), squeeze=False)
@@ -192,7 +195,7 @@ def fig_mllm_vs_llm(
         key=lambda p: (SPLIT_ORDER.index(p[0]["split"]), p[0]["qid"]),
     )
     if not pairs:
-        return _empty(stem, f"no question was traced in both {mllm_name} and {llm_name}")
+        return empty_figure(stem, f"no question was traced in both {mllm_name} and {llm_name}")
     kinds = _kinds(pairs[0][0])
     a, b = pairs[0]
     n_tok = max(len(a["tokens"]), len(b["tokens"]))

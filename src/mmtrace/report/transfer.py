@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmtrace.report.style import SPLIT_ORDER, apply_style, save_figure, split_label
+from mmtrace.report.style import (
+    SPLIT_ORDER,
+    apply_style,
+    empty_figure,
+    format_p,
+    save_figure,
+    split_label,
+)
 from mmtrace.transfer.visual import patch_grid
 
 RANKING_COLOURS = {"top": "#c0392b", "random": "#7f7f7f", "bottom": "#2c7bb6"}
@@ -31,21 +38,6 @@ def _label(split: str) -> str:
     return "all splits" if split == "all" else split_label(split)
 
 
-def _empty(stem, message: str) -> list[Path]:
-    fig = Figure(figsize=(5, 1))
-    fig.text(0.5, 0.5, message, ha="center", va="center")
-    return save_figure(fig, stem)
-
-
-def _fmt_p(p: float | None) -> str:
-    """'p=0.012', 'p=3.1e-05' or 'p<1e-16' (below double precision's resolution)."""
-    if p is None:
-        return "p n/a"
-    if p < 1e-16:
-        return "p<1e-16"
-    return f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}"
-
-
 def fig_visual(summary: dict, model: str, stem) -> list[Path]:
     """Fig. 5: visual tokens -> visual constraint at the first layer, per split: the mean share
     of each visual token (bars, by index), the same on the patch grid, and how often each patch
@@ -54,7 +46,7 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
     entry = summary[model]
     splits = [s for s in _splits(entry) if "visual" in entry["splits"][s]]
     if not splits:
-        return _empty(stem, f"{model}: no visual-token contributions (text-only model?)")
+        return empty_figure(stem, f"{model}: no visual-token contributions (text-only model?)")
     fig = Figure(figsize=(9.5, 0.5 + 2.5 * len(splits)), layout="constrained")
     axes = fig.subplots(len(splits), 3, squeeze=False, width_ratios=[2.2, 1, 1])
     for row, split in zip(axes, splits, strict=True):
@@ -84,7 +76,7 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
         if cons is not None:
             row[2].set_xlabel(
                 f"top-k overlap {cons['overlap']:.3f} vs random "
-                f"{cons['baseline_mean']:.3f} ({_fmt_p(cons['p_value'])})"
+                f"{cons['baseline_mean']:.3f} ({format_p(cons['p_value'])})"
             )
     layer = entry["visual_layer"]
     fig.suptitle(f"{model}: visual tokens -> visual-constraint token, layer {layer} (Eq. 1)")
@@ -158,7 +150,7 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
         ev = f["evaluation"]
         ax.set_title(
             f"{_label(split)} (eval n={ev['n']}, {ev['n_incorrect']} incorrect)\n"
-            f"DeLong {_fmt_p(f['difference']['delong_p'])}"
+            f"DeLong {format_p(f['difference']['delong_p'])}"
         )
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), title="AUROC [95% CI]")
     axes[0].set_ylabel("true positive rate (correct answers)")
@@ -175,7 +167,7 @@ def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
     splits = [s for s in _splits(entry, pooled=True) if entry["splits"][s]["n"]]
     ways = entry["ways"]
     if not splits:
-        return _empty(stem, f"{model}: no question was ablated")
+        return empty_figure(stem, f"{model}: no question was ablated")
     fig = Figure(figsize=(2.8 * len(splits), 0.8 + 2.5 * len(ways)), layout="constrained")
     axes = fig.subplots(len(ways), len(splits), squeeze=False)
     for r, way in enumerate(ways):
