@@ -44,6 +44,9 @@ test: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakemake -n --nolock --cores 1 --quiet
 	$(BIN)/snakemake -n --nolock --quiet --workflow-profile profiles/slurm
+	$(BIN)/snakemake -n --nolock --cores 1 --quiet --config world=paper
+	$(BIN)/snakemake -n --nolock --quiet --workflow-profile profiles/slurm --config world=paper
+	$(BIN)/snakemake --lint --config world=paper
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests rules .ci

@@ -1,15 +1,27 @@
 # Reproducing "Understanding Information Storage and Transfer in Multi-modal Large Language
-# Models" (Basu et al., NeurIPS 2024). `snakemake --cores all` regenerates every figure and table;
-# named targets (toy_world, toy_models, evaluation, tracing, transfer,
-# editing, figures, tables) rerun parts.
+# Models" (Basu et al., NeurIPS 2024). `snakemake --cores all` regenerates every figure and table
+# on the embedded toy world; `--config world=paper` runs the same analyses on the real data and
+# checkpoints. Named targets (toy_world / paper_data, toy_models / paper_models, evaluation,
+# tracing, transfer, editing, figures, tables) rerun parts.
 
 
 configfile: "config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/world.smk"
-include: "rules/toy_models.smk"
+
+
+if WORLD == "paper":
+
+    include: "rules/paper_data.smk"
+    include: "rules/paper_models.smk"
+
+else:
+
+    include: "rules/world.smk"
+    include: "rules/toy_models.smk"
+
+
 include: "rules/evaluate.smk"
 include: "rules/trace.smk"
 include: "rules/transfer.smk"

@@ -1,4 +1,5 @@
 # Shared helpers: the validated config, the paths every rule uses, and the model lists.
+import re
 from pathlib import Path
 
 from mmtrace.config import validate
@@ -18,6 +19,7 @@ ATTENTION = RESULTS / "attention"
 ABLATION = RESULTS / "ablation"
 EDITING = RESULTS / "editing"
 
+WORLD = config["world"]
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
 TEXT_MODELS = list(config["toy_training"]["text_models"])
@@ -34,8 +36,33 @@ def split_csvs(splits=SPLITS):
 
 
 def trained(name):
-    """The file a toy model's training writes last: its presence means the model is complete."""
+    """The file that marks a model as ready: a toy model's training writes it last; a hub
+    model's `fetch_model` writes its pinned snapshot's location."""
+    if config["models"].get(name, {}).get("source") == "hub":
+        return MODEL_DIR / name / "snapshot.json"
     return MODEL_DIR / name / "training_log.json"
+
+
+def gpu_job(rule_name):
+    """A model job's resources: `gpu` (1 when `use_gpu`), and host memory and runtime from
+    `resources` in the config, multiplied by the attempt number so a retry asks for more.
+    """
+    base = config["resources"].get(rule_name, {"mem_mb": 4000, "runtime": 60})
+    return dict(
+        gpu=GPU,
+        mem_mb=lambda wc, attempt: base["mem_mb"] * attempt,
+        runtime=lambda wc, attempt: base["runtime"] * attempt,
+    )
+
+
+def prompts_for(model):
+    """The prompt templates a model job uses: `prompts`, with the model's own `prompt` (if its
+    config entry has one) for its role."""
+    spec = config["models"][model]
+    out = dict(config["prompts"])
+    if spec["prompt"]:
+        out[spec["role"]] = spec["prompt"]
+    return out
 
 
 def trace_shards(models=MODELS, splits=ANALYSED_SPLITS):
@@ -132,3 +159,40 @@ def editing_figures():
         for m in MLLM_MODELS
         for prefix in ("fig6_editing", "fig14_layer_sweep")
     ]
+
+
+# The paper world's downloads (rules/paper_data.smk).
+SOURCES = config["paper"]["downloads"]["sources"]
+RAW = DATA / "raw"
+IMAGES = DATA / "images"
+# file name under raw/ -> source name
+SOURCE_OF_FILE = {s["file"]: name for name, s in SOURCES.items()}
+ARCHIVES = [name for name, s in SOURCES.items() if s["extract"]]
+
+
+def raw(name):
+    """A source's downloaded file, or for an archive the marker its extraction writes."""
+    if SOURCES[name]["extract"]:
+        return RAW / name / "extracted.json"
+    return RAW / SOURCES[name]["file"]
+
+
+def split_inputs(split):
+    """What a paper split's annotation reads (its images: a folder or image-list marker)."""
+    return {
+        "known": dict(
+            csv=raw("known_csv"), facts=raw("known_1000"), images=raw("known_images")
+        ),
+        "movies": dict(
+            csv=raw("movies_csv"),
+            facts=raw("movies_table"),
+            images=raw("movies_images"),
+        ),
+        "okvqa": dict(
+            csv=raw("okvqa_csv"),
+            questions=raw("okvqa_questions"),
+            annotations=raw("okvqa_annotations"),
+            images=IMAGES / "coco.json",
+        ),
+        "heldout": dict(csv=raw("evqa_csv"), images=IMAGES / "landmarks.json"),
+    }[split]

@@ -21,10 +21,10 @@ rule edit_shard:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **gpu_job("edit_shard"),
     params:
         spec=lambda wc: config["models"][wc.model],
-        prompts=config["prompts"],
+        prompts=lambda wc: prompts_for(wc.model),
         editing=config["editing"],
         seed=config["seed"],
     script:
@@ -48,10 +48,10 @@ rule edit_sweep:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **gpu_job("edit_sweep"),
     params:
         spec=lambda wc: config["models"][wc.model],
-        prompts=config["prompts"],
+        prompts=lambda wc: prompts_for(wc.model),
         editing=config["editing"],
         seed=config["seed"],
     script:

@@ -18,10 +18,10 @@ rule evaluate_model:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **gpu_job("evaluate_model"),
     params:
         spec=lambda wc: config["models"][wc.model],
-        prompts=config["prompts"],
+        prompts=lambda wc: prompts_for(wc.model),
         batch_size=config["evaluation"]["batch_size"],
     script:
         "scripts/evaluate_model.py"

@@ -1,26 +1,28 @@
 # Figures, written as PDF and PNG with fixed metadata so reruns are byte-identical.
 
 
-rule toy_world_examples:
-    input:
-        csvs=split_csvs(),
-        images=rules.toy_world.output.images,
-    output:
-        pdf=FIGURES / "toy_world_examples.pdf",
-        png=FIGURES / "toy_world_examples.png",
-    log:
-        LOGS / "figure_toy_world_examples.log",
-    conda:
-        ENV
-    params:
-        seed=config["seed"],
-    script:
-        "scripts/fig_toy_world_examples.py"
+if WORLD == "toy":
+
+    rule toy_world_examples:
+        input:
+            csvs=split_csvs(),
+            images=rules.toy_world.output.images,
+        output:
+            pdf=FIGURES / "toy_world_examples.pdf",
+            png=FIGURES / "toy_world_examples.png",
+        log:
+            LOGS / "figure_toy_world_examples.log",
+        conda:
+            ENV
+        params:
+            seed=config["seed"],
+        script:
+            "scripts/fig_toy_world_examples.py"
 
 
 rule figures:
     input:
-        rules.toy_world_examples.output,
+        [FIGURES / "toy_world_examples.pdf"] if WORLD == "toy" else [],
         trace_figures(),
         transfer_figures(),
         editing_figures(),

@@ -20,10 +20,10 @@ rule trace_shard:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **gpu_job("trace_shard"),
     params:
         spec=lambda wc: config["models"][wc.model],
-        prompts=config["prompts"],
+        prompts=lambda wc: prompts_for(wc.model),
         tracing=config["tracing"],
         seed=config["seed"],
     script:

@@ -21,10 +21,10 @@ rule attention_shard:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **gpu_job("attention_shard"),
     params:
         spec=lambda wc: config["models"][wc.model],
-        prompts=config["prompts"],
+        prompts=lambda wc: prompts_for(wc.model),
         attention=config["attention"],
     script:
         "scripts/attention_shard.py"
@@ -65,10 +65,10 @@ rule ablation_shard:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **gpu_job("ablation_shard"),
     params:
         spec=lambda wc: config["models"][wc.model],
-        prompts=config["prompts"],
+        prompts=lambda wc: prompts_for(wc.model),
         attention=config["attention"],
         ablation=config["ablation"],
         seed=config["seed"],

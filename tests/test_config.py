@@ -55,3 +55,74 @@ def test_ci_config_merges_into_a_valid_config(raw, repo_root):
     ci = yaml.safe_load((repo_root / "tests" / "ci_config.yaml").read_text())
     cfg = validate(merge(copy.deepcopy(raw), ci))
     assert all(p.startswith("ci_out/") for p in cfg["paths"].values())
+
+
+def test_paper_world_is_one_switch(raw):
+    """`world: paper` swaps in the paper section's paths, models, GPU use and resources, and
+    its settings override the analysis sections; nothing else changes."""
+    cfg = validate({**raw, "world": "paper"})
+    paper = raw["paper"]
+    assert set(cfg["models"]) == set(paper["models"])
+    roles = sorted(s["role"] for s in cfg["models"].values())
+    assert roles == ["llm", "mllm", "mllm"]
+    assert all(s["source"] == "hub" and s["revision"] for s in cfg["models"].values())
+    assert cfg["paths"]["data"] == paper["paths"]["data"] != raw["paths"]["data"]
+    assert cfg["use_gpu"] is True
+    assert cfg["tracing"]["windows"] == paper["settings"]["tracing"]["windows"]
+    assert cfg["tracing"]["multi_window"] == paper["settings"]["tracing"]["multi_window"]
+    # keys the paper settings leave alone keep their top-level values
+    assert cfg["tracing"]["kinds"] == raw["tracing"]["kinds"]
+    assert cfg["editing"]["layer"] == paper["settings"]["editing"]["layer"]
+    assert cfg["resources"]["trace_shard"] == paper["resources"]["trace_shard"]
+    assert cfg["seed"] == raw["seed"]
+    # the toy world is unaffected by the paper section
+    toy = validate(raw)
+    assert set(toy["models"]) == set(raw["models"])
+    assert toy["tracing"]["windows"] == raw["tracing"]["windows"]
+
+
+def test_paper_sources_are_pinned_or_explicitly_recorded(raw):
+    cfg = validate({**raw, "world": "paper"})
+    sources = cfg["paper"]["downloads"]["sources"]
+    pinned = [n for n, s in sources.items() if s["sha256"]]
+    # the release CSVs, known_1000 and the Movies table are pinned by digest and size
+    for name in ("known_csv", "movies_csv", "okvqa_csv", "known_1000", "movies_table"):
+        assert name in pinned and sources[name]["size"]
+    for s in sources.values():
+        if s["url"] and "github" in s["url"]:
+            assert len(s["url"].split("/")[5]) == 40  # raw URLs at a commit, not a branch
+
+
+def test_hub_model_needs_a_revision(raw):
+    bad = copy.deepcopy(raw)
+    del bad["paper"]["models"]["vicuna-7b"]["revision"]
+    with pytest.raises(ConfigError, match=r"paper\.models\.vicuna-7b: .*revision"):
+        validate(bad)
+
+
+def test_source_needs_one_origin(raw):
+    bad = copy.deepcopy(raw)
+    bad["paper"]["downloads"]["sources"]["known_csv"]["gdrive"] = "abc"
+    with pytest.raises(ConfigError, match=r"sources\.known_csv: .*exactly one"):
+        validate(bad)
+
+
+def test_bad_checksum_is_named(raw):
+    bad = copy.deepcopy(raw)
+    bad["paper"]["downloads"]["sources"]["known_1000"]["sha256"] = "abc"
+    with pytest.raises(ConfigError, match=r"sources\.known_1000\.sha256"):
+        validate(bad)
+
+
+def test_model_prompt_is_checked(raw):
+    bad = copy.deepcopy(raw)
+    bad["paper"]["models"]["bunny-phi2-3b"]["prompt"] = "USER: {question} ASSISTANT:"
+    with pytest.raises(ConfigError, match="<image>"):
+        validate({**bad, "world": "paper"})
+
+
+def test_unknown_resource_rule_is_named(raw):
+    bad = copy.deepcopy(raw)
+    bad["resources"]["trace"] = {"mem_mb": 1000, "runtime": 5}
+    with pytest.raises(ConfigError, match="unknown rules"):
+        validate(bad)

@@ -121,14 +121,134 @@ class ToyTraining(_Strict):
 
 
 class ModelSpec(_Strict):
-    """A model the analyses run on. `source: toy` = trained by this workflow."""
+    """A model the analyses run on. `source: toy` = trained by this workflow; `source: hub` = a
+    pinned Hugging Face snapshot (`repo` at `revision`), fetched by the `fetch_model` rule."""
 
     role: Literal["mllm", "llm"]
-    source: Literal["toy"] = "toy"
-    trust_remote_code: bool = False
+    source: Literal["toy", "hub"] = "toy"
+    repo: str | None = None  # hub: e.g. llava-hf/llava-1.5-7b-hf
+    revision: str | None = None  # hub: a commit hash (or tag) of `repo`
+    # How the checkpoint is loaded: `native` transformers classes, `bunny` (multimodal Phi-2,
+    # our wrapper without remote code), or `auto` (bunny if the config says so, else native).
+    adapter: Literal["auto", "native", "bunny"] = "auto"
+    trust_remote_code: bool = False  # the only way remote code runs: an explicit opt-in here
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
     llm: str | None = None  # an MLLM's language-model counterpart (Fig. 1), if any
+    # The prompt template of this model (its role's entry in `prompts` if None).
+    prompt: str | None = None
+
+    @model_validator(mode="after")
+    def _hub_pinned(self) -> ModelSpec:
+        if self.source == "hub" and not (self.repo and self.revision):
+            raise ValueError("a hub model needs `repo` and `revision` (pin a commit hash)")
+        if self.prompt is not None:
+            Prompts(**{self.role: self.prompt})  # same placeholder checks as `prompts`
+        return self
+
+
+class Resources(_Strict):
+    """A GPU job's first attempt: host memory (MB) and wall time (minutes); each retry
+    (`--retries`, the SLURM profile's `retries`) multiplies both by the attempt number."""
+
+    mem_mb: int = Field(4000, ge=100)
+    runtime: int = Field(60, ge=1)
+
+
+SETTINGS_SECTIONS = ("evaluation", "tracing", "attention", "ablation", "editing")
+RESOURCE_RULES = (
+    "evaluate_model",
+    "trace_shard",
+    "attention_shard",
+    "ablation_shard",
+    "edit_shard",
+    "edit_sweep",
+)
+
+
+class Source(_Strict):
+    """A file the paper world downloads: from `url`, or Google Drive `gdrive` (a file id).
+    `sha256` pins it; `null` means unknown when the config was written: the first download's
+    digest is recorded in the lock file if `downloads.unpinned` is `record`, else it fails."""
+
+    url: str | None = None
+    gdrive: str | None = None
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    size: int | None = Field(None, ge=0)
+    file: str  # name under <data>/raw/
+    # Archives: extracted into <data>/raw/<name>/; `members` pins extracted files' sha256.
+    extract: bool = False
+    members: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> Source:
+        if (self.url is None) == (self.gdrive is None):
+            raise ValueError("give exactly one of `url` and `gdrive`")
+        if "/" in self.file or self.file.startswith("."):
+            raise ValueError(f"file: {self.file!r} must be a plain file name")
+        return self
+
+
+class Downloads(_Strict):
+    unpinned: Literal["error", "record"] = "record"
+    retries: int = Field(5, ge=1)
+    workers: int = Field(8, ge=1)  # parallel image downloads
+    coco_url: str = "http://images.cocodataset.org/val2014/{name}"
+    sources: dict[str, Source] = {}
+
+
+class HeldOut(_Strict):
+    """The long-tail editing split: an Encyclopedic-VQA landmark subset (SPEC 7b)."""
+
+    n: int = Field(300, ge=1)
+    question_type: str = "templated"
+    dataset_name: str = "landmarks"
+    keyword: str = "country"
+
+
+REQUIRED_SOURCES = (
+    "known_csv",
+    "movies_csv",
+    "okvqa_csv",
+    "known_1000",
+    "movies_table",
+    "okvqa_questions",
+    "okvqa_annotations",
+    "known_images",
+    "movies_images",
+    "evqa_csv",
+    "gldv2_index",
+)
+
+
+class Paper(_Strict):
+    """The paper world (`world: paper`): real data and checkpoints. Its `paths`, `use_gpu`,
+    `models`, `resources` and `settings` replace the top-level ones when it is selected;
+    `settings` holds per-section overrides (e.g. the paper's windows for 32-layer models)."""
+
+    paths: Paths = Paths(
+        data="data/paper",
+        results="results/paper",
+        figures="figures/paper",
+        tables="paper_tables/paper",
+        logs="logs/paper",
+    )
+    use_gpu: bool = True
+    models: dict[str, ModelSpec] = {}
+    resources: dict[str, Resources] = {}
+    settings: dict[str, dict[str, Any]] = {}
+    downloads: Downloads = Downloads()
+    heldout: HeldOut = HeldOut()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Paper:
+        missing = [s for s in REQUIRED_SOURCES if s not in self.downloads.sources]
+        if self.models and missing:
+            raise ValueError(f"downloads.sources: missing {', '.join(missing)}")
+        unknown = set(self.settings) - set(SETTINGS_SECTIONS)
+        if unknown:
+            raise ValueError(f"settings: unknown sections {sorted(unknown)}")
+        return self
 
 
 class Evaluation(_Strict):
@@ -231,7 +351,7 @@ class Editing(_Strict):
 
 
 class Config(_Strict):
-    world: Literal["toy"] = "toy"
+    world: Literal["toy", "paper"] = "toy"
     seed: int = 1234
     threads: int = Field(1, ge=1)  # torch threads per job; snakemake runs jobs in parallel
     use_gpu: bool = False  # model jobs request a GPU (resource gpu=1)
@@ -245,9 +365,16 @@ class Config(_Strict):
     attention: Attention = Attention()
     ablation: Ablation = Ablation()
     editing: Editing = Editing()
+    resources: dict[str, Resources] = {}
+    paper: Paper = Paper()
 
     @model_validator(mode="after")
     def _models_known(self) -> Config:
+        unknown = set(self.resources) - set(RESOURCE_RULES)
+        if unknown:
+            raise ValueError(f"resources: unknown rules {sorted(unknown)}; use {RESOURCE_RULES}")
+        if not self.models:
+            raise ValueError("models: no model to analyse")
         for name, spec in self.models.items():
             if spec.source == "toy" and name not in (
                 self.toy_training.mllms.keys() | self.toy_training.text_models.keys()
@@ -264,10 +391,38 @@ class ConfigError(ValueError):
     pass
 
 
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def select_world(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config the workflow runs: as written for `world: toy`; for `world: paper`, the
+    `paper` section's paths, models, GPU use and resources, and its `settings` merged over the
+    analysis sections (so `--config world=paper` is the one switch)."""
+    if raw.get("world") != "paper":
+        return raw
+    paper = raw.get("paper") or {}
+    out = dict(raw)
+    for key in ("paths", "use_gpu", "models", "resources"):
+        if key in paper:
+            out[key] = paper[key]
+    out.setdefault("paths", {})
+    if "paths" not in paper:
+        out["paths"] = Paper().paths.model_dump()
+    for section, over in (paper.get("settings") or {}).items():
+        if isinstance(over, dict) and section in SETTINGS_SECTIONS:
+            out[section] = _merge(out.get(section) or {}, over)
+    return out
+
+
 def validate(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """Validate a raw config mapping; return it with defaults filled in (a plain dict)."""
+    """Validate a raw config mapping (after selecting its world); return it with defaults
+    filled in (a plain dict)."""
     try:
-        cfg = Config.model_validate(raw)
+        cfg = Config.model_validate(select_world(raw))
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
