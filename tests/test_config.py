@@ -126,3 +126,16 @@ def test_unknown_resource_rule_is_named(raw):
     bad["resources"]["trace"] = {"mem_mb": 1000, "runtime": 5}
     with pytest.raises(ConfigError, match="unknown rules"):
         validate(bad)
+
+
+def test_paper_run_selects_models(raw):
+    sel = copy.deepcopy(raw)
+    sel["world"] = "paper"
+    sel["paper"]["run"] = ["bunny-phi2-3b"]
+    assert list(validate(sel)["models"]) == ["bunny-phi2-3b"]
+    sel["paper"]["run"] = ["llava-1.5-7b"]  # its `llm` counterpart is not selected
+    with pytest.raises(ConfigError, match="vicuna-7b"):
+        validate(sel)
+    sel["paper"]["run"] = ["gpt-4"]
+    with pytest.raises(ConfigError, match="gpt-4"):
+        validate(sel)

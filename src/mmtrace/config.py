@@ -235,6 +235,8 @@ class Paper(_Strict):
     )
     use_gpu: bool = True
     models: dict[str, ModelSpec] = {}
+    # Which of `models` to run (None: all); an MLLM's `llm` counterpart must be run with it.
+    run: list[str] | None = None
     resources: dict[str, Resources] = {}
     settings: dict[str, dict[str, Any]] = {}
     downloads: Downloads = Downloads()
@@ -245,6 +247,9 @@ class Paper(_Strict):
         missing = [s for s in REQUIRED_SOURCES if s not in self.downloads.sources]
         if self.models and missing:
             raise ValueError(f"downloads.sources: missing {', '.join(missing)}")
+        extra = set(self.run or ()) - set(self.models)
+        if extra:
+            raise ValueError(f"run: not in paper.models: {sorted(extra)}")
         unknown = set(self.settings) - set(SETTINGS_SECTIONS)
         if unknown:
             raise ValueError(f"settings: unknown sections {sorted(unknown)}")
@@ -409,6 +414,8 @@ def select_world(raw: dict[str, Any]) -> dict[str, Any]:
     for key in ("paths", "use_gpu", "models", "resources"):
         if key in paper:
             out[key] = paper[key]
+    if paper.get("run") is not None and isinstance(out.get("models"), dict):
+        out["models"] = {k: v for k, v in out["models"].items() if k in paper["run"]}
     out.setdefault("paths", {})
     if "paths" not in paper:
         out["paths"] = Paper().paths.model_dump()

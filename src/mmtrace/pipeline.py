@@ -104,17 +104,24 @@ def train_mllm(
 
 
 def _load_model(name: str, model_dir: Path, spec: dict):
-    """Load a model as its `models:` config entry says (role, dtype, device, remote code)."""
+    """Load a model as its `models:` config entry says (role, dtype, device, adapter, remote
+    code). A hub model is read from the pinned snapshot that `fetch_model` recorded, offline."""
     from mmtrace.models.loading import load
 
     spec = C.ModelSpec(**spec)
+    path = model_dir
+    if spec.source == "hub":
+        from mmtrace.hub import read_marker
+
+        path = read_marker(model_dir / "snapshot.json")
     return load(
-        model_dir,
+        path,
         spec.role,
         name=name,
         dtype=spec.dtype,
         device=spec.device,
         trust_remote_code=spec.trust_remote_code,
+        adapter=spec.adapter,
     )
 
 

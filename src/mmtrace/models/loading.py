@@ -22,6 +22,8 @@ from transformers import (
     PreTrainedModel,
 )
 
+from mmtrace.models import adapters
+
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -61,7 +63,10 @@ def resolve_device(device: str) -> torch.device:
 
 
 def role_of(path: str | Path, trust_remote_code: bool = False) -> str:
-    """`mllm` for a checkpoint with a vision tower (e.g. LLaVA), else `llm`."""
+    """`mllm` for a checkpoint with a vision tower (e.g. LLaVA, Bunny), else `llm`."""
+    raw = adapters.read_config_dict(path)
+    if adapters.is_bunny(raw):
+        return "mllm"
     config = AutoConfig.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     return "mllm" if getattr(config, "vision_config", None) is not None else "llm"
 
@@ -73,27 +78,52 @@ def load(
     dtype: str = "float32",
     device: str = "auto",
     trust_remote_code: bool = False,
+    adapter: str = "auto",
+    revision: str | None = None,
+    local_files_only: bool = False,
 ) -> LoadedModel:
-    """Load a checkpoint directory or hub id as an MLLM (image-text-to-text) or a causal LM."""
+    """Load a checkpoint directory or hub id as an MLLM (image-text-to-text) or a causal LM.
+
+    `adapter` picks how: "native" through transformers' Auto classes (LLaVA-1.5, Vicuna, the toy
+    models), "bunny" through the no-remote-code LLaVA wrapper of `adapters` (Bunny-v1.0-3B), "auto"
+    by the checkpoint's model_type. Weights are safetensors only; pickle checkpoints are refused.
+    """
     path = str(path)
-    kwargs = dict(dtype=DTYPES[dtype], trust_remote_code=trust_remote_code, use_safetensors=True)
-    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-    if role == "mllm":
-        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
-        processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
-        tokenizer = processor.tokenizer
-    elif role == "llm":
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-        processor = None
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    else:
+    if role not in ("mllm", "llm"):
         raise ValueError(f"role must be 'mllm' or 'llm', not {role!r}")
+    hub = dict(revision=revision, local_files_only=local_files_only)
+    adapters.refuse_pickle(path)
+    raw = adapters.read_config_dict(path, **hub)
+    chosen = adapters.resolve_adapter(adapter, raw, trust_remote_code)
+    if chosen == "bunny":
+        if role != "mllm":
+            raise ValueError("a Bunny checkpoint is multimodal: load it with role 'mllm'")
+        model, processor = adapters.load_bunny(path, dtype=DTYPES[dtype], **hub)
+        tokenizer = processor.tokenizer
+    else:
+        remote = dict(trust_remote_code=trust_remote_code, **hub)
+        kwargs = dict(dtype=DTYPES[dtype], use_safetensors=True, **remote)
+        if role == "mllm":
+            model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            processor = AutoProcessor.from_pretrained(path, **remote)
+            tokenizer = processor.tokenizer
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+            processor = None
+            tokenizer = AutoTokenizer.from_pretrained(path, **remote)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     model.to(resolve_device(device))
     model.eval()
-    log.info("loaded %s (%s, %s) from %s", name or path, role, config.model_type, path)
+    log.info(
+        "loaded %s (%s, %s, adapter %s) from %s",
+        name or path,
+        role,
+        raw.get("model_type"),
+        chosen,
+        path,
+    )
     return LoadedModel(name or path, model, tokenizer, processor, role)
 
 
