@@ -119,3 +119,131 @@ def test_a_tampered_source_is_rejected_and_nothing_is_lost(repo_root, release, t
         and cfg["paper"]["downloads"]["sources"]["known_csv"]["sha256"] in log
     )
     assert not (tmp_path / "data" / "raw" / "multimodal_known.csv").exists()
+
+
+COMMIT = {  # the revision each stand-in checkpoint is pinned at (any 40-hex commit id)
+    "llava-1.5-7b": "1" * 40,
+    "bunny-phi2-3b": "2" * 40,
+    "vicuna-7b": "3" * 40,
+}
+SMALL = {  # the paper's settings at stand-in size (the models have 2-4 layers, 4 visual tokens)
+    "evaluation": {"batch_size": 8},
+    "tracing": {
+        "windows": [1],
+        "multi_window": 1,
+        "llm_window": 1,
+        "shards": 2,
+        "batch_size": 16,
+        "only_correct": False,  # random weights answer nothing right
+        "min_drop": None,
+        "max_questions": 3,
+        "examples": 1,
+    },
+    "attention": {"top_share": 0.25, "n_perm": 20, "n_boot": 20, "min_per_class": 2},
+    "ablation": {
+        "fractions": [0.25, 0.5],
+        "block_layers": 1,
+        "random_draws": 1,
+        "mean_images": 4,
+        "only_correct": False,
+        "max_questions": 2,
+    },
+    "editing": {
+        "layer": 0,
+        "steps": 2,
+        "finetune_steps": 2,
+        "max_edits": 2,
+        "sweep_layers": [0, 1],
+        "sweep_edits": 2,
+        "clamp_sweep": [4.0],
+        "steps_sweep": [2],
+        "unrelated": 4,
+        "shards": 1,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory) -> Path:
+    """The three checkpoints as a Hugging Face cache holds them after `fetch_model` ran on a
+    node with internet: tiny weights under the real checkpoints' module and tensor names."""
+    from tests import tiny_checkpoints as K
+    from tests import tiny_models
+
+    root = tmp_path_factory.mktemp("hf")
+    cache = root / "hub"
+    K.hf_cache_put(
+        cache,
+        "tiny/llava-1.5-7b-hf",
+        K.write_llava_hf(tiny_models.llava("llama"), root / "llava"),
+        COMMIT["llava-1.5-7b"],
+    )
+    K.hf_cache_put(
+        cache,
+        "tiny/Bunny-v1_0-3B",
+        K.write_bunny_checkpoint(root / "bunny"),
+        COMMIT["bunny-phi2-3b"],
+    )
+    vicuna = root / "vicuna"
+    tiny_models.llama().save_pretrained(vicuna)
+    K.word_tokenizer(K.WORDS, image_token=False).save_pretrained(vicuna)
+    K.hf_cache_put(cache, "tiny/vicuna-7b-v1.5", vicuna, COMMIT["vicuna-7b"])
+    return cache
+
+
+@pytest.fixture(scope="module")
+def full_run(repo_root, release, hub_cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("paper_full")
+    cfg = _overlay(out, release, release.files)
+    cfg["paper"]["settings"] = SMALL
+    cfg["paper"]["models"] = {
+        name: {
+            "repo": {
+                "llava-1.5-7b": "tiny/llava-1.5-7b-hf",
+                "bunny-phi2-3b": "tiny/Bunny-v1_0-3B",
+                "vicuna-7b": "tiny/vicuna-7b-v1.5",
+            }[name],
+            "revision": commit,
+            "dtype": "float32",
+            "device": "cpu",
+        }
+        for name, commit in COMMIT.items()
+    }
+    cfg_file = out / "overlay.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"}
+    proc = _snakemake(repo_root, "--configfile", str(cfg_file), env=env)
+    assert proc.returncode == 0, proc.stderr[-8000:]
+    return out, cfg_file, env
+
+
+def test_the_whole_paper_dag_runs_on_stand_ins(full_run):
+    """Downloads through figures and tables, for both MLLMs and the LLM, loaded offline from
+    their pinned snapshots (Bunny through the wrapper, with its own prompt)."""
+    out, _, _ = full_run
+    for name, commit in COMMIT.items():
+        marker = json.loads((out / "results" / "models" / name / "snapshot.json").read_text())
+        assert marker["commit"] == commit
+    acc = json.loads((out / "results" / "metrics" / "model_accuracy.json").read_text())
+    assert set(acc) >= set(COMMIT)
+    for rel in (
+        "figures/fig1_mllm_vs_llm_llava-1.5-7b.pdf",
+        "figures/trace_avg_single_bunny-phi2-3b_w1.pdf",
+        "figures/trace_avg_llm_vicuna-7b_w1.pdf",
+        "figures/fig5_visual_to_constraint_bunny-phi2-3b.pdf",
+        "figures/fig17_roc_vicuna-7b.pdf",
+        "figures/fig6_editing_llava-1.5-7b.pdf",
+        "figures/fig14_layer_sweep_bunny-phi2-3b.pdf",
+        "tables/dataset_stats.tex",
+        "tables/model_accuracy.tex",
+        "tables/editing.tex",
+    ):
+        assert (out / rel).stat().st_size > 0, rel
+    assert not (out / "figures" / "toy_world_examples.pdf").exists()
+
+
+def test_paper_rerun_does_nothing(repo_root, full_run):
+    _, cfg_file, env = full_run
+    proc = _snakemake(repo_root, "--configfile", str(cfg_file), "-n", env=env)
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
