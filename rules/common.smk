@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from mmtrace.config import validate
+from mmtrace.config import job_resources, validate
 
 config.update(validate(config, source="the workflow config (config.yaml and --config)"))
 
@@ -44,15 +44,8 @@ def trained(name):
 
 
 def gpu_job(rule_name):
-    """A model job's resources: `gpu` (1 when `use_gpu`), and host memory and runtime from
-    `resources` in the config, multiplied by the attempt number so a retry asks for more.
-    """
-    base = config["resources"].get(rule_name, {"mem_mb": 4000, "runtime": 60})
-    return dict(
-        gpu=GPU,
-        mem_mb=lambda wc, attempt: base["mem_mb"] * attempt,
-        runtime=lambda wc, attempt: base["runtime"] * attempt,
-    )
+    """A model job's resources (gpu, and memory and runtime growing with each attempt)."""
+    return job_resources(config, rule_name)
 
 
 def prompts_for(model):

@@ -5,6 +5,12 @@ rule evaluate_model:
     input:
         csvs=split_csvs(ANALYSED_SPLITS),
         model=lambda wc: trained(wc.model),
+        # the paper world's annotator answers (OK-VQA): VQA accuracy of generated answers
+        human=(
+            [DATA / "human_answers" / f"{s}.json" for s in ANALYSED_SPLITS]
+            if WORLD == "paper"
+            else []
+        ),
     output:
         scores=METRICS / "scores" / "{model}.jsonl",
         summary=METRICS / "accuracy" / "{model}.json",

@@ -89,6 +89,7 @@ rule annotate_split:
     output:
         csv=DATA / "{split}.csv",
         report=DATA / "reports" / "{split}.json",
+        human=DATA / "human_answers" / "{split}.json",
     log:
         LOGS / "annotate_{split}.log",
     wildcard_constraints:

@@ -139,3 +139,17 @@ def test_paper_run_selects_models(raw):
     sel["paper"]["run"] = ["gpt-4"]
     with pytest.raises(ConfigError, match="gpt-4"):
         validate(sel)
+
+
+def test_job_resources_grow_with_each_attempt(raw):
+    from mmtrace.config import job_resources
+
+    cfg = validate({**raw, "world": "paper"})
+    res = job_resources(cfg, "trace_shard")
+    base = raw["paper"]["resources"]["trace_shard"]
+    assert res["gpu"] == 1
+    for attempt in (1, 2, 3):
+        assert res["mem_mb"](None, attempt) == base["mem_mb"] * attempt
+        assert res["runtime"](None, attempt) == base["runtime"] * attempt
+    toy = job_resources(validate(raw), "edit_sweep")  # not listed: the defaults, no GPU
+    assert toy["gpu"] == 0 and toy["mem_mb"](None, 2) == 8000 and toy["runtime"](None, 1) == 60

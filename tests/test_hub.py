@@ -75,3 +75,60 @@ def test_arguments_are_checked(tmp_path):
         snapshot("org/name", "", cache_dir=tmp_path, offline=True)
     with pytest.raises(ValueError, match="pytorch_model.bin"):
         snapshot("org/name", COMMIT, cache_dir=tmp_path, allow_patterns=["*"], offline=True)
+
+
+def _pickled_llama(tmp_path: Path):
+    """A tiny Llama as lmsys/vicuna-7b-v1.5 ships: config, tokenizer and pytorch_model.bin."""
+    import torch
+
+    from tests import tiny_models
+    from tests.tiny_checkpoints import WORDS, word_tokenizer
+
+    model = tiny_models.llama()
+    src = tmp_path / "src"
+    model.config.save_pretrained(src)
+    word_tokenizer(WORDS, image_token=False).save_pretrained(src)
+    torch.save(model.state_dict(), src / "pytorch_model.bin")
+    files = {p.name: p.read_bytes() for p in src.iterdir()}
+    return model, files
+
+
+def test_pickled_weights_are_converted_only_on_opt_in(tmp_path):
+    """`weights: convert_pickle`: the shards are read by torch's weights-only unpickler and
+    rewritten as safetensors; the converted model gives the original's logits."""
+    import torch
+
+    from mmtrace.hub import convert_pickled
+    from mmtrace.models.loading import load
+
+    model, files = _pickled_llama(tmp_path)
+    make_cache(tmp_path / "hub", "lmsys/vicuna", files)
+    with pytest.raises(SnapshotError, match="pickles are refused"):  # no opt-in
+        snapshot("lmsys/vicuna", COMMIT, cache_dir=tmp_path / "hub", offline=True)
+    snap = snapshot(
+        "lmsys/vicuna", COMMIT, cache_dir=tmp_path / "hub", offline=True, pickled_weights=True
+    )
+    out = convert_pickled(snap, tmp_path / "converted")
+    assert not list(out.glob("*.bin")) and list(out.glob("*.safetensors"))
+    loaded = load(out, "llm", device="cpu")
+    ids = torch.tensor([[1, 7, 8, 9, 10]])
+    with torch.no_grad():
+        assert torch.equal(loaded.model(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path):
+    import pickle
+
+    from mmtrace.hub import convert_pickled
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    (snap / "pytorch_model.bin").write_bytes(pickle.dumps({"w": Exploit()}))
+    with pytest.raises(SnapshotError, match="weights-only unpickler"):
+        convert_pickled(snap, tmp_path / "converted")
+    assert not (tmp_path / "converted").exists()
+    assert not (tmp_path / "converted.tmp").exists()

@@ -87,7 +87,8 @@ def test_every_split_is_downloaded_annotated_and_valid(data_run):
     for split in R.SPLITS:
         for rec in load_split(data / f"{split}.csv"):
             assert (data / rec.image_url).is_file(), (split, rec.image_url)
-    human = json.loads((data / "okvqa_human_answers.json").read_text())
+    human = json.loads((data / "human_answers" / "okvqa.json").read_text())
+    assert json.loads((data / "human_answers" / "known.json").read_text()) == {}
     assert sorted(len(v) for v in human.values()) == [10] * len(R.OKVQA)
 
 
@@ -167,6 +168,8 @@ SMALL = {  # the paper's settings at stand-in size (the models have 2-4 layers, 
 def hub_cache(tmp_path_factory) -> Path:
     """The three checkpoints as a Hugging Face cache holds them after `fetch_model` ran on a
     node with internet: tiny weights under the real checkpoints' module and tensor names."""
+    import torch
+
     from tests import tiny_checkpoints as K
     from tests import tiny_models
 
@@ -184,8 +187,10 @@ def hub_cache(tmp_path_factory) -> Path:
         K.write_bunny_checkpoint(root / "bunny"),
         COMMIT["bunny-phi2-3b"],
     )
-    vicuna = root / "vicuna"
-    tiny_models.llama().save_pretrained(vicuna)
+    vicuna = root / "vicuna"  # as lmsys/vicuna-7b-v1.5: pickled weights only (config opts in)
+    llama = tiny_models.llama()
+    llama.config.save_pretrained(vicuna)
+    torch.save(llama.state_dict(), vicuna / "pytorch_model.bin")
     K.word_tokenizer(K.WORDS, image_token=False).save_pretrained(vicuna)
     K.hf_cache_put(cache, "tiny/vicuna-7b-v1.5", vicuna, COMMIT["vicuna-7b"])
     return cache
@@ -224,8 +229,13 @@ def test_the_whole_paper_dag_runs_on_stand_ins(full_run):
     for name, commit in COMMIT.items():
         marker = json.loads((out / "results" / "models" / name / "snapshot.json").read_text())
         assert marker["commit"] == commit
+    converted = out / "results" / "models" / "vicuna-7b" / "safetensors"
+    assert list(converted.glob("*.safetensors")) and not list(converted.glob("*.bin"))
     acc = json.loads((out / "results" / "metrics" / "model_accuracy.json").read_text())
     assert set(acc) >= set(COMMIT)
+    for name in COMMIT:  # OK-VQA's generated answers scored against its 10 annotators
+        okvqa = acc[name]["splits"]["okvqa"]
+        assert okvqa["n_vqa"] == len(R.OKVQA) and 0 <= okvqa["vqa_accuracy"] <= 1
     for rel in (
         "figures/fig1_mllm_vs_llm_llava-1.5-7b.pdf",
         "figures/trace_avg_single_bunny-phi2-3b_w1.pdf",

@@ -10,4 +10,5 @@ with logs.to_file(snakemake.log[0]):
         snakemake.params.seed,
         Path(snakemake.output.csv),
         Path(snakemake.output.report),
+        Path(snakemake.output.human),
     )

@@ -14,4 +14,5 @@ with logs.to_file(snakemake.log[0]):
         snakemake.threads,
         Path(snakemake.output.scores),
         Path(snakemake.output.summary),
+        [Path(p) for p in snakemake.input.human],
     )

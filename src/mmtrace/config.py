@@ -132,6 +132,10 @@ class ModelSpec(_Strict):
     # our wrapper without remote code), or `auto` (bunny if the config says so, else native).
     adapter: Literal["auto", "native", "bunny"] = "auto"
     trust_remote_code: bool = False  # the only way remote code runs: an explicit opt-in here
+    # `safetensors` only, or `convert_pickle`: a repo that ships only pytorch_model*.bin has its
+    # shards read by torch's weights-only unpickler and rewritten as safetensors, once, by
+    # fetch_model (an explicit opt-in per model, like remote code).
+    weights: Literal["safetensors", "convert_pickle"] = "safetensors"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "auto"
     llm: str | None = None  # an MLLM's language-model counterpart (Fig. 1), if any
@@ -390,6 +394,18 @@ class Config(_Strict):
             if spec.llm is not None and spec.llm not in self.models:
                 raise ValueError(f"models.{name}.llm: {spec.llm!r} is not in models")
         return self
+
+
+def job_resources(cfg: dict[str, Any], rule: str) -> dict[str, Any]:
+    """A model job's Snakemake resources: `gpu` (1 when `use_gpu`), and `mem_mb` and `runtime`
+    (minutes) from `resources.<rule>` times the attempt number, so a job that a retry resubmits
+    (out of memory or time) asks for more."""
+    base = Resources(**cfg["resources"].get(rule, {}))
+    return {
+        "gpu": 1 if cfg["use_gpu"] else 0,
+        "mem_mb": lambda wildcards, attempt: base.mem_mb * attempt,
+        "runtime": lambda wildcards, attempt: base.runtime * attempt,
+    }
 
 
 class ConfigError(ValueError):

@@ -68,11 +68,14 @@ def snapshot(
     cache_dir: str | Path | None = None,
     allow_patterns: Sequence[str] = ALLOW_PATTERNS,
     offline: bool | None = None,
+    pickled_weights: bool = False,
 ) -> Path:
     """Download (or, offline, find in the cache) `repo_id` at `revision`; return its directory.
 
     `offline=None` follows `HF_HUB_OFFLINE` / `TRANSFORMERS_OFFLINE`. The snapshot must contain
-    a config.json and at least one *.safetensors file."""
+    a config.json and at least one *.safetensors file, unless `pickled_weights` (a model's
+    explicit `weights: convert_pickle`): then its `pytorch_model*.bin` shards are fetched too,
+    for `convert_pickled` to turn into safetensors; nothing ever loads them as they are."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
@@ -104,8 +107,9 @@ def snapshot(
                 repo_id,
                 revision=revision,
                 cache_dir=str(cache_dir) if cache_dir is not None else None,
-                allow_patterns=list(allow_patterns),
-                ignore_patterns=list(PICKLE_PATTERNS),
+                allow_patterns=list(allow_patterns)
+                + (list(PICKLED_WEIGHTS) if pickled_weights else []),
+                ignore_patterns=[p for p in PICKLE_PATTERNS if not pickled_weights or p != "*.bin"],
                 local_files_only=local_only,
             )
         )
@@ -118,9 +122,63 @@ def snapshot(
         ) from exc
     except HfHubHTTPError as exc:
         raise SnapshotError(f"{repo_id}@{revision}: the Hub refused the download: {exc}") from exc
-    check_snapshot(path, repo_id, revision)
+    if not pickled_weights:
+        check_snapshot(path, repo_id, revision)
     log.info("%s@%s: snapshot at %s", repo_id, revision, path)
     return path
+
+
+# The only pickles ever fetched, and only for `convert_pickled`: transformers' weight shards.
+PICKLED_WEIGHTS = ("pytorch_model*.bin",)
+
+
+def convert_pickled(snapshot_dir: Path, out_dir: Path) -> Path:
+    """Turn a snapshot's `pytorch_model*.bin` shards into safetensors in `out_dir`, next to
+    copies of its other (non-pickle) files, and return `out_dir`.
+
+    Some checkpoints the paper used (lmsys/vicuna-7b-v1.5) ship only pickled weights. They are
+    read with `torch.load(weights_only=True)`, torch's restricted unpickler that rebuilds tensors
+    and plain containers and refuses any other class or function, so a tampered file fails
+    instead of running code. Written atomically (a temporary sibling, then a rename)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from mmtrace.io import write_json
+
+    shards = sorted(snapshot_dir.glob("pytorch_model*.bin"))
+    if not shards:
+        raise SnapshotError(f"{snapshot_dir}: no pytorch_model*.bin shards to convert")
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weight_map: dict[str, str] = {}
+    for i, shard in enumerate(shards, start=1):
+        try:
+            state = torch.load(shard, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as exc:  # torch raises UnpicklingError or RuntimeError variants
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise SnapshotError(
+                f"{shard}: refused by torch's weights-only unpickler (not plain tensors): {exc}"
+            ) from exc
+        name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+        # safetensors refuses tensors sharing memory: give each its own contiguous copy
+        save_file(
+            {k: v.detach().contiguous().clone() for k, v in state.items()},
+            str(tmp / name),
+            metadata={"format": "pt"},
+        )
+        weight_map.update(dict.fromkeys(state, name))
+        log.info("converted %s -> %s (%d tensors)", shard.name, name, len(state))
+    for f in sorted(snapshot_dir.iterdir()):
+        pickle = any(fnmatch.fnmatch(f.name, p) for p in PICKLE_PATTERNS)
+        if f.is_file() and not pickle and f.name != "pytorch_model.bin.index.json":
+            shutil.copyfile(f, tmp / f.name)
+    write_json(tmp / "model.safetensors.index.json", {"metadata": {}, "weight_map": weight_map})
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return out_dir
 
 
 def check_snapshot(path: Path, repo_id: str, revision: str) -> None:
@@ -143,7 +201,13 @@ def check_snapshot(path: Path, repo_id: str, revision: str) -> None:
         )
 
 
-def write_marker(path: str | Path, repo_id: str, revision: str, snapshot_dir: str | Path) -> Path:
+def write_marker(
+    path: str | Path,
+    repo_id: str,
+    revision: str,
+    snapshot_dir: str | Path,
+    commit: str | None = None,
+) -> Path:
     """Write the small JSON the workflow uses as the download rule's output: which repo and
     revision, the commit it resolved to, where the snapshot is, and its files (sorted keys,
     atomic write, so an interrupted rule leaves no marker)."""
@@ -151,7 +215,8 @@ def write_marker(path: str | Path, repo_id: str, revision: str, snapshot_dir: st
     files = sorted(
         p.relative_to(snapshot_dir).as_posix() for p in snapshot_dir.rglob("*") if p.is_file()
     )
-    commit = snapshot_dir.name if COMMIT.match(snapshot_dir.name) else None
+    if commit is None:  # a hub snapshot's folder is named after its commit
+        commit = snapshot_dir.name if COMMIT.match(snapshot_dir.name) else None
     write_json(
         path,
         {

@@ -165,7 +165,13 @@ def _evqa_args(h: C.HeldOut, seed: int) -> dict:
 
 
 def annotate_split(
-    split: str, inputs: dict[str, Path], heldout: dict, seed: int, out_csv: Path, report: Path
+    split: str,
+    inputs: dict[str, Path],
+    heldout: dict,
+    seed: int,
+    out_csv: Path,
+    report: Path,
+    human_out: Path,
 ) -> None:
     """Load one released split, join its answers, pick its images and write the annotated
     question table, the annotators' answers where the split has them (OK-VQA, for VQA accuracy)
@@ -201,9 +207,7 @@ def annotate_split(
         )
     write_split(out_csv, split, records)
     n = len(load_split(out_csv))  # the table every later rule reads must validate
-    answers = human_answers(split, rows)
-    if answers:
-        write_json(data_dir / f"{split}_human_answers.json", answers)
+    write_json(human_out, human_answers(split, rows))  # {} for splits without annotators
     log.info("%s: %d questions written to %s", split, n, out_csv)
     write_json(report, {"load": _report(rep), "annotate": _report(ann), "questions": n})
 
@@ -252,10 +256,14 @@ def _member(marker: Path, name: str) -> Path:
 
 def fetch_model(name: str, spec: dict, marker: Path) -> None:
     """Download a hub model's pinned snapshot (safetensors, configs, tokenizer) into the HF
-    cache and record where it is; model jobs load it from there offline."""
+    cache and record where it is; model jobs load it from there offline. A model whose config
+    entry opts in to `weights: convert_pickle` is converted to safetensors beside the marker."""
     from mmtrace import hub
 
     s = C.ModelSpec(**spec)
-    path = hub.snapshot(s.repo, s.revision)
-    hub.write_marker(marker, s.repo, s.revision, path)
+    path = hub.snapshot(s.repo, s.revision, pickled_weights=s.weights == "convert_pickle")
+    commit = path.name if hub.COMMIT.match(path.name) else None
+    if s.weights == "convert_pickle":
+        path = hub.convert_pickled(path, marker.parent / "safetensors")
+    hub.write_marker(marker, s.repo, s.revision, path, commit=commit)
     log.info("%s: %s@%s -> %s", name, s.repo, s.revision, path)

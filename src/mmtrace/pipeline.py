@@ -151,24 +151,36 @@ def evaluate_model(
     threads: int,
     scores_out: Path,
     summary_out: Path,
+    human_answers: list[Path] = (),
 ) -> None:
-    from mmtrace.evaluate import score_questions, summarise
+    """Score every question (first answer token); where annotators' answers are given (OK-VQA
+    in the paper world), also the VQA accuracy of the model's generated answer."""
+    from mmtrace.evaluate import score_questions, summarise, vqa_accuracies
     from mmtrace.io import atomic_open
 
     loaded = _model_job(name, model_dir, spec, threads)
-    rows = score_questions(loaded, load_questions(csvs), C.Prompts(**prompts), data_dir, batch_size)
+    records = load_questions(csvs)
+    rows = score_questions(loaded, records, C.Prompts(**prompts), data_dir, batch_size)
+    human: dict[str, list[str]] = {}
+    for path in human_answers:
+        human.update(read_json(path))
+    if human:
+        vqa = vqa_accuracies(loaded, records, C.Prompts(**prompts), data_dir, human)
+        for r in rows:
+            r.update(vqa.get(r["qid"], {}))
     with atomic_open(scores_out, "w", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps(r, sort_keys=True) + "\n")
     summary = {"role": loaded.role, "splits": summarise(rows)}
     for split, s in summary["splits"].items():
         log.info(
-            "%s %s: n=%d accuracy=%.3f mean p(answer)=%.3f",
+            "%s %s: n=%d accuracy=%.3f mean p(answer)=%.3f%s",
             name,
             split,
             s["n"],
             s["accuracy"],
             s["mean_p_answer"],
+            f" VQA accuracy={s['vqa_accuracy']:.3f}" if "vqa_accuracy" in s else "",
         )
     write_json(summary_out, summary)
 
