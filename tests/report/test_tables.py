@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -125,6 +126,23 @@ def test_render_model_accuracy() -> None:
     assert rows[2][2:] == ["--"] * 6 + ["100.0", "1.000"]
 
 
+def _with_vqa() -> dict:
+    acc = copy.deepcopy(ACC)
+    acc["llava_1.5 & friends"]["splits"]["okvqa"]["vqa_accuracy"] = 0.4567
+    return acc
+
+
+def test_render_model_accuracy_adds_vqa_accuracy_where_measured() -> None:
+    """OK-VQA with its annotators' answers (paper world) gets a third column; others do not."""
+    tex = render_model_accuracy(_with_vqa())
+    assert "\\multicolumn{3}{c}{OK-VQA}" in tex and "\\multicolumn{2}{c}{Known}" in tex
+    assert "\\cmidrule(lr){7-9}" in tex and "\\cmidrule(lr){10-11}" in tex
+    rows = _body_rows(tex)
+    assert rows[1][2:] == ["50.0", "0.123", "--", "--", "33.3", "0.500", "45.7", "--", "--"]
+    assert rows[0][6:9] == ["--", "--", "--"]  # not evaluated on OK-VQA at all
+    assert "& VQA" not in render_model_accuracy(ACC)  # the toy world's table is unchanged
+
+
 def test_render_model_accuracy_rejects_bad_role() -> None:
     with pytest.raises(ValueError, match="'m'"):
         render_model_accuracy({"m": {"role": "vlm", "splits": {}}})
@@ -160,8 +178,10 @@ def test_save_figure_is_byte_identical(tmp_path: Path) -> None:
 def test_compile_tables(records: list[QuestionRecord], tmp_path: Path) -> None:
     write_table(tmp_path / "dataset stats.tex", render_dataset_stats(records))
     write_table(tmp_path / "model_accuracy.tex", render_model_accuracy(ACC))
+    write_table(tmp_path / "with_vqa.tex", render_model_accuracy(_with_vqa()))
     pdf = compile_tables(
-        [tmp_path / "dataset stats.tex", tmp_path / "model_accuracy.tex"], tmp_path / "build"
+        [tmp_path / n for n in ("dataset stats.tex", "model_accuracy.tex", "with_vqa.tex")],
+        tmp_path / "build",
     )
     assert pdf.exists() and pdf.read_bytes().startswith(b"%PDF")
 

@@ -162,23 +162,34 @@ def render_model_accuracy(
                 f"model {name!r}: role {entry.get('role')!r} is not one of {sorted(ROLE_ORDER)}"
             )
     splits = _ordered_splits(s for entry in acc.values() for s in entry["splits"])
-    columns = [
-        {"name": s, "label": split_label(s), "first": 3 + 2 * i} for i, s in enumerate(splits)
-    ]
+    # a split whose annotators' answers were available (OK-VQA, paper world) gets a third
+    # column: the official VQA accuracy of the generated answers
+    vqa = {
+        s
+        for entry in acc.values()
+        for s, res in entry["splits"].items()
+        if res.get("vqa_accuracy") is not None
+    }
+    columns, first = [], 3
+    for s in splits:
+        width = 3 if s in vqa else 2
+        columns.append({"name": s, "label": split_label(s), "first": first, "width": width})
+        first += width
     rows = []
     for name in sorted(acc, key=lambda n: (ROLE_ORDER[acc[n]["role"]], n)):
         entry = acc[name]
         cells: list[str] = []
-        for split in splits:
-            res = entry["splits"].get(split)
+        for col in columns:
+            res = entry["splits"].get(col["name"])
             if res is None:
-                cells += [MISSING, MISSING]
-            else:
-                cells += [
-                    _fmt(res.get("accuracy"), 100.0, 1),
-                    _fmt(res.get("mean_p_answer"), 1.0, 3),
-                ]
+                cells += [MISSING] * col["width"]
+                continue
+            cells += [_fmt(res.get("accuracy"), 100.0, 1), _fmt(res.get("mean_p_answer"), 1.0, 3)]
+            if col["width"] == 3:
+                cells.append(_fmt(res.get("vqa_accuracy"), 100.0, 1))
         rows.append({"name": name, "role": ROLE_LABELS[entry["role"]], "cells": cells})
+    if vqa:
+        caption += " VQA: the official VQA accuracy (\\%) of the model's generated answer."
     return _render("model_accuracy.tex.j2", splits=columns, rows=rows, caption=caption)
 
 
