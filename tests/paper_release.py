@@ -41,7 +41,10 @@ LANDMARKS = [  # GLDv2 id, question, answer
     ("0a1b2c3d4e5f6071", "In which country is this castle located?", "Germany"),
     ("1b2c3d4e5f607182", "Which country is this bridge in?", "Portugal"),
     ("2c3d4e5f60718293", "In which country is this temple located?", "Japan"),
+    # its original image URL is dead (404), as some Landmarks v2 links are
+    ("3d4e5f6071829304", "In which country is this palace located?", "Spain"),
 ]
+DEAD_LANDMARKS = 1
 
 
 def _image(seed: int, fmt: str = "JPEG") -> bytes:
@@ -204,7 +207,7 @@ def build(base_url: str) -> dict[str, bytes]:
         ["id", "url", "landmark_id"],
         [[gid, f"{base_url}/gld/{gid}.jpg", n] for n, (gid, _, _) in enumerate(LANDMARKS)],
     )
-    for n, (gid, _, _) in enumerate(LANDMARKS):
+    for n, (gid, _, _) in enumerate(LANDMARKS[: len(LANDMARKS) - DEAD_LANDMARKS]):
         files[f"/gld/{gid}.jpg"] = _image(200 + n)
     return files
 

@@ -75,11 +75,16 @@ def test_every_split_is_downloaded_annotated_and_valid(data_run):
     counts = {s: len(load_split(data / f"{s}.csv")) for s in R.SPLITS}
     # Known: 5 facts kept (+ multi-constraint variants where a subject has two facts: none
     # here), the subject missing from known_1000 reported; Movies: 3 directors; OK-VQA: 4;
-    # heldout: the 3 landmark questions (the iNaturalist row is outside the subset).
+    # heldout: the landmark questions whose image could be fetched (the iNaturalist row is
+    # outside the subset; one landmark's image URL is dead: dropped, counted, not fatal).
     assert counts["known"] == len(R.KNOWN)
     assert counts["movies"] >= len(R.DIRECTORS)
     assert counts["okvqa"] == len(R.OKVQA)
-    assert counts["heldout"] == len(R.LANDMARKS)
+    assert counts["heldout"] == len(R.LANDMARKS) - R.DEAD_LANDMARKS
+    heldout = json.loads((data / "reports" / "heldout.json").read_text())
+    assert sum(heldout["load"]["dropped"].values()) == R.DEAD_LANDMARKS + 1  # + iNaturalist
+    fetched = json.loads((data / "images" / "landmarks.json").read_text())
+    assert len(fetched["failed"]) == R.DEAD_LANDMARKS
     report = json.loads((data / "reports" / "known.json").read_text())
     assert report["load"]["kept"] == len(R.KNOWN)
     assert report["load"]["dropped"] == {"subject not in known_1000": 1}
