@@ -198,7 +198,6 @@ def annotate_split(
         rows, rep = R.load_evqa(inputs["csv"], **where, **_evqa_args(C.HeldOut(**heldout), seed))
     else:
         raise ValueError(f"unknown split {split!r}")
-    rep.log()
     ann = R.Report(f"annotate[{split}]")
     records = annotate(split, rows, seed, report=ann)
     if not records:
@@ -209,18 +208,7 @@ def annotate_split(
     n = len(load_split(out_csv))  # the table every later rule reads must validate
     write_json(human_out, human_answers(split, rows))  # {} for splits without annotators
     log.info("%s: %d questions written to %s", split, n, out_csv)
-    write_json(report, {"load": _report(rep), "annotate": _report(ann), "questions": n})
-
-
-def _report(rep) -> dict:
-    return {
-        "file": rep.file,
-        "total": rep.total,
-        "kept": rep.kept,
-        "dropped": dict(sorted(rep.dropped.items())),
-        "examples": {k: v for k, v in sorted(rep.examples.items())},
-        "notes": dict(sorted(rep.notes.items())),
-    }
+    write_json(report, {"load": rep.as_dict(), "annotate": ann.as_dict(), "questions": n})
 
 
 PHOTO = "A photo of "

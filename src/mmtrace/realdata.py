@@ -120,6 +120,17 @@ class Report:
     def log(self) -> None:
         log.info("%s", self.summary())
 
+    def as_dict(self) -> dict:
+        """The counts as plain data, for a JSON report (keys sorted)."""
+        return {
+            "file": self.file,
+            "total": self.total,
+            "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "examples": dict(sorted(self.examples.items())),
+            "notes": dict(sorted(self.notes.items())),
+        }
+
 
 def find_span(question: str, entity: str) -> tuple[int, int] | None:
     """Character span of `entity` in `question`: exact, then case-insensitive, then trimmed of
