@@ -44,9 +44,9 @@ def toy_edits(args) -> None:
     from mmtrace.config import Editing, Prompts
     from mmtrace.dataset import load_questions
     from mmtrace.editing.study import method_table
+    from mmtrace.models.encoding import Span, encode_question
     from mmtrace.models.loading import load, load_image
     from mmtrace.models.scoring import first_answer_token
-    from mmtrace.tracing.corruption import Span, encode_question
 
     if not Path(args.toy).is_dir():
         print(f"toy model {args.toy} not found: run the workflow first (skipped)")

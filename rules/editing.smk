@@ -1,4 +1,4 @@
-# MultEdit and its baselines (SPEC 7): per MLLM, scenario and shard, a layer/clamp sweep per
+# MultEdit and its baselines (docs/method.md §7): per MLLM, scenario and shard, a layer/clamp sweep per
 # MLLM, one summary, Figs. 6 and 14 and the editing table.
 
 
@@ -6,9 +6,9 @@ rule edit_shard:
     input:
         csvs=split_csvs(),
         scores=rules.evaluate_model.output.scores,
-        model=lambda wc: trained(wc.model),
+        checkpoint=lambda wc: trained(wc.model),
     output:
-        EDITING / "{model}" / "{scenario}_shard{shard}.json",
+        edits=EDITING / "{model}" / "{scenario}_shard{shard}.json",
     log:
         LOGS / "editing" / "{model}_{scenario}_shard{shard}.log",
     benchmark:
@@ -35,9 +35,9 @@ rule edit_sweep:
     input:
         csvs=split_csvs(),
         scores=rules.evaluate_model.output.scores,
-        model=lambda wc: trained(wc.model),
+        checkpoint=lambda wc: trained(wc.model),
     output:
-        EDITING / "{model}" / "sweep.json",
+        sweep=EDITING / "{model}" / "sweep.json",
     log:
         LOGS / "editing" / "{model}_sweep.log",
     benchmark:
@@ -63,7 +63,7 @@ rule edit_summary:
         shards=edit_shards(),
         sweeps=[EDITING / m / "sweep.json" for m in MLLM_MODELS],
     output:
-        EDITING / "summary.json",
+        summary=EDITING / "summary.json",
     log:
         LOGS / "edit_summary.log",
     conda:
@@ -82,7 +82,7 @@ rule editing:
 rule fig_editing:
     input:
         summary=EDITING / "summary.json",
-        trace=TRACE / "summary.json",
+        trace_summary=TRACE / "summary.json",
     output:
         pdf=FIGURES / "{prefix}_{model}.pdf",
         png=FIGURES / "{prefix}_{model}.png",
@@ -101,9 +101,9 @@ rule fig_editing:
 
 rule table_editing:
     input:
-        EDITING / "summary.json",
+        summary=EDITING / "summary.json",
     output:
-        TABLES / "editing.tex",
+        table=TABLES / "editing.tex",
     log:
         LOGS / "table_editing.log",
     conda:

@@ -4,7 +4,7 @@
 rule evaluate_model:
     input:
         csvs=split_csvs(ANALYSED_SPLITS),
-        model=lambda wc: trained(wc.model),
+        checkpoint=lambda wc: trained(wc.model),
         # the paper world's annotator answers (OK-VQA): VQA accuracy of generated answers
         human=(
             [DATA / "human_answers" / f"{s}.json" for s in ANALYSED_SPLITS]
@@ -35,9 +35,9 @@ rule evaluate_model:
 
 rule model_accuracy:
     input:
-        expand(rules.evaluate_model.output.summary, model=MODELS),
+        summaries=expand(rules.evaluate_model.output.summary, model=MODELS),
     output:
-        METRICS / "model_accuracy.json",
+        accuracy=METRICS / "model_accuracy.json",
     log:
         LOGS / "model_accuracy.log",
     conda:

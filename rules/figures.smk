@@ -17,7 +17,7 @@ if WORLD == "toy":
         params:
             seed=config["seed"],
         script:
-            "scripts/fig_toy_world_examples.py"
+            "scripts/toy_world_examples.py"
 
 
 rule figures:

@@ -5,7 +5,7 @@ rule table_dataset_stats:
     input:
         csvs=split_csvs(),
     output:
-        TABLES / "dataset_stats.tex",
+        table=TABLES / "dataset_stats.tex",
     log:
         LOGS / "table_dataset_stats.log",
     conda:
@@ -16,9 +16,9 @@ rule table_dataset_stats:
 
 rule table_model_accuracy:
     input:
-        METRICS / "model_accuracy.json",
+        accuracy=METRICS / "model_accuracy.json",
     output:
-        TABLES / "model_accuracy.tex",
+        table=TABLES / "model_accuracy.tex",
     log:
         LOGS / "table_model_accuracy.log",
     conda:

@@ -7,13 +7,13 @@ rule train_tokenizer:
         csvs=split_csvs(ANALYSED_SPLITS),
         world=DATA / "world.json",
     output:
-        MODEL_DIR / "tokenizer" / "tokenizer.json",
+        tokenizer=MODEL_DIR / "tokenizer" / "tokenizer.json",
     log:
         LOGS / "train_tokenizer.log",
     conda:
         ENV
     params:
-        tokenizer=config["toy_training"]["tokenizer"],
+        settings=config["toy_training"]["tokenizer"],
         prompts=config["prompts"],
     script:
         "scripts/train_tokenizer.py"
@@ -21,7 +21,7 @@ rule train_tokenizer:
 
 rule train_vision:
     output:
-        MODEL_DIR / "toy-vision" / "training_log.json",
+        vision=MODEL_DIR / "toy-vision" / "training_log.json",
     log:
         LOGS / "train_vision.log",
     benchmark:
@@ -32,7 +32,7 @@ rule train_vision:
     resources:
         gpu=GPU,
     params:
-        vision=config["toy_training"]["vision"],
+        settings=config["toy_training"]["vision"],
         image_size=config["toy_world"]["image_size"],
         seed=config["seed"],
     script:
@@ -42,9 +42,9 @@ rule train_vision:
 rule train_text_model:
     input:
         csvs=split_csvs(ANALYSED_SPLITS),
-        tokenizer=rules.train_tokenizer.output[0],
+        tokenizer=rules.train_tokenizer.output.tokenizer,
     output:
-        trained("{name}"),
+        checkpoint=trained("{name}"),
     log:
         LOGS / "train_text_model_{name}.log",
     benchmark:
@@ -57,7 +57,7 @@ rule train_text_model:
     resources:
         gpu=GPU,
     params:
-        model=lambda wc: config["toy_training"]["text_models"][wc.name],
+        settings=lambda wc: config["toy_training"]["text_models"][wc.name],
         prompts=config["prompts"],
         seed=config["seed"],
     script:
@@ -68,12 +68,12 @@ rule train_mllm:
     input:
         csvs=split_csvs(ANALYSED_SPLITS),
         world=DATA / "world.json",
-        vision=rules.train_vision.output[0],
+        vision=rules.train_vision.output.vision,
         text_model=lambda wc: trained(
             config["toy_training"]["mllms"][wc.name]["text_model"]
         ),
     output:
-        trained("{name}"),
+        checkpoint=trained("{name}"),
     log:
         LOGS / "train_mllm_{name}.log",
     benchmark:
@@ -86,7 +86,7 @@ rule train_mllm:
     resources:
         gpu=GPU,
     params:
-        model=lambda wc: config["toy_training"]["mllms"][wc.name],
+        settings=lambda wc: config["toy_training"]["mllms"][wc.name],
         prompts=config["prompts"],
         seed=config["seed"],
     script:

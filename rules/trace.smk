@@ -1,13 +1,13 @@
-# MultiModalCausalTrace (SPEC 4): per model, split and shard, then one summary.
+# MultiModalCausalTrace (docs/method.md §4): per model, split and shard, then one summary.
 
 
 rule trace_shard:
     input:
         csv=DATA / "{split}.csv",
         scores=rules.evaluate_model.output.scores,
-        model=lambda wc: trained(wc.model),
+        checkpoint=lambda wc: trained(wc.model),
     output:
-        TRACE / "{model}" / "{split}_shard{shard}.json",
+        trace=TRACE / "{model}" / "{split}_shard{shard}.json",
     log:
         LOGS / "trace" / "{model}_{split}_shard{shard}.log",
     benchmark:
@@ -32,9 +32,9 @@ rule trace_shard:
 
 rule trace_summary:
     input:
-        trace_shards(),
+        shards=trace_shards(),
     output:
-        TRACE / "summary.json",
+        summary=TRACE / "summary.json",
     log:
         LOGS / "trace_summary.log",
     conda:
@@ -50,7 +50,7 @@ rule tracing:
 
 rule fig_trace_average:
     input:
-        lambda wc: trace_shards([wc.model]),
+        shards=lambda wc: trace_shards([wc.model]),
     output:
         pdf=FIGURES / "trace_avg_{setting}_{model}_w{window}.pdf",
         png=FIGURES / "trace_avg_{setting}_{model}_w{window}.png",
@@ -71,7 +71,7 @@ rule fig_trace_average:
 
 rule fig_trace_examples:
     input:
-        lambda wc: trace_shards([wc.model]),
+        shards=lambda wc: trace_shards([wc.model]),
     output:
         pdf=FIGURES / "trace_examples_{model}.pdf",
         png=FIGURES / "trace_examples_{model}.png",
@@ -91,8 +91,8 @@ rule fig_trace_examples:
 
 rule fig_mllm_vs_llm:
     input:
-        mllm=lambda wc: trace_shards([wc.model]),
-        llm=lambda wc: trace_shards([config["models"][wc.model]["llm"]]),
+        mllm_shards=lambda wc: trace_shards([wc.model]),
+        llm_shards=lambda wc: trace_shards([config["models"][wc.model]["llm"]]),
     output:
         pdf=FIGURES / "fig1_mllm_vs_llm_{model}.pdf",
         png=FIGURES / "fig1_mllm_vs_llm_{model}.png",

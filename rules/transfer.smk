@@ -1,4 +1,4 @@
-# Information transfer (SPEC 5) and visual-token ablation (SPEC 6): per model, split and shard,
+# Information transfer (docs/method.md §5) and visual-token ablation (§6): per model, split and shard,
 # then one summary each; the figures draw the summaries.
 
 
@@ -6,9 +6,9 @@ rule attention_shard:
     input:
         csv=DATA / "{split}.csv",
         scores=rules.evaluate_model.output.scores,
-        model=lambda wc: trained(wc.model),
+        checkpoint=lambda wc: trained(wc.model),
     output:
-        ATTENTION / "{model}" / "{split}_shard{shard}.json",
+        contributions=ATTENTION / "{model}" / "{split}_shard{shard}.json",
     log:
         LOGS / "attention" / "{model}_{split}_shard{shard}.log",
     benchmark:
@@ -32,9 +32,9 @@ rule attention_shard:
 
 rule attention_summary:
     input:
-        attention_shards(),
+        shards=attention_shards(),
     output:
-        ATTENTION / "summary.json",
+        summary=ATTENTION / "summary.json",
     log:
         LOGS / "attention_summary.log",
     conda:
@@ -50,9 +50,9 @@ rule ablation_shard:
     input:
         csv=DATA / "{split}.csv",
         scores=rules.evaluate_model.output.scores,
-        model=lambda wc: trained(wc.model),
+        checkpoint=lambda wc: trained(wc.model),
     output:
-        ABLATION / "{model}" / "{split}_shard{shard}.json",
+        knockouts=ABLATION / "{model}" / "{split}_shard{shard}.json",
     log:
         LOGS / "ablation" / "{model}_{split}_shard{shard}.log",
     benchmark:
@@ -78,9 +78,9 @@ rule ablation_shard:
 
 rule ablation_summary:
     input:
-        ablation_shards(),
+        shards=ablation_shards(),
     output:
-        ABLATION / "summary.json",
+        summary=ABLATION / "summary.json",
     log:
         LOGS / "ablation_summary.log",
     conda:
@@ -97,7 +97,7 @@ rule transfer:
 
 rule fig_transfer:
     input:
-        lambda wc: (
+        summary=lambda wc: (
             ABLATION if TRANSFER_FIGURES[wc.prefix] == "ablation" else ATTENTION
         )
         / "summary.json",

@@ -14,6 +14,6 @@ rule toy_world:
         ENV
     params:
         seed=config["seed"],
-        world=config["toy_world"],
+        settings=config["toy_world"],
     script:
         "scripts/toy_world.py"

@@ -9,7 +9,7 @@ import pytest
 
 from mmtrace.config import MLLMCfg, Prompts, TextModelCfg, VisionCfg
 from mmtrace.dataset import load_questions
-from mmtrace.models import train as T
+from mmtrace.models import train
 from mmtrace.toyworld.generate import generate
 
 TINY = dict(
@@ -39,12 +39,12 @@ TINY_TEXT = dict(
 def trained(tiny_world, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("models")
     records = load_questions([tiny_world / f"{s}.csv" for s in SPLITS])
-    entities = T.load_entities(tiny_world / "world.json")
+    entities = train.load_entities(tiny_world / "world.json")
     prompts = Prompts()
-    T.train_tokenizer(
+    train.train_tokenizer(
         records, [e for e in entities if not e["held_out"]], prompts, 600, out / "tok"
     )
-    T.train_vision(
+    train.train_vision(
         VisionCfg(
             hidden_size=32, intermediate_size=64, num_layers=2, num_heads=2, steps=3, batch_size=8
         ),
@@ -55,9 +55,9 @@ def trained(tiny_world, tmp_path_factory) -> dict[str, Path]:
     dirs = {"vision": out / "vision"}
     for arch in ("llama", "phi"):
         cfg = TextModelCfg(arch=arch, num_kv_heads=1 if arch == "llama" else None, **TINY_TEXT)
-        T.train_text_model(cfg, records, prompts.llm, out / "tok", 0, arch, out / arch)
+        train.train_text_model(cfg, records, prompts.llm, out / "tok", 0, arch, out / arch)
         mcfg = MLLMCfg(text_model=arch, projector_steps=2, finetune_steps=2, batch_size=4, warmup=1)
-        T.train_mllm(
+        train.train_mllm(
             mcfg,
             records,
             entities,

@@ -1,11 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import editing, run
 
-from mmtrace import logs, pipeline
-
-with logs.to_file(snakemake.log[0]):
-    pipeline.edit_summary(
-        [Path(p) for p in snakemake.input.shards],
-        [Path(p) for p in snakemake.input.sweeps],
-        snakemake.params.editing,
-        Path(snakemake.output[0]),
-    )
+run(snakemake, editing.edit_summary)

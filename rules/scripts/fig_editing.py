@@ -1,12 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import editing, run
 
-from mmtrace import logs, pipeline
-
-with logs.to_file(snakemake.log[0]):
-    pipeline.fig_editing(
-        Path(snakemake.input.summary),
-        Path(snakemake.input.trace),
-        snakemake.params.figure,
-        snakemake.wildcards.model,
-        Path(snakemake.output.pdf),
-    )
+run(snakemake, editing.fig_editing)

@@ -1,6 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import evaluate, run
 
-from mmtrace import logs, pipeline
-
-with logs.to_file(snakemake.log[0]):
-    pipeline.merge_accuracy([Path(p) for p in snakemake.input], Path(snakemake.output[0]))
+run(snakemake, evaluate.model_accuracy)

@@ -1,6 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import tables, run
 
-from mmtrace import logs, pipeline
-
-with logs.to_file(snakemake.log[0]):
-    pipeline.table_model_accuracy(Path(snakemake.input[0]), Path(snakemake.output[0]))
+run(snakemake, tables.table_model_accuracy)

@@ -1,8 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import world, run
 
-from mmtrace import logs, pipeline
-
-with logs.to_file(snakemake.log[0]):
-    pipeline.make_toy_world(
-        Path(snakemake.output.world).parent, snakemake.params.seed, snakemake.params.world
-    )
+run(snakemake, world.toy_world)

@@ -1,6 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import trace, run
 
-from mmtrace import logs, pipeline
-
-with logs.to_file(snakemake.log[0]):
-    pipeline.trace_summary([Path(p) for p in snakemake.input], Path(snakemake.output[0]))
+run(snakemake, trace.trace_summary)

@@ -1,12 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import toy_models, run
 
-from mmtrace import logs, pipeline
-
-with logs.to_file(snakemake.log[0]):
-    pipeline.train_tokenizer(
-        [Path(p) for p in snakemake.input.csvs],
-        Path(snakemake.input.world),
-        snakemake.params.tokenizer,
-        snakemake.params.prompts,
-        Path(snakemake.output[0]),
-    )
+run(snakemake, toy_models.train_tokenizer)

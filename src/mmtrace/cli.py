@@ -42,8 +42,8 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
     Checks what users get wrong (a multimodal model without --image, a constraint that is not in
     the question) before the model is loaded."""
     from mmtrace.config import Prompts
+    from mmtrace.models.encoding import Span, encode_question
     from mmtrace.models.loading import load, load_image, role_of
-    from mmtrace.tracing.corruption import Span, encode_question
 
     role = role_of(args.model, trust_remote_code=args.trust_remote_code)
     if mllm and role != "mllm":
@@ -65,11 +65,11 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
 
 def _trace(args: argparse.Namespace) -> int:
     from mmtrace.io import write_json
-    from mmtrace.tracing import question as Q
+    from mmtrace.tracing import question
 
     loaded, enc, template, _ = _load_question(args, "trace", args.replacement)
     kinds = ("mlp", "attn", "hidden") if args.kind == "all" else (args.kind,)
-    settings = Q.TraceSettings(
+    settings = question.TraceSettings(
         kinds=kinds,
         window_style=args.window_style,
         corruption=args.corruption,
@@ -77,8 +77,8 @@ def _trace(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
     )
-    prep = Q.prepare(loaded, enc, template, args.question, "visual", settings)
-    (record,) = Q.run(loaded, prep, [args.window], settings, {"model": str(args.model)})
+    prep = question.prepare(loaded, enc, template, args.question, "visual", settings)
+    (record,) = question.run(loaded, prep, [args.window], settings, {"model": str(args.model)})
     write_json(args.out, record)
     print(
         f"answer {record['answer']!r}: p_clean={record['p_clean']:.4f} "
@@ -96,7 +96,7 @@ def _attention(args: argparse.Namespace) -> int:
     from mmtrace.config import Attention
     from mmtrace.io import write_json
     from mmtrace.models.scoring import next_token_probs
-    from mmtrace.transfer import visual as V
+    from mmtrace.transfer import visual
     from mmtrace.transfer.study import contributions_of
 
     loaded, enc, _, image = _load_question(args, "attention")
@@ -120,7 +120,7 @@ def _attention(args: argparse.Namespace) -> int:
     if "visual_to_constraint" in found:
         vec = found["visual_to_constraint"]
         record["visual_layer"] = cfg.visual_layer
-        record["concentration"] = V.concentration(vec, cfg.top_share)
+        record["concentration"] = visual.concentration(vec, cfg.top_share)
         record["top_share"] = cfg.top_share
     write_json(args.out, record)
     peak = max(range(len(found["constraint_to_last"])), key=found["constraint_to_last"].__getitem__)
@@ -178,17 +178,31 @@ def _edit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mmtrace.config import (
+        Attention,
+        Config,
+        Evaluation,
+        ModelSpec,
+        MultEditSettings,
+        ToyWorld,
+        Tracing,
+    )
+
+    world, evaluation, tracing = ToyWorld(), Evaluation(), Tracing()
+    attention, multedit = Attention(), MultEditSettings()
+    seed = Config.model_fields["seed"].default
+    dtype = ModelSpec.model_fields["dtype"].default
     p = argparse.ArgumentParser(prog="mmtrace", description=__doc__)
     p.add_argument("--version", action="version", version=f"mmtrace {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     w = sub.add_parser("toy-world", help="generate a toy world (questions, images) into a folder")
     w.add_argument("--out", required=True, type=Path)
-    w.add_argument("--seed", type=int, default=1234)
-    w.add_argument("--n-known", type=int, default=140)
-    w.add_argument("--n-movies", type=int, default=100)
-    w.add_argument("--n-okvqa", type=int, default=100)
-    w.add_argument("--n-heldout", type=int, default=30)
+    w.add_argument("--seed", type=int, default=seed)
+    w.add_argument("--n-known", type=int, default=world.n_known)
+    w.add_argument("--n-movies", type=int, default=world.n_movies)
+    w.add_argument("--n-okvqa", type=int, default=world.n_okvqa)
+    w.add_argument("--n-heldout", type=int, default=world.n_heldout)
     w.set_defaults(func=_toy_world)
 
     e = sub.add_parser("evaluate", help="accuracy of a checkpoint on a toy world's questions")
@@ -196,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--role", choices=["mllm", "llm"], required=True)
     e.add_argument("--data", required=True, help="toy world folder")
     e.add_argument("--splits", nargs="+", default=["known", "movies", "okvqa"])
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--batch-size", type=int, default=evaluation.batch_size)
     e.add_argument(
         "--trust-remote-code",
         action="store_true",
@@ -217,14 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="Paris",
         help="incorrect constraint written over the span (default: the release's 'Paris')",
     )
-    t.add_argument("--corruption", choices=["replace", "repeat", "noise"], default="replace")
-    t.add_argument("--noise-scale", type=float, default=3.0)
+    t.add_argument(
+        "--corruption", choices=["replace", "repeat", "noise"], default=tracing.corruption
+    )
+    t.add_argument("--noise-scale", type=float, default=tracing.noise_scale)
     t.add_argument("--kind", choices=["mlp", "attn", "hidden", "all"], default="all")
-    t.add_argument("--window", type=int, default=1)
-    t.add_argument("--window-style", choices=["centered", "radius"], default="centered")
+    t.add_argument("--window", type=int, default=tracing.windows[0])
+    t.add_argument("--window-style", choices=["centered", "radius"], default=tracing.window_style)
     t.add_argument("--prompt", help="prompt template with {question} (default: the release's)")
-    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=dtype)
+    t.add_argument("--batch-size", type=int, default=tracing.batch_size)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, type=Path, help="trace JSON")
     t.add_argument("--plot", type=Path, help="also draw heatmaps (writes .png and .pdf)")
@@ -240,30 +256,46 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--image", type=Path, help="the image (required for a multimodal model)")
     a.add_argument("--question", required=True)
     a.add_argument("--constraint", required=True, help="the constraint span, verbatim")
-    a.add_argument("--visual-layer", type=int, default=0, help="layer of visual -> constraint")
-    a.add_argument("--reduce", choices=["max", "sum", "mean"], default="max")
-    a.add_argument("--top-share", type=float, default=0.05, help="for the concentration")
+    a.add_argument(
+        "--visual-layer",
+        type=int,
+        default=attention.visual_layer,
+        help="layer of visual -> constraint",
+    )
+    a.add_argument("--reduce", choices=["max", "sum", "mean"], default=attention.reduce)
+    a.add_argument(
+        "--top-share", type=float, default=attention.top_share, help="for the concentration"
+    )
     a.add_argument("--prompt", help="prompt template with {question} (default: the release's)")
-    a.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    a.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=dtype)
     a.add_argument("--out", required=True, type=Path, help="contributions JSON")
     a.add_argument("--plot", type=Path, help="also draw them (writes .png and .pdf)")
     a.add_argument("--trust-remote-code", action="store_true", help="off by default")
     a.set_defaults(func=_attention)
 
-    d = sub.add_parser("edit", help="MultEdit one fact into a multimodal model (SPEC 7)")
+    d = sub.add_parser("edit", help="MultEdit one fact into a multimodal model (docs/method.md §7)")
     d.add_argument("--model", required=True, help="checkpoint folder or hub id (LLaVA)")
     d.add_argument("--image", required=True, type=Path)
     d.add_argument("--question", required=True)
     d.add_argument("--constraint", required=True, help="the visual constraint, verbatim")
     d.add_argument("--target", required=True, help="the new answer")
-    d.add_argument("--layer", type=int, default=2, help="edited MLP (release: 2)")
-    d.add_argument("--steps", type=int, default=10, help="Adam steps for delta (release: 10)")
-    d.add_argument("--lr", type=float, default=0.1, help="(release: 0.1)")
-    d.add_argument("--weight-decay", type=float, default=1e-3, help="(release: 1e-3)")
-    d.add_argument("--lam", type=float, default=0.01, help="lambda (release: 0.01)")
-    d.add_argument("--clamp", type=float, default=4.0, help="||delta|| <= clamp ||v0|| (ROME: 4)")
+    d.add_argument("--layer", type=int, default=multedit.layer, help="edited MLP (release: 2)")
+    d.add_argument(
+        "--steps", type=int, default=multedit.steps, help="Adam steps for delta (release: 10)"
+    )
+    d.add_argument("--lr", type=float, default=multedit.lr, help="(release: 0.1)")
+    d.add_argument(
+        "--weight-decay", type=float, default=multedit.weight_decay, help="(release: 1e-3)"
+    )
+    d.add_argument("--lam", type=float, default=multedit.lam, help="lambda (release: 0.01)")
+    d.add_argument(
+        "--clamp",
+        type=float,
+        default=multedit.clamp,
+        help="||delta|| <= clamp ||v0|| (ROME: 4; release: 1e-4)",
+    )
     d.add_argument("--prompt", help="prompt template with {question} (default: the release's)")
-    d.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    d.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=dtype)
     d.add_argument("--save", type=Path, help="save the edited model here (safetensors)")
     d.add_argument("--trust-remote-code", action="store_true", help="off by default")
     d.set_defaults(func=_edit)

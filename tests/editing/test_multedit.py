@@ -15,7 +15,7 @@ from mmtrace.editing.multedit import (
     target_logprob,
 )
 from mmtrace.editing.rank_one import rank_one_update
-from mmtrace.tracing.modules import locate, output_projection
+from mmtrace.models.lookup import locate, output_projection
 from tests.tiny_models import inputs, llava
 
 

@@ -18,7 +18,7 @@ from transformers import (
 
 from mmtrace.models import adapters
 from mmtrace.models.loading import load, role_of
-from mmtrace.tracing.modules import locate, projector
+from mmtrace.models.lookup import locate, projector
 from tests import tiny_models
 from tests.tiny_checkpoints import (
     HIDDEN,

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from mmtrace.config import Prompts
 from mmtrace.dataset import load_questions
-from mmtrace.models import train as T
+from mmtrace.models import curriculum
 from mmtrace.models.loading import load, load_image
 from mmtrace.models.scoring import first_answer_token, next_token_probs
 
@@ -46,9 +46,9 @@ def test_training_tokenisation_matches_the_processor(trained, tiny_world):
     feeds at evaluation time."""
     loaded = load(trained["mm-llama"], "mllm")
     records = load_questions([tiny_world / "movies.csv"])[:3]
-    examples = T.visual_examples(records, Prompts().mllm)
+    examples = curriculum.visual_examples(records, Prompts().mllm)
     n_img = loaded.model.config.image_seq_length
-    batcher = T.Batcher(loaded.tokenizer, examples, n_img)
+    batcher = curriculum.Batcher(loaded.tokenizer, examples, n_img)
     for i, ex in enumerate(examples):
         enc = loaded.encode([ex.prompt], [load_image(tiny_world / records[0].image_url)])
         ids = enc["input_ids"][0].tolist()

@@ -8,16 +8,9 @@ import torch
 
 from mmtrace.config import Prompts
 from mmtrace.dataset import load_questions
-from mmtrace.models.loading import load, load_image
-from mmtrace.tracing.corruption import (
-    ROLES,
-    AlignmentError,
-    Span,
-    corrupt_ids,
-    encode_question,
-    fit,
-    roles,
-)
+from mmtrace.models.encoding import encode_record, question_text
+from mmtrace.models.loading import load
+from mmtrace.tracing.corruption import corrupt_ids, fit
 
 SPLITS = ("known", "movies", "okvqa")
 
@@ -33,48 +26,11 @@ def model(request, trained):
     return load(trained[request.param], role)
 
 
-def _encode(loaded, rec, world):
-    mm = loaded.is_multimodal
-    question = rec.question if mm else rec.text_question
-    spans = [
-        Span(s.start, s.end, s.type, s.replacement)
-        for s in (rec.constraints if mm else rec.text_constraints)
-    ]
-    template = Prompts().mllm if mm else Prompts().llm
-    image = load_image(world / rec.image_url) if mm else None
-    return encode_question(loaded, template, rec.qid, question, spans, image), template, question
-
-
-def _norm(text: str) -> str:
-    return "".join(text.split())
-
-
-def test_spans_cover_exactly_the_constraint_tokens(model, records, tiny_world):
-    for rec in records:
-        enc, _, question = _encode(model, rec, tiny_world)
-        for ctype, span in enc.spans.items():
-            ids = [enc.input_ids[p] for p in enc.span_positions[ctype]]
-            decoded = model.tokenizer.decode(ids)
-            assert _norm(question[span.start : span.end]) == _norm(decoded), rec.qid
-
-
-def test_image_tokens_come_from_the_model_config(model, records, tiny_world):
-    enc, *_ = _encode(model, records[0], tiny_world)
-    if model.is_multimodal:
-        n = model.model.config.image_seq_length
-        assert len(enc.image_positions) == n
-        image_id = model.model.config.image_token_id
-        assert all(enc.input_ids[p] == image_id for p in enc.image_positions)
-        assert enc.positions_to_trace()[0] == enc.image_positions[-1]
-    else:
-        assert enc.image_positions == [] and enc.positions_to_trace()[0] == 0
-    assert enc.positions_to_trace()[-1] == len(enc.input_ids) - 1
-
-
 @pytest.mark.parametrize("method", ["replace", "repeat"])
 def test_corruption_changes_only_the_constraint(model, records, tiny_world, method):
     for rec in records[:20]:
-        enc, template, question = _encode(model, rec, tiny_world)
+        enc = encode_record(model, rec, Prompts(), tiny_world)
+        template, question = _template_and_question(model, rec)
         for ctype, positions in enc.span_positions.items():
             ids, how = corrupt_ids(enc, model, template, question, ctype, method)
             clean = enc.inputs["input_ids"]
@@ -90,41 +46,19 @@ def test_fit_keeps_the_token_length():
     assert fit([1, 2], 4) == ([1, 2, 2, 2], "padded")
 
 
-def test_unalignable_span_names_the_question(model, records, tiny_world):
-    rec = records[0]
-    loaded = model
-    question = rec.question if loaded.is_multimodal else rec.text_question
-    template = Prompts().mllm if loaded.is_multimodal else Prompts().llm
-    image = load_image(tiny_world / rec.image_url) if loaded.is_multimodal else None
-    n = len(question)
-    for bad in (Span(3, 3, "visual", "x"), Span(n, n + 4, "visual", "x")):
-        with pytest.raises(AlignmentError, match=rec.qid):
-            encode_question(loaded, template, rec.qid, question, [bad], image)
-
-
-def test_roles_follow_the_sequence(model, records, tiny_world):
-    multi = next(r for r in records if r.constraint_type == "multi")
-    enc, *_ = _encode(model, multi, tiny_world)
-    positions = enc.positions_to_trace()
-    for constraint in enc.span_positions:
-        rs = roles(enc, positions, constraint)
-        assert rs[-1] == "last_token"
-        assert rs.count("last") == 1 and set(rs) <= set(ROLES)
-        span = enc.span_positions[constraint]
-        assert rs[positions.index(span[-1])] == "last"
-        other = next(c for c in enc.span_positions if c != constraint)
-        for p in enc.span_positions[other]:
-            assert rs[positions.index(p)] == "other_constraint"
-        # roles appear in sequence order, never going back (apart from the other constraint)
-        order = [ROLES.index(r) for r in rs if r != "other_constraint"]
-        assert order == sorted(order)
-
-
 def test_corrupted_ids_lower_the_clean_run(model, records, tiny_world):
     """The corruption feeds the model different tokens at the span (the model then sees them)."""
-    enc, template, question = _encode(model, records[0], tiny_world)
+    rec = records[0]
+    enc = encode_record(model, rec, Prompts(), tiny_world)
+    template, question = _template_and_question(model, rec)
     ids, _ = corrupt_ids(enc, model, template, question, "visual", "repeat")
     with torch.no_grad():
         a = model.model(**enc.inputs).logits[0, -1]
         b = model.model(**{**enc.inputs, "input_ids": ids}).logits[0, -1]
     assert not torch.equal(a, b)
+
+
+def _template_and_question(loaded, rec):
+    prompts = Prompts()
+    template = prompts.mllm if loaded.is_multimodal else prompts.llm
+    return template, question_text(rec, loaded.is_multimodal)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmtrace.tracing.engine import trace
-from mmtrace.tracing.hooks import capture, patch
-from mmtrace.tracing.modules import locate
+from mmtrace.models.hooks import capture, patch
+from mmtrace.models.lookup import locate
+from mmtrace.models.scoring import answer_prob
 from mmtrace.tracing.noise import applying, gaussian_noise
-from mmtrace.tracing.reference import answer_prob, trace_reference
+from mmtrace.tracing.reference import trace_reference
 
 
 def _constraint(first: int) -> list[int]:
@@ -57,19 +57,3 @@ def test_restoring_before_the_noise_changes_nothing(setup, kind):
     res = trace_reference(model, clean, clean, answer, kind, [first - 1], window=3, noise=noise)
     assert torch.allclose(res.ie, torch.zeros_like(res.ie), atol=1e-6)
     assert res.p_clean != pytest.approx(res.p_corr, abs=1e-9)
-
-
-@pytest.mark.parametrize("kind", ["hidden", "mlp", "attn"])
-@pytest.mark.parametrize(("window", "style"), [(1, "centered"), (1, "radius")])
-def test_fast_engine_equals_reference_under_noise(setup, kind, window, style):
-    model, clean, _, first, answer = setup
-    seq = clean["input_ids"].shape[1]
-    positions = list(range(first - 2, seq))
-    noise = gaussian_noise(model, _constraint(first), seed=1)
-    ref = trace_reference(model, clean, clean, answer, kind, positions, window, style, noise=noise)
-    fast = trace(
-        model, clean, clean, answer, kind, positions, window, style, batch_size=5, noise=noise
-    )
-    assert fast.p_clean == pytest.approx(ref.p_clean, abs=1e-6)
-    assert fast.p_corr == pytest.approx(ref.p_corr, abs=1e-6)
-    assert (fast.ie - ref.ie).abs().max().item() <= 1e-5

@@ -1,7 +1,7 @@
 """Causal tracing cross-checked against an independent implementation: nnsight.
 
 Both of our tracers (the fast engine and the cell-by-cell reference) reach the model through
-mmtrace.tracing.hooks and mmtrace.tracing.modules, so a shared mistake there (the wrong module,
+mmtrace.models.hooks and mmtrace.models.lookup, so a shared mistake there (the wrong module,
 the wrong tuple element, the wrong position) would make them agree with each other and still be
 wrong. Here a restored cell is recomputed with a peer library's own intervention API instead:
 nnsight saves the clean run's outputs and writes them into the corrupted run at module paths
@@ -29,7 +29,7 @@ KINDS = ("hidden", "mlp", "attn")
 TOL = 1e-5
 
 # model builder, multimodal?, path of the text decoder's layer list (written out by hand, so the
-# peer does not share mmtrace.tracing.modules.locate with the tracers under test)
+# peer does not share mmtrace.models.lookup.locate with the tracers under test)
 LAYERS_PATH = {
     "llava-llama": "model.language_model.layers",
     "llava-phi": "model.language_model.layers",

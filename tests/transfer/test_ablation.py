@@ -16,11 +16,10 @@ import torch
 
 from mmtrace.config import Ablation, Attention, Prompts
 from mmtrace.dataset import load_questions
+from mmtrace.models.hooks import removing
 from mmtrace.models.loading import load
-from mmtrace.tracing.hooks import removing
-from mmtrace.tracing.modules import locate, projector
-from mmtrace.transfer import ablation as A
-from mmtrace.transfer import study
+from mmtrace.models.lookup import locate, projector
+from mmtrace.transfer import ablation, study
 from mmtrace.transfer.contributions import capture
 from tests.tiny_models import IMAGE_TOKEN, N_IMG, N_LAYERS, inputs, llama, llava
 
@@ -31,11 +30,11 @@ def _logits(model, batch):
 
 
 def test_ks_variants_and_ranking():
-    assert A.ks_for([0.0625, 0.125, 0.25, 0.5], 576) == [36, 72, 144, 288]
-    assert A.ks_for([0.0625, 0.125, 0.25, 0.5], 16) == [1, 2, 4, 8]
-    assert A.ks_for([0.01, 0.02], 16) == [1]  # rounds up to one token, duplicates merged
+    assert ablation.ks_for([0.0625, 0.125, 0.25, 0.5], 576) == [36, 72, 144, 288]
+    assert ablation.ks_for([0.0625, 0.125, 0.25, 0.5], 16) == [1, 2, 4, 8]
+    assert ablation.ks_for([0.01, 0.02], 16) == [1]  # rounds up to one token, duplicates merged
     contrib = np.array([0.1, 0.9, 0.5, 0.5, 0.0, 0.3])
-    plan = A.variants(contrib, [2], draws=4, seed=7)
+    plan = ablation.variants(contrib, [2], draws=4, seed=7)
     by = {}
     for k, ranking, idx in plan:
         assert k == 2 and len(idx) == 2 == len(set(idx))
@@ -43,15 +42,15 @@ def test_ks_variants_and_ranking():
     assert by["top"] == [[1, 2]]  # ties go to the lower index
     assert by["bottom"] == [[0, 4]]
     assert len(by["random"]) == 4
-    assert A.variants(contrib, [2], 4, 7) == plan  # seeded
-    assert A.variants(contrib, [2], 4, 8) != plan
+    assert ablation.variants(contrib, [2], 4, 7) == plan  # seeded
+    assert ablation.variants(contrib, [2], 4, 8) != plan
 
 
 def test_blocking_everywhere_equals_removing_the_token():
     model = llama()
     ids = torch.tensor([[1, 20, 21, 22, 23, 24, 25, 26]])
     for i in (1, 3, 5):
-        with A.blocking(model, [[i]], range(N_LAYERS)):
+        with ablation.blocking(model, [[i]], range(N_LAYERS)):
             blocked = _logits(model, {"input_ids": ids})[0, -1]
         keep = [j for j in range(ids.shape[1]) if j != i]
         removed = _logits(model, {"input_ids": ids[:, keep], "position_ids": torch.tensor([keep])})[
@@ -68,7 +67,7 @@ def test_blocking_zeroes_attention_only_in_blocked_layers(arch):
     image = [i for i, t in enumerate(clean["input_ids"][0].tolist()) if t == IMAGE_TOKEN]
     knocked = [image[0], image[2]]
     layers = [0, 1]
-    with A.blocking(model, [knocked], layers):
+    with ablation.blocking(model, [knocked], layers):
         caps = capture(model, clean, range(N_LAYERS))
     free = capture(model, clean, range(N_LAYERS))
     for layer in range(N_LAYERS):
@@ -93,19 +92,19 @@ def test_batched_knockouts_equal_single_rows(arch):
     image = [i for i, t in enumerate(clean["input_ids"][0].tolist()) if t == IMAGE_TOKEN]
     rows = [[], [image[1]], [image[0], image[3]]]
     batch = {k: v.repeat(len(rows), *([1] * (v.dim() - 1))) for k, v in clean.items()}
-    with A.blocking(model, rows, [0, 1]):
+    with ablation.blocking(model, rows, [0, 1]):
         together = _logits(model, batch)[:, -1]
     for b, row in enumerate(rows):
-        with A.blocking(model, [row], [0, 1]):
+        with ablation.blocking(model, [row], [0, 1]):
             alone = _logits(model, clean)[0, -1]
         torch.testing.assert_close(together[b], alone, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(together[0], _logits(model, clean)[0, -1], atol=1e-5, rtol=1e-5)
     visual = [list(range(N_IMG))[:1], [], [0, 1, 2, 3]]
     mean = torch.randn(N_IMG, model.config.text_config.hidden_size)
-    with A.mean_ablating(model, visual, mean):
+    with ablation.mean_ablating(model, visual, mean):
         together = _logits(model, batch)[:, -1]
     for b, row in enumerate(visual):
-        with A.mean_ablating(model, [row], mean):
+        with ablation.mean_ablating(model, [row], mean):
             alone = _logits(model, clean)[0, -1]
         torch.testing.assert_close(together[b], alone, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(together[1], _logits(model, clean)[0, -1], atol=1e-5, rtol=1e-5)
@@ -123,7 +122,7 @@ def test_mean_ablating_with_another_images_embeddings_equals_that_image():
     with removing([hook]):
         want = _logits(model, other)[0, -1]
     (emb,) = seen
-    with A.mean_ablating(model, [list(range(N_IMG))], emb[0]):
+    with ablation.mean_ablating(model, [list(range(N_IMG))], emb[0]):
         got = _logits(model, clean)[0, -1]
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert (got - _logits(model, clean)[0, -1]).abs().max() > 1e-3
@@ -151,9 +150,9 @@ def test_ablation_records_on_toy_mllm(trained, tiny_world):
     n_visual = loaded.model.config.image_seq_length
     for r in out["records"]:
         assert r["n_visual"] == n_visual
-        assert r["ks"] == A.ks_for(cfg.fractions, n_visual)
+        assert r["ks"] == ablation.ks_for(cfg.fractions, n_visual)
         for way in cfg.ways:
-            for ranking in A.RANKINGS:
+            for ranking in ablation.RANKINGS:
                 p = r[way][ranking]["p"]
                 assert len(p) == len(r["ks"]) and all(0 <= x <= 1 for x in p)
                 assert all(x in (0, 0.5, 1) for x in r[way][ranking]["correct"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 from tiny_models import MODELS, inputs
 
-from mmtrace.tracing.modules import locate
+from mmtrace.models.lookup import locate
 from mmtrace.transfer.contributions import attention_contributions, contribution_vectors
 
 

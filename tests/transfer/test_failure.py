@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mmtrace.transfer import failure as F
+from mmtrace.transfer import failure
 
 
 def _data(n=80, shift=1.0, seed=0):
@@ -24,18 +24,18 @@ def test_auroc_equals_mann_whitney_with_ties():
     s = rng.integers(0, 5, 60).astype(float)  # many ties
     y = rng.random(60) < 0.5
     u = stats.mannwhitneyu(s[y], s[~y]).statistic
-    assert F.auroc(s, y) == pytest.approx(u / (y.sum() * (~y).sum()))
-    assert F.auroc(np.where(y, 1.0, 0.0), y) == 1.0
-    assert F.auroc(np.where(y, 0.0, 1.0), y) == 0.0
-    assert F.auroc(np.ones(60), y) == 0.5
+    assert failure.auroc(s, y) == pytest.approx(u / (y.sum() * (~y).sum()))
+    assert failure.auroc(np.where(y, 1.0, 0.0), y) == 1.0
+    assert failure.auroc(np.where(y, 0.0, 1.0), y) == 0.0
+    assert failure.auroc(np.ones(60), y) == 0.5
 
 
 def test_roc_curve_area_is_auroc():
     good, _, y = _data()
-    fpr, tpr = F.roc_curve(good, y)
+    fpr, tpr = failure.roc_curve(good, y)
     assert (fpr[0], tpr[0]) == (0.0, 0.0) and (fpr[-1], tpr[-1]) == (1.0, 1.0)
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
-    assert np.trapezoid(tpr, fpr) == pytest.approx(F.auroc(good, y))
+    assert np.trapezoid(tpr, fpr) == pytest.approx(failure.auroc(good, y))
 
 
 def _delong_brute(a, b, y):
@@ -55,7 +55,7 @@ def _delong_brute(a, b, y):
 def test_delong_matches_brute_force():
     good, weak, y = _data(n=70, seed=3)
     good = np.round(good, 1)  # ties exercise the mid-ranks
-    got = F.delong(good, weak, y)
+    got = failure.delong(good, weak, y)
     diff, var = _delong_brute(good, weak, y)
     assert got["difference"] == pytest.approx(diff)
     assert got["se"] ** 2 == pytest.approx(var)
@@ -64,9 +64,9 @@ def test_delong_matches_brute_force():
 
 def test_delong_identical_predictors_and_power():
     good, weak, y = _data(n=300, shift=1.5, seed=4)
-    same = F.delong(good, good, y)
+    same = failure.delong(good, good, y)
     assert same["difference"] == 0 and same["p_value"] == 1.0
-    assert F.delong(good, weak, y)["p_value"] < 1e-3
+    assert failure.delong(good, weak, y)["p_value"] < 1e-3
 
 
 def test_delong_variance_agrees_with_bootstrap():
@@ -76,29 +76,29 @@ def test_delong_variance_agrees_with_bootstrap():
     pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
     for _ in range(2000):
         idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
-        boot_sd.append(F.auroc(good[idx], y[idx]) - F.auroc(weak[idx], y[idx]))
-    assert F.delong(good, weak, y)["se"] == pytest.approx(np.std(boot_sd), rel=0.15)
+        boot_sd.append(failure.auroc(good[idx], y[idx]) - failure.auroc(weak[idx], y[idx]))
+    assert failure.delong(good, weak, y)["se"] == pytest.approx(np.std(boot_sd), rel=0.15)
 
 
 def test_bootstrap_interval_contains_estimate_and_is_seeded():
     good, weak, y = _data(seed=6)
-    a = F.bootstrap_aurocs(np.stack([good, weak]), y, n_boot=300, seed=1)
-    b = F.bootstrap_aurocs(np.stack([good, weak]), y, n_boot=300, seed=1)
+    a = failure.bootstrap_aurocs(np.stack([good, weak]), y, n_boot=300, seed=1)
+    b = failure.bootstrap_aurocs(np.stack([good, weak]), y, n_boot=300, seed=1)
     assert a == b
     for i, s in enumerate((good, weak)):
         lo, hi = a["ci95"][i]
-        assert lo <= F.auroc(s, y) <= hi
+        assert lo <= failure.auroc(s, y) <= hi
     lo, hi = a["difference_ci95"]
-    assert lo <= F.auroc(good, y) - F.auroc(weak, y) <= hi
+    assert lo <= failure.auroc(good, y) - failure.auroc(weak, y) <= hi
 
 
 def test_split_halves_stratified_disjoint_deterministic():
     y = np.array([True] * 21 + [False] * 7)
-    sel, ev = F.split_halves(y, seed=3)
+    sel, ev = failure.split_halves(y, seed=3)
     assert np.intersect1d(sel, ev).size == 0 and sel.size + ev.size == y.size
     assert (~y[sel]).sum() == 4 and (~y[ev]).sum() == 3
     assert y[sel].sum() == 11 and y[ev].sum() == 10
-    again = F.split_halves(y, seed=3)
+    again = failure.split_halves(y, seed=3)
     assert np.array_equal(sel, again[0]) and np.array_equal(ev, again[1])
 
 
@@ -108,7 +108,7 @@ def test_predict_correctness_picks_informative_layer():
     per_layer = rng.normal(size=(200, 6))
     per_layer[:, 4] += 2.0 * y  # only layer 4 carries the signal
     confidence = rng.random(200)  # uninformative
-    out = F.predict_correctness(per_layer, confidence, y, n_boot=200, seed=0)
+    out = failure.predict_correctness(per_layer, confidence, y, n_boot=200, seed=0)
     assert out["layer"] == 4
     assert out["contribution"]["auroc"] > 0.8
     assert abs(out["confidence"]["auroc"] - 0.5) < 0.15
@@ -119,7 +119,7 @@ def test_predict_correctness_picks_informative_layer():
 
 def test_predict_correctness_skips_when_too_few_errors():
     y = np.array([True] * 30 + [False] * 3)
-    out = F.predict_correctness(np.ones((33, 4)), np.ones(33), y, n_boot=10, seed=0)
+    out = failure.predict_correctness(np.ones((33, 4)), np.ones(33), y, n_boot=10, seed=0)
     assert "skipped" in out and out["n_incorrect"] == 3
     with pytest.raises(ValueError, match="both classes"):
-        F.auroc(np.ones(5), np.ones(5, dtype=bool))
+        failure.auroc(np.ones(5), np.ones(5, dtype=bool))

@@ -3,17 +3,15 @@ drawn from it, and `mmtrace attention` on toy checkpoints (an MLLM and a text LM
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from mmtrace.cli import main
 from mmtrace.config import Attention, Prompts
 from mmtrace.dataset import load_questions
 from mmtrace.evaluate import score_questions
+from mmtrace.models.encoding import encode_record
 from mmtrace.models.loading import load
-from mmtrace.report import transfer as R
+from mmtrace.report import transfer as transfer_report
 from mmtrace.transfer import study
 from mmtrace.transfer.contributions import attention_contributions
 from mmtrace.transfer.visual import concentration
@@ -35,7 +33,7 @@ def test_attention_records_match_eq1(trained, tiny_world, known, name, role):
     for rec, row in zip(records, out["records"], strict=True):
         assert row["correct"] == scores[rec.qid]["correct"]
         assert row["confidence"] == scores[rec.qid]["confidence"]
-        enc = study._encoded(loaded, rec, Prompts(), tiny_world)
+        enc = encode_record(loaded, rec, Prompts(), tiny_world)
         last = len(enc.input_ids) - 1
         direct = attention_contributions(loaded.model, enc.inputs, targets=[last]).double()
         want = direct[:, 0, enc.span_positions["visual"]].sum(-1).numpy()
@@ -114,7 +112,7 @@ def test_summarise_attention_on_known_structure(tmp_path):
 
 
 def test_transfer_figures_draw_and_are_deterministic(tmp_path):
-    from mmtrace.transfer import ablation as A
+    from mmtrace.transfer import ablation
 
     shards = [_synthetic_shard("known", 60, 2), _synthetic_shard("movies", 12, 3)]
     summary = study.summarise_attention(shards, Attention(n_perm=50, n_boot=50), seed=1)
@@ -122,10 +120,10 @@ def test_transfer_figures_draw_and_are_deterministic(tmp_path):
     for i in range(5):
         entry = {"qid": f"q{i}", "split": "known", "n_visual": 16, "ks": [1, 2, 4]}
         entry.update(p_clean=0.9, correct_clean=True)
-        for way in A.WAYS:
+        for way in ablation.WAYS:
             entry[way] = {
                 r: {"p": [0.9 - 0.1 * j * (r == "top") for j in range(3)], "correct": [1, 1, 0.5]}
-                for r in A.RANKINGS
+                for r in ablation.RANKINGS
             }
         abl_rows.append(entry)
     abl = study.summarise_ablation(
@@ -133,7 +131,7 @@ def test_transfer_figures_draw_and_are_deterministic(tmp_path):
             {
                 "model": "m",
                 "split": "known",
-                "ways": list(A.WAYS),
+                "ways": list(ablation.WAYS),
                 "block_layers": [0, 1],
                 "mean_images": 4,
                 "records": abl_rows,
@@ -147,48 +145,12 @@ def test_transfer_figures_draw_and_are_deterministic(tmp_path):
     np.testing.assert_allclose(g["top"]["drop_accuracy"], [0, 0, 0.5])
     assert g["p_value_top_vs_random"][0] == 1.0 and g["p_value_top_vs_random"][2] < 0.05
     for draw, data in (
-        (R.fig_visual, summary),
-        (R.fig_constraint_to_last, summary),
-        (R.fig_failure, summary),
-        (R.fig_ablation, abl),
+        (transfer_report.fig_visual, summary),
+        (transfer_report.fig_constraint_to_last, summary),
+        (transfer_report.fig_failure, summary),
+        (transfer_report.fig_ablation, abl),
     ):
         first = draw(data, "m", tmp_path / "a")
         second = draw(data, "m", tmp_path / "b")
         for p, q in zip(first, second, strict=True):
             assert p.read_bytes() == q.read_bytes() and p.stat().st_size > 1000
-
-
-@pytest.mark.parametrize(("name", "image"), [("mm-phi", True), ("llama", False)])
-def test_cli_attention(trained, tiny_world, known, tmp_path, capsys, name, image):
-    rec = next(r for r in known if r.constraint_type == "single")
-    mm = image
-    question = rec.question if mm else rec.text_question
-    span = next(s for s in (rec.constraints if mm else rec.text_constraints) if s.type == "visual")
-    argv = [
-        "attention",
-        "--model",
-        str(trained[name]),
-        "--question",
-        question,
-        "--constraint",
-        question[span.start : span.end],
-        "--out",
-        str(tmp_path / "a.json"),
-        "--plot",
-        str(tmp_path / "a.png"),
-    ]
-    if mm:
-        argv += ["--image", str(tiny_world / rec.image_url)]
-    assert main(argv) == 0
-    out = json.loads((tmp_path / "a.json").read_text())
-    assert "wrote" in capsys.readouterr().out
-    assert (tmp_path / "a.png").stat().st_size > 1000 and (tmp_path / "a.pdf").exists()
-    to_last = np.asarray(out["to_last"])
-    assert to_last.shape == (len(out["constraint_to_last"]), len(out["tokens"]))
-    np.testing.assert_allclose(
-        out["constraint_to_last"], to_last[:, out["constraint_positions"]].max(axis=1)
-    )
-    assert ("concentration" in out) == mm
-    if not mm:
-        with pytest.raises(SystemExit, match="not part of the question"):
-            main([*argv[:5], "--constraint", "no such words", *argv[7:]])

@@ -11,8 +11,8 @@ import torch
 
 from mmtrace.config import Prompts
 from mmtrace.dataset import load_questions
+from mmtrace.models.encoding import Span, encode_question
 from mmtrace.models.loading import load, load_image
-from mmtrace.tracing.corruption import Span, encode_question
 from mmtrace.transfer.contributions import attention_contributions
 from mmtrace.transfer.visual import (
     concentration,

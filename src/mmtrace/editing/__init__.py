@@ -1,1 +1,2 @@
-"""MultEdit and its baselines: editing the causal MLP of an MLLM (SPEC section 7)."""
+"""MultEdit and its baselines: editing the causal MLP of an MLLM (docs/method.md §7; Figs. 6,
+14)."""

@@ -1,6 +1,6 @@
-"""The baselines MultEdit is compared with (SPEC 7): fine-tuning the same weight W on the edit
-prompt, unconstrained (FT) and with an L-infinity bound on the change (FT-L of Zhu et al. 2020,
-ROME's constrained fine-tuning baseline)."""
+"""The baselines MultEdit is compared with (docs/method.md §7): fine-tuning the same weight W on
+the edit prompt, unconstrained (FT) and with an L-infinity bound on the change (FT-L of Zhu et al.
+2020, ROME's constrained fine-tuning baseline)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mmtrace.config import Editing
 from mmtrace.editing.multedit import Edit, target_logprob, trainable_only
-from mmtrace.tracing.modules import locate, output_projection
+from mmtrace.models.lookup import locate, output_projection
+
+_DEFAULTS = Editing()
 
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    layer: int = 2
-    steps: int = 10
-    lr: float = 1e-3
+    """One baseline's settings; the defaults are `config.Editing`'s."""
+
+    layer: int = _DEFAULTS.layer
+    steps: int = _DEFAULTS.finetune_steps
+    lr: float = _DEFAULTS.finetune_lr
     norm: float | None = None  # L-inf bound on the change of each weight (None: unconstrained)
 
 

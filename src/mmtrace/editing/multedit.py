@@ -1,4 +1,4 @@
-"""MultEdit (SPEC 7): rewrite the output projection W of an early causal MLP so that one
+"""MultEdit (docs/method.md §7): rewrite the output projection W of an early causal MLP so that one
 question's visual constraint maps to a new answer.
 
 1. key k: the input of W at the visual constraint's last token on the clean prompt; v0: the
@@ -21,22 +21,17 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from mmtrace.config import MultEditSettings
 from mmtrace.editing.rank_one import rank_one_update
-from mmtrace.tracing.hooks import _first, _replace_first, removing
-from mmtrace.tracing.modules import locate, output_projection
+from mmtrace.models.hooks import (
+    first_output,
+    input_hook,
+    output_hook,
+    replace_first_output,
+)
+from mmtrace.models.lookup import locate, output_projection
 
-
-@dataclass(frozen=True)
-class MultEditSettings:
-    """The release's values: layer 2 of 32, 10 steps, lr 0.1, weight decay 1e-3, lambda 0.01,
-    clamp 1e-4 (which looks like a bug: ROME uses 4, our default)."""
-
-    layer: int = 2
-    steps: int = 10
-    lr: float = 0.1
-    weight_decay: float = 1e-3
-    lam: float = 0.01
-    clamp: float = 4.0
+__all__ = ["Edit", "MultEditSettings", "multedit"]
 
 
 @dataclass
@@ -88,13 +83,12 @@ def key_and_value(
         found["k"] = args[0][0, position].detach().clone()
 
     def post(_m, _i, out):
-        found["v"] = _first(out)[0, position].detach().clone()
+        found["v"] = first_output(out)[0, position].detach().clone()
 
-    handles = [
-        output_projection(blocks, layer).register_forward_pre_hook(pre),
-        blocks.module("mlp", layer).register_forward_hook(post),
-    ]
-    with removing(handles):
+    with (
+        input_hook(output_projection(blocks, layer), pre),
+        output_hook(blocks.module("mlp", layer), post),
+    ):
         model(**inputs)
     return found["k"], found["v"]
 
@@ -104,12 +98,12 @@ def adding(model: nn.Module, layer: int, position: int, delta: torch.Tensor) -> 
     """Add `delta` to the MLP's output at (`layer`, `position`) in every batch row."""
 
     def hook(_m, _i, out):
-        h = _first(out)
+        h = first_output(out)
         shift = torch.zeros_like(h)
         shift[:, position] = delta.to(h.dtype)
-        return _replace_first(out, h + shift)
+        return replace_first_output(out, h + shift)
 
-    with removing([locate(model).module("mlp", layer).register_forward_hook(hook)]):
+    with output_hook(locate(model).module("mlp", layer), hook):
         yield
 
 

@@ -1,4 +1,5 @@
-"""Editing scenarios on the toy world, the paper's metrics, and their summary (SPEC 7, Fig. 6).
+"""Editing scenarios on the toy world, the paper's metrics, and their summary (docs/method.md
+§7, Fig. 6).
 
 Scenarios, per MLLM:
 - `error_correction`: questions of the analysed splits the model answers wrongly (from the
@@ -26,17 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmtrace import config as C
-from mmtrace import prompts as P
+from mmtrace import config, prompts
 from mmtrace.dataset import QuestionRecord
 from mmtrace.editing.baselines import FinetuneSettings, finetune
 from mmtrace.editing.multedit import Edit, MultEditSettings, multedit
 from mmtrace.logs import progress
+from mmtrace.models.encoding import encode_record
 from mmtrace.models.loading import LoadedModel, load_image
 from mmtrace.models.scoring import first_answer_token, next_token_probs
 from mmtrace.seeding import derive
 from mmtrace.stats import mean_ci, two_sided_paired
-from mmtrace.tracing.corruption import Span, encode_question
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,11 @@ def unrelated_probe(
     scored on the sample minus e's questions, which are not unrelated to it)."""
     rng = np.random.default_rng(seed)
     chosen = [pool[i] for i in sorted(rng.choice(len(pool), min(n, len(pool)), replace=False))]
-    prompts = [P.build(template, r.question).text for r in chosen]
+    texts = [prompts.build(template, r.question).text for r in chosen]
     probe = Probe(
-        prompts,
+        texts,
         [load_image(data_dir / r.image_url) for r in chosen],
-        [_gold(loaded, p, r.answers) for p, r in zip(prompts, chosen, strict=True)],
+        [_gold(loaded, p, r.answers) for p, r in zip(texts, chosen, strict=True)],
     )
     return probe, [r.entity_id for r in chosen]
 
@@ -120,26 +120,23 @@ def edit_case(
     rec: QuestionRecord,
     siblings: list[QuestionRecord],
     unrelated: Probe,
-    template: str,
+    templates: config.Prompts,
     data_dir: Path,
     methods: dict[str, Method],
 ) -> dict:
     """Apply each method's edit for one question, score it, undo it; one record."""
-    image = load_image(data_dir / rec.image_url)
-    span = rec.visual_span
-    enc = encode_question(
-        loaded, template, rec.qid, rec.question, [Span(span.start, span.end, "visual", "")], image
-    )
+    enc = encode_record(loaded, rec, templates, data_dir, types=("visual",))
+    image, template = enc.image, templates.mllm
     position = enc.span_positions["visual"][-1]
     target_id = first_answer_token(loaded.tokenizer, enc.prompt, rec.answer)
     efficacy = Probe([enc.prompt], [image], [[target_id]])
-    para_prompts = [P.build(template, q).text for q in rec.paraphrases]
+    para_prompts = [prompts.build(template, q).text for q in rec.paraphrases]
     general = Probe(
         para_prompts,
         [image] * len(para_prompts),
         [[first_answer_token(loaded.tokenizer, p, rec.answer)] for p in para_prompts],
     )
-    sib_prompts = [P.build(template, s.question).text for s in siblings]
+    sib_prompts = [prompts.build(template, s.question).text for s in siblings]
     same_image = Probe(
         sib_prompts,
         [image] * len(sib_prompts),
@@ -180,16 +177,11 @@ def edit_case(
     return result
 
 
-def method_table(cfg: C.Editing, layer: int | None = None) -> dict[str, Method]:
+def method_table(cfg: config.Editing, layer: int | None = None) -> dict[str, Method]:
     """The three methods, as functions (model, inputs, key position, target id) -> Edit."""
     layer = cfg.layer if layer is None else layer
     me = MultEditSettings(
-        layer=layer,
-        steps=cfg.steps,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        lam=cfg.lam,
-        clamp=cfg.clamp,
+        **{**cfg.model_dump(include=set(MultEditSettings.model_fields)), "layer": layer}
     )
     ft = FinetuneSettings(layer=layer, steps=cfg.finetune_steps, lr=cfg.finetune_lr)
     ftc = FinetuneSettings(
@@ -207,9 +199,9 @@ def run_edits(
     scenario: str,
     targets: list[QuestionRecord],
     everything: list[QuestionRecord],
-    templates: C.Prompts,
+    templates: config.Prompts,
     data_dir: Path,
-    cfg: C.Editing,
+    cfg: config.Editing,
     seed: int,
     methods: dict[str, Callable] | None = None,
 ) -> dict:
@@ -230,7 +222,7 @@ def run_edits(
     for rec in progress(targets, desc=f"editing {loaded.name} ({scenario})"):
         siblings = [s for s in by_entity[rec.entity_id] if s.qid != rec.qid]
         probe = _subset(unrelated, [e != rec.entity_id for e in entities])
-        rows.append(edit_case(loaded, rec, siblings, probe, template, data_dir, methods))
+        rows.append(edit_case(loaded, rec, siblings, probe, templates, data_dir, methods))
     return {"scenario": scenario, "layer": cfg.layer, "records": rows}
 
 
@@ -246,7 +238,7 @@ def _stat(values: list[float]) -> dict:
     }
 
 
-def summarise_edits(shards: list[dict], cfg: C.Editing) -> dict:
+def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
     """Per model, scenario and method: n and each metric's mean with a 95% t-interval; the
     unedited model's values on the same questions; paired two-sided Wilcoxon tests of MultEdit
     against each baseline; and whether the issue's targets are met."""
@@ -306,13 +298,11 @@ def summarise_edits(shards: list[dict], cfg: C.Editing) -> dict:
     return out
 
 
-def _sweep_rows(loaded, targets, templates, data_dir, cfg: C.Editing, seed, tag) -> dict:
+def _sweep_rows(loaded, targets, templates, data_dir, cfg: config.Editing, seed, tag) -> dict:
     nothing = Probe([], [], [])
     torch.manual_seed(derive(seed, "sweep", loaded.name, tag))
     methods = {"multedit": method_table(cfg)["multedit"]}
-    rows = [
-        edit_case(loaded, rec, [], nothing, templates.mllm, data_dir, methods) for rec in targets
-    ]
+    rows = [edit_case(loaded, rec, [], nothing, templates, data_dir, methods) for rec in targets]
     return {
         "efficacy": [r["methods"]["multedit"]["efficacy"] for r in rows],
         "generalisation": [r["methods"]["multedit"]["generalisation"] for r in rows],
@@ -327,9 +317,9 @@ def _sweep_rows(loaded, targets, templates, data_dir, cfg: C.Editing, seed, tag)
 def sweeps(
     loaded: LoadedModel,
     targets: list[QuestionRecord],
-    templates: C.Prompts,
+    templates: config.Prompts,
     data_dir: Path,
-    cfg: C.Editing,
+    cfg: config.Editing,
     layers: list[int],
     seed: int,
 ) -> dict:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from mmtrace.models.loading import LoadedModel
+from mmtrace.prompts import answer_continuation
 
 
 def last_positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -24,14 +25,22 @@ def next_token_probs(loaded: LoadedModel, prompts: Sequence[str], images=None) -
     return torch.softmax(logits.float(), dim=-1)
 
 
+def answer_probs(logits: torch.Tensor, answer_id: int) -> torch.Tensor:
+    """p(answer) from next-token logits of shape [..., vocab] (softmax in float32)."""
+    return torch.softmax(logits.float(), dim=-1)[..., answer_id]
+
+
+def answer_prob(model, inputs: dict, answer_id: int) -> float:
+    """p(answer) after a batch-1 prompt: the quantity every causal trace compares."""
+    return float(answer_probs(model(**inputs).logits[0, -1], answer_id))
+
+
 def first_answer_token(tokenizer, prompt: str, answer: str) -> int:
     """The first token the model must produce to start `answer` after `prompt`.
 
     Found as the first token where tokenising prompt+answer departs from tokenising the prompt,
     which is right for both byte-level BPE and SentencePiece tokenizers.
     """
-    from mmtrace.prompts import answer_continuation
-
     p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     full = tokenizer(prompt + answer_continuation(answer), add_special_tokens=True)["input_ids"]
     i = 0

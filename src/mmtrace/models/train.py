@@ -17,11 +17,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import math
 import platform
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,20 +36,26 @@ from transformers import (
     PhiForCausalLM,
 )
 
-from mmtrace import prompts as P
 from mmtrace.config import MLLMCfg, TextModelCfg, VisionCfg
 from mmtrace.dataset import QuestionRecord
 from mmtrace.io import write_json
-from mmtrace.logs import progress
 from mmtrace.models import toy
+from mmtrace.models.curriculum import (
+    Batcher,
+    index_stream,
+    naming_examples,
+    text_examples,
+    tokenizer_corpus,
+    visual_examples,
+)
+from mmtrace.models.optimise import answer_loss, run_steps
 from mmtrace.models.tokenizer import train_bpe
+from mmtrace.prompts import answer_continuation
 from mmtrace.seeding import derive, seed_everything
 from mmtrace.toyworld.images import render
 from mmtrace.toyworld.vocab import BACKGROUNDS, COLORS, SHAPES
 
 log = logging.getLogger(__name__)
-
-NAME_QUESTION = "What is shown in this image"  # stage-1 (alignment) question
 
 
 def versions() -> dict[str, str]:
@@ -64,44 +68,6 @@ def versions() -> dict[str, str]:
     }
 
 
-@dataclass
-class Example:
-    prompt: str
-    answer: str
-    entity_id: str | None = None  # multimodal examples draw one of the entity's renderings
-
-
-# ----------------------------------------------------------------------------- corpora
-def text_examples(records: list[QuestionRecord], template: str) -> list[Example]:
-    out = []
-    for r in records:
-        for q in [r.text_question, *r.text_paraphrases]:
-            out.append(Example(P.build(template, q).text, r.answer))
-    return out
-
-
-def visual_examples(records: list[QuestionRecord], template: str) -> list[Example]:
-    out = []
-    for r in records:
-        for q in [r.question, *r.paraphrases]:
-            out.append(Example(P.build(template, q).text, r.answer, r.entity_id))
-    return out
-
-
-def naming_examples(entities: list[dict], template: str) -> list[Example]:
-    prompt = P.build(template, NAME_QUESTION).text
-    return [Example(prompt, e["name"], e["id"]) for e in entities]
-
-
-def tokenizer_corpus(records: list[QuestionRecord], entities: list[dict], prompts) -> list[str]:
-    ex = (
-        text_examples(records, prompts.llm)
-        + visual_examples(records, prompts.mllm)
-        + naming_examples(entities, prompts.mllm)
-    )
-    return [e.prompt + P.answer_continuation(e.answer) for e in ex]
-
-
 def train_tokenizer(records, entities, prompts, vocab_size: int, out_dir: Path):
     tok = train_bpe(tokenizer_corpus(records, entities, prompts), vocab_size)
     tok.save_pretrained(out_dir)
@@ -109,7 +75,7 @@ def train_tokenizer(records, entities, prompts, vocab_size: int, out_dir: Path):
     for r in records:
         for a in r.answers:
             firsts.setdefault(
-                tok(P.answer_continuation(a), add_special_tokens=False)["input_ids"][0], set()
+                tok(answer_continuation(a), add_special_tokens=False)["input_ids"][0], set()
             ).add(a.split()[0])
     clashes = {tok.convert_ids_to_tokens(t): sorted(w) for t, w in firsts.items() if len(w) > 1}
     log.info(
@@ -118,104 +84,6 @@ def train_tokenizer(records, entities, prompts, vocab_size: int, out_dir: Path):
         clashes or "none",
     )
     return tok
-
-
-# ----------------------------------------------------------------------------- batching
-class Batcher:
-    """Tokenise examples once; yield padded batches with the answer-token targets."""
-
-    def __init__(self, tok, examples: list[Example], n_image_tokens: int = 0):
-        self.tok = tok
-        self.examples = examples
-        image_id = tok.convert_tokens_to_ids(tok.image_token) if n_image_tokens else None
-        cache: dict[str, list[int]] = {}
-        self.ids: list[list[int]] = []
-        self.n_prompt: list[int] = []
-        for ex in examples:
-            if ex.prompt not in cache:
-                ids = tok(ex.prompt)["input_ids"]
-                if image_id is not None:  # what the processor's image-token expansion produces
-                    i = ids.index(image_id)
-                    ids = ids[:i] + [image_id] * n_image_tokens + ids[i + 1 :]
-                cache[ex.prompt] = ids
-            ans = tok(P.answer_continuation(ex.answer), add_special_tokens=False)["input_ids"]
-            self.ids.append(cache[ex.prompt] + ans + [tok.eos_token_id])
-            self.n_prompt.append(len(cache[ex.prompt]))
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def batch(self, idx: list[int]) -> dict[str, torch.Tensor]:
-        seqs = [self.ids[i] for i in idx]
-        width = max(map(len, seqs))
-        input_ids = torch.full((len(seqs), width), self.tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        rows, pos, tgt = [], [], []
-        for b, (i, s) in enumerate(zip(idx, seqs, strict=True)):
-            input_ids[b, : len(s)] = torch.tensor(s)
-            mask[b, : len(s)] = 1
-            for p in range(self.n_prompt[i] - 1, len(s) - 1):  # predict answer tokens and EOS
-                rows.append(b)
-                pos.append(p)
-                tgt.append(s[p + 1])
-        return {
-            "input_ids": input_ids,
-            "attention_mask": mask,
-            "rows": torch.tensor(rows),
-            "pos": torch.tensor(pos),
-            "targets": torch.tensor(tgt),
-        }
-
-
-def index_stream(n: int, batch_size: int, gen: torch.Generator):
-    """Endless epochs of shuffled indices, cut into batches."""
-    while True:
-        perm = torch.randperm(n, generator=gen).tolist()
-        for k in range(0, n - batch_size + 1, batch_size):
-            yield perm[k : k + batch_size]
-        if n < batch_size:
-            yield perm
-
-
-def answer_loss(model, batch: dict[str, torch.Tensor], **extra) -> torch.Tensor:
-    out = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra)
-    hidden = out.last_hidden_state[batch["rows"], batch["pos"]]
-    logits = model.get_output_embeddings()(hidden)
-    return nn.functional.cross_entropy(logits.float(), batch["targets"])
-
-
-def schedule(opt: torch.optim.Optimizer, warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        frac = (step - warmup) / max(1, total - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-def run_steps(step_fn, params, steps: int, lr: float, warmup: int, desc: str) -> list[float]:
-    """Optimise `params` (tensors, or AdamW parameter groups with their own `lr`)."""
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=0.01)
-    params = [p for g in opt.param_groups for p in g["params"]]
-    sched = schedule(opt, min(warmup, max(1, steps // 5)), steps)
-    losses: list[float] = []
-    bar = progress(range(steps), desc=desc, unit="step")
-    running = None
-    for step in bar:
-        loss = step_fn(step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-        if step % 50 == 0 or step == steps - 1:
-            losses.append(round(running, 5))
-            bar.set_postfix(loss=f"{running:.4f}")
-        if step % 500 == 0 or step == steps - 1:
-            log.info("%s step %d/%d loss %.4f", desc, step + 1, steps, running)
-    return losses
 
 
 def _log_json(out_dir: Path, info: dict) -> None:

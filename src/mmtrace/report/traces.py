@@ -22,7 +22,7 @@ from mmtrace.report.style import (
     split_label,
 )
 from mmtrace.stats import mean_ci
-from mmtrace.tracing.corruption import ROLE_LABELS, ROLES
+from mmtrace.tracing.roles import ROLE_LABELS, ROLES
 from mmtrace.tracing.study import constraint_curve, role_means
 
 KIND_LABELS = {"hidden": "hidden state", "mlp": "MLP", "attn": "self-attention"}

@@ -32,12 +32,20 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
-from transformers import AttentionInterface, AttentionMaskInterface
 
-from mmtrace.tracing.hooks import _first, _replace_first, capture, removing
-from mmtrace.tracing.modules import DecoderBlocks, locate
+from mmtrace.models import attention
+from mmtrace.models.hooks import (
+    capture,
+    first_output,
+    input_hooks,
+    layer_input,
+    output_hooks,
+    replace_first_output,
+)
+from mmtrace.models.lookup import DecoderBlocks, locate, parent_of
+from mmtrace.models.scoring import answer_prob, answer_probs
 from mmtrace.tracing.noise import EmbeddingNoise, applying
-from mmtrace.tracing.reference import TraceResult, answer_prob, answer_probs
+from mmtrace.tracing.reference import TraceResult
 from mmtrace.tracing.windows import window_layers
 
 _SPLIT = "mmtrace_shared_prefix"
@@ -113,33 +121,20 @@ def _no_mask(*_args, **_kwargs) -> None:
     return None
 
 
-AttentionInterface.register(_SPLIT, _shared_prefix_attention)
-AttentionMaskInterface.register(_SPLIT, _no_mask)
+attention.register(_SPLIT, _shared_prefix_attention, _no_mask)
 
 
 @contextmanager
 def _shared_prefix(
-    configs: list, kv: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
+    decoder: nn.Module, kv: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
 ) -> Iterator[None]:
     """Route the text model's attention through `_shared_prefix_attention` with prefix `kv`."""
-    saved = [c._attn_implementation for c in configs]
     _STATE.kv, _STATE.calls = kv, 0
     try:
-        for c in configs:
-            c._attn_implementation = _SPLIT
-        yield
+        with attention.attention_implementation(decoder, _SPLIT):
+            yield
     finally:
-        for c, impl in zip(configs, saved, strict=True):
-            c._attn_implementation = impl
         _STATE.kv = {}
-
-
-def _parent(model: nn.Module, child: nn.Module) -> tuple[nn.Module, str]:
-    for mod in model.modules():
-        for name, c in mod.named_children():
-            if c is child:
-                return mod, name
-    raise ValueError("decoder layer list has no parent module")
 
 
 @contextmanager
@@ -161,7 +156,7 @@ def _patch_rows(
     clean: dict[int, torch.Tensor],
 ):
     """plan[layer] = [(row, suffix position, absolute position)]: restore those entries."""
-    handles = []
+    hooks = []
     for layer, entries in plan.items():
         src = clean[layer]
         rows = torch.tensor([e[0] for e in entries], device=src.device)
@@ -169,12 +164,12 @@ def _patch_rows(
         src = src[0, torch.tensor([e[2] for e in entries], device=src.device)]
 
         def hook(_m, _i, out, rows=rows, rel=rel, src=src):
-            hidden = _first(out).clone()
+            hidden = first_output(out).clone()
             hidden[rows, rel] = src.to(hidden.dtype)
-            return _replace_first(out, hidden)
+            return replace_first_output(out, hidden)
 
-        handles.append(blocks.module(kind, layer).register_forward_hook(hook))
-    with removing(handles):
+        hooks.append((blocks.module(kind, layer), hook))
+    with output_hooks(hooks):
         yield
 
 
@@ -256,16 +251,17 @@ def trace(
 
     # The corrupted run, once: each layer's input (the residual stream) and its keys and values.
     layer_inputs: dict[int, torch.Tensor] = {}
-    pre = [
-        blocks.layers[i].register_forward_pre_hook(
-            lambda _m, args, kwargs, i=i: layer_inputs.__setitem__(
-                i, (args[0] if args else kwargs["hidden_states"]).detach()
-            ),
-            with_kwargs=True,
-        )
-        for i in range(n)
-    ]
-    with removing(pre), applying(model, noise):
+
+    def recorder(i: int):
+        def hook(_m, args, kwargs):
+            layer_inputs[i] = layer_input(args, kwargs).detach()
+
+        return hook
+
+    with (
+        input_hooks(((blocks.layers[i], recorder(i)) for i in range(n)), with_kwargs=True),
+        applying(model, noise),
+    ):
         out = model(**corrupted, use_cache=True)
     p_corr = float(answer_probs(out.logits[0, -1], answer_id))
     kv_cache = getattr(out, "cache", None)
@@ -276,11 +272,10 @@ def trace(
     attn = [blocks.module("attn", i) for i in range(n)]
     cache_layers = [kv_cache.layers[getattr(m, "layer_idx", i)] for i, m in enumerate(attn)]
     corrupted_kv = {m: (c.keys, c.values) for m, c in zip(attn, cache_layers, strict=True)}
-    configs = list({id(m.config): m.config for m in attn}.values())
 
     p_restored = torch.full((len(positions), len(layers)), p_corr, dtype=torch.float64)
     plan = batch_plan(positions, layers, first, n, seq, window, style, batch_size)
-    parent, attr = _parent(model, blocks.layers)
+    parent, attr = parent_of(model, blocks.layers)
     head = model.get_output_embeddings()
     for chunk in plan:
         b, s, lo = len(chunk), chunk[0][2], min(c[3][0] for c in chunk)
@@ -293,7 +288,7 @@ def trace(
         with (
             _only_layers_from(parent, attr, blocks.layers, lo),
             _patch_rows(blocks, kind, restore, clean_cache),
-            _shared_prefix(configs, prefix),
+            _shared_prefix(blocks.layers, prefix),
         ):
             res = parent(
                 inputs_embeds=hidden,

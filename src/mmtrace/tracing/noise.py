@@ -1,4 +1,4 @@
-"""Gaussian-noise corruption (ROME's method), the LLM baseline beside token replacement (SPEC 4.2).
+"""Gaussian-noise corruption: ROME's method for LLMs, a baseline here beside token replacement.
 
 ROME adds noise of 3x the standard deviation of subject-token embeddings, measured over a text
 corpus. Here sigma is `scale` times the standard deviation of the model's whole input embedding
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from mmtrace.models.hooks import output_hook
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,5 @@ def applying(model: nn.Module, noise: EmbeddingNoise | None) -> Iterator[None]:
         out[:, pos] += noise.values.to(out.device, out.dtype)
         return out
 
-    handle = model.get_input_embeddings().register_forward_hook(hook)
-    try:
+    with output_hook(model.get_input_embeddings(), hook):
         yield
-    finally:
-        handle.remove()

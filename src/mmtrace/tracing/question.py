@@ -1,6 +1,6 @@
 """Trace one question: clean run, corruption, restorations of every kind, as one JSON record.
 
-Used by `mmtrace trace` and by the workflow, so both write the same record (SPEC 4):
+Used by `mmtrace trace` and by the workflow, so both write the same record (docs/method.md §4):
 `input_ids`, `corrupted_input_ids`, `tokens`, `roles` (per traced position), `positions`
 (absolute indices into input_ids), `layers`, `answer_token_id`, `answer`, `p_clean`, `p_corr`
 and `ie` = {kind: positions x layers}.
@@ -13,22 +13,29 @@ from dataclasses import dataclass
 
 import torch
 
+from mmtrace.config import Tracing
+from mmtrace.models.encoding import EncodedQuestion
 from mmtrace.models.loading import LoadedModel
-from mmtrace.tracing.corruption import EncodedQuestion, corrupt_ids, roles
+from mmtrace.models.lookup import locate
+from mmtrace.models.scoring import answer_probs
+from mmtrace.tracing.corruption import corrupt_ids
 from mmtrace.tracing.engine import trace
-from mmtrace.tracing.modules import locate
 from mmtrace.tracing.noise import EmbeddingNoise, applying, gaussian_noise
-from mmtrace.tracing.reference import answer_probs
+from mmtrace.tracing.roles import roles
+
+_DEFAULTS = Tracing()
 
 
 @dataclass(frozen=True)
 class TraceSettings:
-    kinds: tuple[str, ...] = ("mlp", "attn", "hidden")
-    window_style: str = "centered"
-    corruption: str = "replace"  # replace | repeat | noise
-    noise_scale: float = 3.0
+    """How one question is traced; the defaults are `config.Tracing`'s."""
+
+    kinds: tuple[str, ...] = tuple(_DEFAULTS.kinds)
+    window_style: str = _DEFAULTS.window_style
+    corruption: str = _DEFAULTS.corruption  # replace | repeat | noise
+    noise_scale: float = _DEFAULTS.noise_scale
     seed: int = 0
-    batch_size: int = 64
+    batch_size: int = _DEFAULTS.batch_size
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The plain causal-trace implementation: one full forward pass per (position, layer) cell.
 
-This is the release's scheme. It is slow and kept on purpose, as the ground truth that the fast
-engine must match (<= 1e-5) and the baseline the speed benchmark compares against.
+This is the scheme of the authors' released script. It is slow and kept on purpose, as the ground
+truth that the fast engine must match (<= 1e-5) and the baseline the speed benchmark compares
+against.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from mmtrace.tracing.hooks import capture, patch
-from mmtrace.tracing.modules import locate
+from mmtrace.models.hooks import capture, patch
+from mmtrace.models.lookup import locate
+from mmtrace.models.scoring import answer_prob
 from mmtrace.tracing.noise import EmbeddingNoise, applying
 from mmtrace.tracing.windows import window_layers
 
@@ -30,15 +32,6 @@ class TraceResult:
     def ie(self) -> torch.Tensor:
         """Indirect effect: p_restored - p_corr."""
         return self.p_restored - self.p_corr
-
-
-def answer_probs(logits: torch.Tensor, answer_id: int) -> torch.Tensor:
-    """p(answer) from next-token logits of shape [..., vocab]."""
-    return torch.softmax(logits.float(), dim=-1)[..., answer_id]
-
-
-def answer_prob(model, inputs: dict, answer_id: int) -> float:
-    return float(answer_probs(model(**inputs).logits[0, -1], answer_id))
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Tracing a split's questions for one model, and the summary over all traces (SPEC 4).
+"""Tracing a split's questions for one model, and the summary over all traces (docs/method.md §4).
 
 Which questions are traced, per model:
 - an MLLM: single-constraint questions corrupted at the visual constraint, with every window in
@@ -22,21 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
-from mmtrace import config as C
-from mmtrace.dataset import ConstraintSpan, QuestionRecord
+from mmtrace import config
+from mmtrace.dataset import QuestionRecord
 from mmtrace.logs import progress
-from mmtrace.models.loading import LoadedModel, load_image
+from mmtrace.models.encoding import AlignmentError, encode_record, question_text
+from mmtrace.models.loading import LoadedModel
 from mmtrace.seeding import derive
-from mmtrace.tracing import question as Q
-from mmtrace.tracing.corruption import AlignmentError, Span, encode_question
+from mmtrace.tracing import question
 
 log = logging.getLogger(__name__)
 
 CONSTRAINT_ROLES = ("first", "middle", "last")
 
 
-def settings_from(cfg: C.Tracing, seed: int) -> Q.TraceSettings:
-    return Q.TraceSettings(
+def settings_from(cfg: config.Tracing, seed: int) -> question.TraceSettings:
+    return question.TraceSettings(
         kinds=tuple(cfg.kinds),
         window_style=cfg.window_style,
         corruption=cfg.corruption,
@@ -46,11 +46,9 @@ def settings_from(cfg: C.Tracing, seed: int) -> Q.TraceSettings:
     )
 
 
-def _spans(spans: Iterable[ConstraintSpan]) -> list[Span]:
-    return [Span(s.start, s.end, s.type, s.replacement) for s in spans]
-
-
-def plan(record: QuestionRecord, multimodal: bool, cfg: C.Tracing) -> tuple[str, str, list[int]]:
+def plan(
+    record: QuestionRecord, multimodal: bool, cfg: config.Tracing
+) -> tuple[str, str, list[int]]:
     """(setting, corrupted constraint type, windows) for a question on a model of this role."""
     if not multimodal:
         return "llm", "visual", [cfg.llm_window]  # "visual" = the entity slot, named in words
@@ -59,17 +57,13 @@ def plan(record: QuestionRecord, multimodal: bool, cfg: C.Tracing) -> tuple[str,
     return "single", "visual", list(cfg.windows)
 
 
-def shard_of(records: list[QuestionRecord], shard: int, shards: int) -> list[QuestionRecord]:
-    return [r for i, r in enumerate(records) if i % shards == shard]
-
-
 def trace_records(
     loaded: LoadedModel,
     records: list[QuestionRecord],
     correct: dict[str, bool],
-    templates: C.Prompts,
+    templates: config.Prompts,
     data_dir: Path,
-    cfg: C.Tracing,
+    cfg: config.Tracing,
     seed: int,
 ) -> dict:
     """Trace the eligible questions; return {traces, excluded: {reason: n}, n_candidates}."""
@@ -87,18 +81,15 @@ def trace_records(
         if cfg.only_correct and not correct.get(rec.qid, False):
             excluded["answered incorrectly"] += 1
             continue
-        question = rec.question if mm else rec.text_question
-        spans = _spans(rec.constraints if mm else rec.text_constraints)
-        image = load_image(data_dir / rec.image_url) if mm else None
         try:
-            enc = encode_question(loaded, template, rec.qid, question, spans, image)
+            enc = encode_record(loaded, rec, templates, data_dir)
         except AlignmentError as exc:
             log.warning("excluded: %s", exc)
             excluded["constraint not aligned to tokens"] += 1
             continue
         # noise corruption: a fresh, reproducible draw per question
         own = replace(settings, seed=derive(seed, "noise", rec.qid))
-        prep = Q.prepare(loaded, enc, template, question, constraint, own)
+        prep = question.prepare(loaded, enc, template, question_text(rec, mm), constraint, own)
         if cfg.min_drop is not None and prep.p_clean - prep.p_corr < cfg.min_drop:
             excluded["corruption drop below min_drop"] += 1
             continue
@@ -108,7 +99,7 @@ def trace_records(
             "setting": setting,
             "constraint_type": rec.constraint_type,
         }
-        traces.extend(Q.run(loaded, prep, windows, own, meta))
+        traces.extend(question.run(loaded, prep, windows, own, meta))
     log.info(
         "%s: %d candidates, %d traced, excluded %s",
         loaded.name,

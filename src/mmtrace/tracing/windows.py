@@ -1,4 +1,5 @@
-"""Restoration windows: which layers a cell at layer l restores (both conventions of SPEC 4.5)."""
+"""Restoration windows: which layers a cell at layer l restores (both conventions of
+docs/method.md §4.5)."""
 
 from __future__ import annotations
 

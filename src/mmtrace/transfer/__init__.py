@@ -1,1 +1,2 @@
-"""Information transfer: per-token attention contributions (SPEC section 5, Eq. 1)."""
+"""Information transfer: per-token attention contributions (docs/method.md §5, Eq. 1) and the
+visual-token ablation (§6)."""

@@ -1,4 +1,4 @@
-"""Visual-token ablation (SPEC 6): the causal check of F3.
+"""Visual-token ablation (docs/method.md §6): the causal check of F3.
 
 If a small subset of visual tokens carries the image's information into the constraint (Fig. 5),
 knocking out the tokens with the largest contribution should hurt the answer more than knocking
@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmtrace.models.attention import attention_implementation
+from mmtrace.models.encoding import EncodedQuestion
+from mmtrace.models.hooks import input_hooks, layer_input, output_hook
 from mmtrace.models.loading import LoadedModel
+from mmtrace.models.lookup import locate, projector
 from mmtrace.seeding import derive
-from mmtrace.tracing.corruption import EncodedQuestion
-from mmtrace.tracing.hooks import removing
-from mmtrace.tracing.modules import locate, projector
-from mmtrace.transfer.contributions import eager_attention
 
 WAYS = ("block", "mean")
 RANKINGS = ("top", "random", "bottom")
@@ -81,7 +81,7 @@ def blocking(
     cache: dict[tuple, torch.Tensor] = {}
 
     def pre(_module, args, kwargs):
-        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        hidden = layer_input(args, kwargs)
         b, seq = hidden.shape[:2]
         if b != len(rows):
             raise ValueError(f"batch has {b} rows but {len(rows)} knockout sets were given")
@@ -102,11 +102,8 @@ def blocking(
             )
         return args, {**kwargs, "attention_mask": mask}
 
-    handles = [
-        blocks.module("attn", layer).register_forward_pre_hook(pre, with_kwargs=True)
-        for layer in layers
-    ]
-    with removing(handles), eager_attention(blocks.layers):
+    hooks = [(blocks.module("attn", layer), pre) for layer in layers]
+    with input_hooks(hooks, with_kwargs=True), attention_implementation(blocks.layers, "eager"):
         yield
 
 
@@ -127,7 +124,7 @@ def mean_ablating(
                 out[b, i] = mean.to(out.device, out.dtype)[i]
         return out
 
-    with removing([projector(model).register_forward_hook(hook)]):
+    with output_hook(projector(model), hook):
         yield
 
 
@@ -140,7 +137,7 @@ def mean_visual_embeddings(loaded: LoadedModel, prompt: str, images: list, batch
     def hook(_m, _i, out):
         seen.append(out.detach().float())
 
-    with removing([projector(loaded.model).register_forward_hook(hook)]):
+    with output_hook(projector(loaded.model), hook):
         for s in range(0, len(images), batch_size):
             chunk = images[s : s + batch_size]
             loaded.model(**loaded.encode([prompt] * len(chunk), chunk))

@@ -14,17 +14,16 @@ forward pass and restored afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from mmtrace.tracing.modules import locate
+from mmtrace.models.attention import attention_implementation
+from mmtrace.models.hooks import layer_input, output_hooks
+from mmtrace.models.lookup import attention_output_projection, locate, value_projection
 
-V_NAMES = ("v_proj",)
-O_NAMES = ("o_proj", "dense", "out_proj")
 # Bound on the elements of one [targets, seq, hidden] block, so long multimodal prompts (576 image
 # tokens, hidden 4096) fit in memory: targets are processed in chunks of at most this size.
 MAX_BLOCK = 1 << 27
@@ -37,31 +36,6 @@ class LayerCapture:
     x: torch.Tensor  # [seq, hidden]: the normalised input
     probs: torch.Tensor  # [heads, seq, seq]: attention probabilities, target x source
     output: torch.Tensor  # [seq, hidden]: the block's output (o_proj bias included)
-
-
-def _linear(attn: nn.Module, names: Sequence[str], role: str) -> nn.Linear:
-    for name in names:
-        mod = getattr(attn, name, None)
-        if isinstance(mod, nn.Linear):
-            return mod
-    raise ValueError(
-        f"{type(attn).__name__} has no {role} projection among {list(names)}; "
-        "Eq. 1 needs the value and output projections as nn.Linear"
-    )
-
-
-@contextmanager
-def eager_attention(decoder: nn.Module) -> Iterator[None]:
-    """Route the text decoder (mask creation and attention alike) through eager attention."""
-    configs = {id(m.config): m.config for m in decoder.modules() if hasattr(m, "config")}
-    saved = {k: c._attn_implementation_internal for k, c in configs.items()}
-    try:
-        for c in configs.values():
-            c._attn_implementation_internal = "eager"
-        yield
-    finally:
-        for k, c in configs.items():
-            c._attn_implementation_internal = saved[k]
 
 
 def _normalise(indices: Sequence[int] | None, n: int, what: str) -> list[int]:
@@ -84,7 +58,7 @@ def capture(
 
     def hook(layer: int):
         def fn(module, args, kwargs, output):
-            x = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+            x = layer_input(args, kwargs)
             if not isinstance(output, tuple) or len(output) < 2 or output[1] is None:
                 raise RuntimeError(
                     f"{type(module).__name__} returned no attention probabilities under eager"
@@ -95,14 +69,13 @@ def capture(
 
         return fn
 
-    attns = {layer: blocks.module("attn", layer) for layer in layers}
-    handles = [a.register_forward_hook(hook(layer), with_kwargs=True) for layer, a in attns.items()]
-    try:
-        with torch.no_grad(), eager_attention(blocks.layers):
-            model(**inputs)
-    finally:
-        for h in handles:
-            h.remove()
+    hooks = [(blocks.module("attn", layer), hook(layer)) for layer in layers]
+    with (
+        output_hooks(hooks, with_kwargs=True),
+        torch.no_grad(),
+        attention_implementation(blocks.layers, "eager"),
+    ):
+        model(**inputs)
     missing = sorted(set(layers) - set(found))
     if missing:
         raise RuntimeError(f"attention of layers {missing} did not run")
@@ -112,7 +85,7 @@ def capture(
 def _per_head_outputs(attn: nn.Module, cap: LayerCapture) -> torch.Tensor:
     """[seq, heads, hidden]: each source token's value vector of each head, mapped through that
     head's slice of the output projection (the part of Eq. 1 that does not depend on j)."""
-    v_proj, o_proj = _linear(attn, V_NAMES, "value"), _linear(attn, O_NAMES, "output")
+    v_proj, o_proj = value_projection(attn), attention_output_projection(attn)
     n_heads = cap.probs.shape[0]
     dtype = torch.promote_types(cap.x.dtype, torch.float32)  # half-precision models: sum in fp32
     x = cap.x.to(dtype)

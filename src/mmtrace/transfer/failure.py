@@ -1,4 +1,5 @@
-"""Predicting a correct answer (Fig. 17, SPEC 5 F4): attention contribution vs confidence.
+"""Predicting a correct answer (Fig. 17, finding F4 of docs/method.md §5): attention contribution
+vs confidence.
 
 Two predictors of correctness are compared on the same questions:
 - the contribution of the constraint's tokens to the last token at one layer (Eq. 1), higher

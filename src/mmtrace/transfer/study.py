@@ -1,5 +1,5 @@
 """Information transfer over a split's questions, and the summaries behind Figs. 5, 15-17 and the
-visual-token ablation (SPEC 5 and 6).
+visual-token ablation (docs/method.md §5 and §6).
 
 Per question (`attention_records`), one eager forward pass gives Eq. 1 at every layer for two
 targets: the last token (reading the question's constraint, Figs. 15-17) and the visual
@@ -21,18 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mmtrace import config as C
+from mmtrace import config, prompts
 from mmtrace.dataset import QuestionRecord
 from mmtrace.logs import progress
+from mmtrace.models.encoding import AlignmentError, EncodedQuestion, encode_record
 from mmtrace.models.loading import LoadedModel, load_image
+from mmtrace.models.lookup import locate
 from mmtrace.models.scoring import first_answer_token
 from mmtrace.seeding import derive
 from mmtrace.stats import mean_ci, paired_greater, two_sample
-from mmtrace.tracing.corruption import AlignmentError, EncodedQuestion, Span, encode_question
-from mmtrace.tracing.modules import locate
-from mmtrace.transfer import ablation as A
-from mmtrace.transfer import failure as F
-from mmtrace.transfer import visual as V
+from mmtrace.transfer import ablation, failure, visual
 from mmtrace.transfer.contributions import attention_contributions
 
 log = logging.getLogger(__name__)
@@ -50,24 +48,8 @@ def eligible(records: list[QuestionRecord], multimodal: bool) -> list[QuestionRe
     return records if multimodal else [r for r in records if r.constraint_type == "single"]
 
 
-def _encoded(
-    loaded: LoadedModel, rec: QuestionRecord, templates: C.Prompts, data_dir: Path
-) -> EncodedQuestion:
-    mm = loaded.is_multimodal
-    template = templates.mllm if mm else templates.llm
-    spans = rec.constraints if mm else rec.text_constraints
-    return encode_question(
-        loaded,
-        template,
-        rec.qid,
-        rec.question if mm else rec.text_question,
-        [Span(s.start, s.end, s.type, s.replacement) for s in spans],
-        load_image(data_dir / rec.image_url) if mm else None,
-    )
-
-
 def contributions_of(
-    loaded: LoadedModel, enc: EncodedQuestion, cfg: C.Attention, full: bool = False
+    loaded: LoadedModel, enc: EncodedQuestion, cfg: config.Attention, full: bool = False
 ) -> dict:
     """Constraint -> last token per layer (reduced over the constraint's tokens), and for an
     MLLM the visual tokens -> visual constraint at `cfg.visual_layer`; one forward pass.
@@ -76,7 +58,7 @@ def contributions_of(
     if not constraint:
         raise ValueError(f"question {enc.qid}: no visual constraint (entity) span")
     last = len(enc.input_ids) - 1
-    targets = [last] + ([V.target(enc)] if enc.image_positions else [])
+    targets = [last] + ([visual.target(enc)] if enc.image_positions else [])
     n_layers = len(locate(loaded.model))
     if not 0 <= cfg.visual_layer < n_layers:
         raise ValueError(f"attention.visual_layer {cfg.visual_layer} not in [0, {n_layers})")
@@ -97,9 +79,9 @@ def attention_records(
     loaded: LoadedModel,
     records: list[QuestionRecord],
     scores: dict[str, dict],
-    templates: C.Prompts,
+    templates: config.Prompts,
     data_dir: Path,
-    cfg: C.Attention,
+    cfg: config.Attention,
 ) -> dict:
     """Eq. 1 contributions of every eligible question; {records, excluded: {reason: n}}."""
     rows, excluded = [], Counter()
@@ -107,7 +89,7 @@ def attention_records(
         if rec.qid not in scores:
             raise KeyError(f"question {rec.qid} has no evaluation score (stale scores file?)")
         try:
-            enc = _encoded(loaded, rec, templates, data_dir)
+            enc = encode_record(loaded, rec, templates, data_dir)
         except AlignmentError as exc:
             log.warning("excluded: %s", exc)
             excluded["constraint not aligned to tokens"] += 1
@@ -134,11 +116,11 @@ def _ci(values: np.ndarray) -> tuple[list[float], list[list[float]]]:
     return mean.tolist(), [[float(m - h), float(m + h)] for m, h in zip(mean, half, strict=True)]
 
 
-def _visual_summary(rows: list[dict], cfg: C.Attention, seed: int) -> dict:
+def _visual_summary(rows: list[dict], cfg: config.Attention, seed: int) -> dict:
     matrix = np.array([r["visual_to_constraint"] for r in rows], dtype=np.float64)
     n_visual = matrix.shape[1]
-    k = V._top_count(cfg.top_share, n_visual)
-    conc = np.array([V.concentration(v, cfg.top_share) for v in matrix])
+    k = visual.top_count(cfg.top_share, n_visual)
+    conc = np.array([visual.concentration(v, cfg.top_share) for v in matrix])
     mean, ci = _ci(conc)
     shares = matrix / matrix.sum(axis=1, keepdims=True)
     out = {
@@ -153,10 +135,10 @@ def _visual_summary(rows: list[dict], cfg: C.Attention, seed: int) -> dict:
             "ratio_to_uniform": mean[0] / (k / n_visual),
         },
         "mean_share": shares.mean(axis=0).tolist(),
-        "top_frequency": V.top_share_by_position(matrix, cfg.top_share).tolist(),
+        "top_frequency": visual.top_share_by_position(matrix, cfg.top_share).tolist(),
     }
     if len(rows) >= 2:
-        out["consistency"] = V.consistency(matrix, k, cfg.n_perm, seed)
+        out["consistency"] = visual.consistency(matrix, k, cfg.n_perm, seed)
     return out
 
 
@@ -185,8 +167,8 @@ def _constraint_summary(rows: list[dict]) -> dict:
     return out
 
 
-def _failure(rows: list[dict], cfg: C.Attention, seed: int) -> dict:
-    return F.predict_correctness(
+def _failure(rows: list[dict], cfg: config.Attention, seed: int) -> dict:
+    return failure.predict_correctness(
         np.array([r["constraint_to_last"] for r in rows], dtype=np.float64),
         np.array([r["confidence"] for r in rows]),
         np.array([r["correct"] for r in rows]),
@@ -196,7 +178,7 @@ def _failure(rows: list[dict], cfg: C.Attention, seed: int) -> dict:
     )
 
 
-def summarise_attention(shards: list[dict], cfg: C.Attention, seed: int) -> dict:
+def summarise_attention(shards: list[dict], cfg: config.Attention, seed: int) -> dict:
     """Per model: per split and pooled ("all"), Fig. 5's statistics (MLLMs), Figs. 15-16's
     constraint -> last-token curves with Mann-Whitney p per layer, and Fig. 17's analysis."""
     by_model: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
@@ -231,24 +213,22 @@ def ablation_records(
     loaded: LoadedModel,
     records: list[QuestionRecord],
     scores: dict[str, dict],
-    templates: C.Prompts,
+    templates: config.Prompts,
     data_dir: Path,
-    att: C.Attention,
-    cfg: C.Ablation,
+    att: config.Attention,
+    cfg: config.Ablation,
     mean_images: list[Path],
     seed: int,
 ) -> dict:
     """Knock out visual tokens of every eligible question (MLLM, single or multi-constraint)."""
-    from mmtrace import prompts as P
-
     if not loaded.is_multimodal:
         raise ValueError(f"{loaded.name}: visual-token ablation needs a multimodal model")
     n_layers = len(locate(loaded.model))
     layers = list(range(min(cfg.block_layers, n_layers)))
     mean = None
     if "mean" in cfg.ways:
-        prompt = P.build(templates.mllm, "").text
-        mean = A.mean_visual_embeddings(
+        prompt = prompts.build(templates.mllm, "").text
+        mean = ablation.mean_visual_embeddings(
             loaded, prompt, [load_image(p) for p in mean_images], cfg.batch_size
         )
     rows, excluded = [], Counter()
@@ -257,15 +237,15 @@ def ablation_records(
             excluded["answered incorrectly"] += 1
             continue
         try:
-            enc = _encoded(loaded, rec, templates, data_dir)
+            enc = encode_record(loaded, rec, templates, data_dir)
         except AlignmentError as exc:
             log.warning("excluded: %s", exc)
             excluded["constraint not aligned to tokens"] += 1
             continue
-        contrib = V.visual_to_constraint(loaded.model, enc, att.visual_layer)
+        contrib = visual.visual_to_constraint(loaded.model, enc, att.visual_layer)
         gold = sorted({first_answer_token(loaded.tokenizer, enc.prompt, a) for a in rec.answers})
-        ks = A.ks_for(cfg.fractions, contrib.size)
-        result = A.ablate_question(
+        ks = ablation.ks_for(cfg.fractions, contrib.size)
+        result = ablation.ablate_question(
             loaded,
             enc,
             gold,
@@ -275,7 +255,7 @@ def ablation_records(
             layers,
             mean,
             cfg.random_draws,
-            A.question_seed(seed, rec.qid),
+            ablation.question_seed(seed, rec.qid),
             cfg.batch_size,
         )
         rows.append({"qid": rec.qid, "split": rec.split, "n_visual": contrib.size, **result})
@@ -301,7 +281,7 @@ def _ablation_group(rows: list[dict], way: str) -> dict:
         "clean": {"p_answer": float(p0.mean()), "accuracy": float(a0.mean())},
     }
     drops = {}
-    for ranking in A.RANKINGS:
+    for ranking in ablation.RANKINGS:
         p = np.array([r[way][ranking]["p"] for r in rows])  # [questions, ks]
         acc = np.array([r[way][ranking]["correct"] for r in rows])
         drops[ranking] = p0[:, None] - p

@@ -1,4 +1,5 @@
-"""Visual tokens -> visual constraint at the first layer (Fig. 5, SPEC 5 F3), and its statistics.
+"""Visual tokens -> visual constraint at the first layer (Fig. 5, finding F3 of docs/method.md
+§5), and its statistics.
 
 F3 claims that a *small* and *consistent* subset of visual tokens carries the image's information
 into the visual-constraint token. Each word is made testable here:
@@ -19,7 +20,7 @@ import math
 import numpy as np
 from torch import nn
 
-from mmtrace.tracing.corruption import EncodedQuestion
+from mmtrace.models.encoding import EncodedQuestion
 from mmtrace.transfer.contributions import attention_contributions
 
 # Bound on the elements of one block of simulated random top-k indicators ([sims, questions, n]).
@@ -43,7 +44,7 @@ def target(enc: EncodedQuestion) -> int:
     return enc.span_positions["visual"][-1]
 
 
-def _top_count(share: float, n: int) -> int:
+def top_count(share: float, n: int) -> int:
     """ceil(share * n), at least 1; rounding first so that e.g. 0.1 * 30 gives 3, not 4."""
     if not 0 < share <= 1:
         raise ValueError(f"share must be in (0, 1], got {share}")
@@ -72,7 +73,7 @@ def concentration(contrib: np.ndarray, share: float = 0.05) -> float:
     total = contrib.sum()
     if total <= 0:
         raise ValueError("all contributions are zero: concentration is undefined")
-    m = _top_count(share, contrib.size)
+    m = top_count(share, contrib.size)
     return float(np.sort(contrib)[::-1][:m].sum() / total)
 
 
@@ -160,8 +161,8 @@ def patch_grid(contrib: np.ndarray) -> np.ndarray:
 def top_share_by_position(matrix: np.ndarray, share: float = 0.05) -> np.ndarray:
     """[n_visual]: per visual-token index, the fraction of questions in which it is among that
     question's top ceil(share * n) tokens -- the consistent subset Fig. 5 shows (in LLaVA about
-    the last 36 of 576 per SPEC 5)."""
+    the last 36 of 576 per docs/method.md §5)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] == 0:
         raise ValueError(f"need a [questions, n_visual] matrix, got shape {matrix.shape}")
-    return _top_indicator(matrix, _top_count(share, matrix.shape[1])).mean(axis=0)
+    return _top_indicator(matrix, top_count(share, matrix.shape[1])).mean(axis=0)

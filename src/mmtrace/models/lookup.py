@@ -1,17 +1,27 @@
-"""Find the blocks tracing restores by structure, not by hard-coded attribute paths.
+"""Finding a model's parts by structure, not by hard-coded attribute paths.
 
 A decoder is the longest `nn.ModuleList` of the language model whose items each own an attention
 child and an MLP child; this holds for Llama, Phi, Mistral, Qwen and the LLaVA wrappers around
 them, whatever the attribute names (`model.layers`, `language_model.layers`, ...).
+
+The hook sites every method names (`SITES`), at decoder layer l and every token position:
+- `hidden`: the decoder block's output, i.e. the residual stream after layer l (what ROME calls
+  the hidden state; restoring it restores everything the layer and those before it wrote);
+- `mlp`: the MLP's output at layer l, before it is added to the residual stream;
+- `attn`: the self-attention block's output at layer l (after its output projection), before it
+  is added to the residual stream.
+In a Phi (parallel) block attention and MLP read the same normalised input and both outputs are
+added to the residual stream together; the sites are the same modules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import nn
 
-KINDS = ("hidden", "mlp", "attn")
+SITES = ("hidden", "mlp", "attn")
 
 
 def _child_by_class(layer: nn.Module, needle: str) -> nn.Module | None:
@@ -27,7 +37,7 @@ class DecoderBlocks:
         return len(self.layers)
 
     def module(self, kind: str, layer: int) -> nn.Module:
-        """The module whose output is restored for `kind` at `layer`."""
+        """The module whose output is the site `kind` (see `SITES`) at `layer`."""
         block = self.layers[layer]
         if kind == "hidden":
             return block
@@ -58,6 +68,15 @@ def locate(model: nn.Module) -> DecoderBlocks:
     return DecoderBlocks(max(candidates, key=len))
 
 
+def parent_of(model: nn.Module, child: nn.Module) -> tuple[nn.Module, str]:
+    """The module holding `child` as a direct attribute, and that attribute's name."""
+    for mod in model.modules():
+        for name, c in mod.named_children():
+            if c is child:
+                return mod, name
+    raise ValueError(f"{type(child).__name__} has no parent module in {type(model).__name__}")
+
+
 PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector")
 
 
@@ -73,18 +92,35 @@ def projector(model: nn.Module) -> nn.Module:
     return hits[0]
 
 
+def _linear(parent: nn.Module, names: Sequence[str], what: str) -> nn.Linear:
+    for name in names:
+        mod = getattr(parent, name, None)
+        if isinstance(mod, nn.Linear):
+            return mod
+    raise ValueError(f"{type(parent).__name__} has no {what} among {list(names)}")
+
+
 OUTPUT_PROJECTION_NAMES = ("down_proj", "fc2", "c_proj", "dense_4h_to_h", "w2")
 
 
 def output_projection(blocks: DecoderBlocks, layer: int) -> nn.Linear:
     """The MLP's output projection W at `layer` (Llama `down_proj`, Phi `fc2`): the matrix
     MultEdit rewrites. Its input is the key, its output (plus bias) the MLP's output."""
-    mlp = blocks.module("mlp", layer)
-    for name in OUTPUT_PROJECTION_NAMES:
-        mod = getattr(mlp, name, None)
-        if isinstance(mod, nn.Linear):
-            return mod
-    raise ValueError(
-        f"layer {layer}: {type(mlp).__name__} has no output projection among "
-        f"{list(OUTPUT_PROJECTION_NAMES)}"
-    )
+    try:
+        return _linear(blocks.module("mlp", layer), OUTPUT_PROJECTION_NAMES, "output projection")
+    except ValueError as exc:
+        raise ValueError(f"layer {layer}: {exc}") from None
+
+
+VALUE_NAMES = ("v_proj",)
+ATTENTION_OUTPUT_NAMES = ("o_proj", "dense", "out_proj")
+
+
+def value_projection(attn: nn.Module) -> nn.Linear:
+    """The attention block's value projection W_V (all heads, as one nn.Linear)."""
+    return _linear(attn, VALUE_NAMES, "value projection (Eq. 1 needs it as nn.Linear)")
+
+
+def attention_output_projection(attn: nn.Module) -> nn.Linear:
+    """The attention block's output projection W_O (all heads, as one nn.Linear)."""
+    return _linear(attn, ATTENTION_OUTPUT_NAMES, "output projection (Eq. 1 needs it as nn.Linear)")

@@ -1,0 +1,180 @@
+"""The workflow's configuration schema.
+
+`validate()` runs when the Snakefile starts: an unknown key or a bad value fails with a message
+that names it, before any job runs. Defaults live in these models (one home per default) and
+config.yaml sets every key explicitly so users see them. Sections: `base` (paths, prompts),
+`toy` (the toy world and models), `models` (what the analyses run on, job resources),
+`analyses` (evaluation, tracing, attention, ablation, editing), `paper` (the paper world).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from mmtrace.config.analyses import (
+    Ablation,
+    Attention,
+    Editing,
+    Evaluation,
+    MultEditSettings,
+    Tracing,
+)
+from mmtrace.config.base import Paths, Prompts, Strict
+from mmtrace.config.models import ModelSpec, Resources
+from mmtrace.config.paper import (
+    REQUIRED_SOURCES,
+    SETTINGS_SECTIONS,
+    Downloads,
+    HeldOut,
+    Paper,
+    Source,
+)
+from mmtrace.config.toy import (
+    MLLMCfg,
+    TextModelCfg,
+    TokenizerCfg,
+    ToyTraining,
+    ToyWorld,
+    VisionCfg,
+)
+
+__all__ = [
+    "REQUIRED_SOURCES",
+    "RESOURCE_RULES",
+    "SETTINGS_SECTIONS",
+    "Ablation",
+    "Attention",
+    "Config",
+    "ConfigError",
+    "Downloads",
+    "Editing",
+    "Evaluation",
+    "HeldOut",
+    "MLLMCfg",
+    "ModelSpec",
+    "MultEditSettings",
+    "Paper",
+    "Paths",
+    "Prompts",
+    "Resources",
+    "Source",
+    "TextModelCfg",
+    "TokenizerCfg",
+    "ToyTraining",
+    "ToyWorld",
+    "Tracing",
+    "VisionCfg",
+    "job_resources",
+    "select_world",
+    "validate",
+]
+
+RESOURCE_RULES = (
+    "evaluate_model",
+    "trace_shard",
+    "attention_shard",
+    "ablation_shard",
+    "edit_shard",
+    "edit_sweep",
+)
+
+
+class Config(Strict):
+    world: Literal["toy", "paper"] = "toy"
+    seed: int = 1234
+    threads: int = Field(1, ge=1)  # torch threads per job; snakemake runs jobs in parallel
+    use_gpu: bool = False  # model jobs request a GPU (resource gpu=1)
+    paths: Paths = Paths()
+    prompts: Prompts = Prompts()
+    toy_world: ToyWorld = ToyWorld()
+    toy_training: ToyTraining
+    models: dict[str, ModelSpec]
+    evaluation: Evaluation = Evaluation()
+    tracing: Tracing = Tracing()
+    attention: Attention = Attention()
+    ablation: Ablation = Ablation()
+    editing: Editing = Editing()
+    resources: dict[str, Resources] = {}
+    paper: Paper = Paper()
+
+    @model_validator(mode="after")
+    def _models_known(self) -> Config:
+        unknown = set(self.resources) - set(RESOURCE_RULES)
+        if unknown:
+            raise ValueError(f"resources: unknown rules {sorted(unknown)}; use {RESOURCE_RULES}")
+        if not self.models:
+            raise ValueError("models: no model to analyse")
+        for name, spec in self.models.items():
+            if spec.source == "toy" and name not in (
+                self.toy_training.mllms.keys() | self.toy_training.text_models.keys()
+            ):
+                raise ValueError(f"models.{name}: a toy model must be defined in toy_training")
+            if spec.source == "toy" and (name in self.toy_training.mllms) != (spec.role == "mllm"):
+                raise ValueError(f"models.{name}.role: does not match its toy_training entry")
+            if spec.llm is not None and spec.llm not in self.models:
+                raise ValueError(f"models.{name}.llm: {spec.llm!r} is not in models")
+        return self
+
+
+def job_resources(cfg: dict[str, Any], rule: str) -> dict[str, Any]:
+    """A model job's Snakemake resources: `gpu` (1 when `use_gpu`), and `mem_mb` and `runtime`
+    (minutes) from `resources.<rule>` times the attempt number, so a job that a retry resubmits
+    (out of memory or time) asks for more."""
+    base = Resources(**cfg["resources"].get(rule, {}))
+    return {
+        "gpu": 1 if cfg["use_gpu"] else 0,
+        "mem_mb": lambda wildcards, attempt: base.mem_mb * attempt,
+        "runtime": lambda wildcards, attempt: base.runtime * attempt,
+    }
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def select_world(raw: dict[str, Any]) -> dict[str, Any]:
+    """The config the workflow runs: as written for `world: toy`; for `world: paper`, the
+    `paper` section's paths, models, GPU use and resources, and its `settings` merged over the
+    analysis sections (so `--config world=paper` is the one switch)."""
+    if raw.get("world") != "paper":
+        return raw
+    paper = raw.get("paper") or {}
+    out = dict(raw)
+    for key in ("paths", "use_gpu", "models", "resources"):
+        if key in paper:
+            out[key] = paper[key]
+    if paper.get("run") is not None and isinstance(out.get("models"), dict):
+        out["models"] = {k: v for k, v in out["models"].items() if k in paper["run"]}
+    out.setdefault("paths", {})
+    if "paths" not in paper:
+        out["paths"] = Paper().paths.model_dump()
+    for section, over in (paper.get("settings") or {}).items():
+        if isinstance(over, dict) and section in SETTINGS_SECTIONS:
+            out[section] = _merge(out.get(section) or {}, over)
+    return out
+
+
+def validate(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate a raw config mapping (after selecting its world); return it with defaults
+    filled in (a plain dict)."""
+    try:
+        cfg = Config.model_validate(select_world(raw))
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "<top level>"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"  {loc}: {msg}")
+        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines)) from None
+    return cfg.model_dump(mode="json")

@@ -1,0 +1,120 @@
+"""The analyses' settings: evaluation, causal tracing, attention contributions, visual-token
+ablation and editing. Each method's defaults live here and nowhere else: the workflow, the
+method's own settings objects and the command line all read them from these models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from mmtrace.config.base import Strict
+
+
+class Evaluation(Strict):
+    batch_size: int = Field(64, ge=1)
+
+
+class Tracing(Strict):
+    """MultiModalCausalTrace settings (docs/method.md §4). Windows count layers in `window_style`'s
+    convention: `centered` restores `window` layers centred on each layer (ROME), `radius`
+    restores [l - window, l + window] (the release). The paper's windows for 32-layer models:
+    1 and 3 (single constraint), 6 (multi-constraint), 5 (the LLM)."""
+
+    kinds: list[Literal["mlp", "attn", "hidden"]] = ["mlp", "attn", "hidden"]
+    window_style: Literal["centered", "radius"] = "centered"
+    windows: list[int] = Field([1, 3], min_length=1)  # single-constraint traces (Fig. 3)
+    multi_window: int = Field(6, ge=1)  # multi-constraint traces at the textual constraint
+    llm_window: int = Field(5, ge=1)  # the LLM's traces (Fig. 1)
+    corruption: Literal["replace", "repeat", "noise"] = "replace"
+    noise_scale: float = Field(3.0, gt=0)  # `noise`: sigma = scale x std of the embeddings
+    # Trace only questions the model answers correctly (the paper's choice); false traces all.
+    only_correct: bool = True
+    # A question is traced only if the model answers it correctly and the corruption lowers
+    # p(answer) by at least this much (None: no such screening); exclusions are counted.
+    min_drop: float | None = Field(0.1, ge=0, le=1)
+    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    shards: int = Field(1, ge=1)  # jobs per model and split (spread over SLURM)
+    batch_size: int = Field(64, ge=1)  # restorations per forward pass
+    examples: int = Field(3, ge=1)  # per-question heatmaps drawn per model and split
+
+    @model_validator(mode="after")
+    def _windows(self) -> Tracing:
+        if any(w < 1 for w in self.windows):
+            raise ValueError("tracing.windows: every window must be >= 1")
+        return self
+
+
+class Attention(Strict):
+    """Information transfer (docs/method.md §5): Eq. 1 contributions, Figs. 5 and 15-17."""
+
+    visual_layer: int = Field(0, ge=0)  # Fig. 5: visual tokens -> constraint at this layer
+    top_share: float = Field(0.05, gt=0, le=1)  # concentration and consistency: the top 5%
+    n_perm: int = Field(1000, ge=1)  # consistency: draws of the random top-k baseline
+    # Constraint -> last token per layer: how a constraint's tokens are combined (Yuksekgonul
+    # et al. take the largest token contribution).
+    reduce: Literal["max", "sum", "mean"] = "max"
+    n_boot: int = Field(1000, ge=1)  # bootstrap resamples for the AUROC intervals (Fig. 17)
+    # Fig. 17 picks the layer on a random half of the questions (stratified by correctness) and
+    # evaluates on the other half; each half needs this many correct and incorrect answers.
+    min_per_class: int = Field(3, ge=2)
+    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    shards: int = Field(1, ge=1)  # jobs per model and split
+
+
+class Ablation(Strict):
+    """Visual-token ablation (docs/method.md §6): knock out the top-k visual tokens ranked by their
+    contribution to the visual constraint, against k random and the k lowest-ranked."""
+
+    ways: list[Literal["block", "mean"]] = Field(["block", "mean"], min_length=1)
+    # k as fractions of the visual tokens (LLaVA: 36, 72, 144, 288 of 576).
+    fractions: list[float] = Field([0.0625, 0.125, 0.25, 0.5], min_length=1)
+    block_layers: int = Field(4, ge=1)  # `block`: attention to the tokens is cut in layers < this
+    random_draws: int = Field(3, ge=1)  # random k-subsets per question and k (averaged)
+    mean_images: int = Field(64, ge=1)  # `mean`: images of the split averaged per patch
+    only_correct: bool = True  # ablate only questions the model answers correctly
+    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    shards: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)  # ablated variants per forward pass
+
+    @model_validator(mode="after")
+    def _fractions(self) -> Ablation:
+        if any(not 0 < f <= 1 for f in self.fractions):
+            raise ValueError("ablation.fractions: every fraction must be in (0, 1]")
+        return self
+
+
+class MultEditSettings(Strict):
+    """MultEdit's own hyperparameters (docs/method.md §7). The defaults are the release's values
+    (layer 2 of 32, 10 steps, lr 0.1, weight decay 1e-3, lambda 0.01) except the clamp, which the
+    release sets to 1e-4 (which looks like a bug) and ROME to 4, our default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layer: int = Field(2, ge=0)  # the edited MLP (an early causal layer)
+    steps: int = Field(10, ge=1)  # Adam steps optimising delta
+    lr: float = Field(0.1, gt=0)
+    weight_decay: float = Field(1e-3, ge=0)  # coefficient of ||delta|| / ||v0||^2
+    lam: float = Field(0.01, gt=0)  # lambda of the closed form
+    clamp: float = Field(4.0, gt=0)  # ||delta|| <= clamp * ||v0||
+
+
+class Editing(MultEditSettings):
+    """MultEdit (its settings above) and its baselines, the scenarios and the sweeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    scenarios: list[Literal["error_correction", "long_tail"]] = Field(
+        ["error_correction", "long_tail"], min_length=1
+    )
+    finetune_steps: int = Field(10, ge=1)  # both baselines: Adam on the same W
+    finetune_lr: float = Field(1e-3, gt=0)
+    finetune_norm: float = Field(1e-3, gt=0)  # FT-L: L-inf bound on each weight's change
+    unrelated: int = Field(32, ge=1)  # unrelated questions scored for specificity
+    max_edits: int | None = Field(None, ge=1)  # per model and scenario (None: all)
+    sweep_layers: list[int] | None = None  # Fig. 14 (None: every layer)
+    sweep_edits: int = Field(20, ge=1)  # error-correction questions edited at each layer
+    clamp_sweep: list[float] = [1e-4, 1.0, 4.0]  # MultEdit efficacy at each clamp (the release's
+    # 1e-4 included), at `layer`, on the same questions as the layer sweep
+    steps_sweep: list[int] = [10, 40, 160]  # ... and at each number of delta steps
+    shards: int = Field(1, ge=1)  # jobs per model and scenario

@@ -1,0 +1,138 @@
+"""rules/transfer.smk: information transfer (Eq. 1 attention contributions, docs/method.md §5)
+and the visual-token ablation, per model, split and shard; their summaries and figures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mmtrace import config
+from mmtrace.dataset import load_questions
+from mmtrace.io import read_json, write_json
+from mmtrace.steps.common import model_job, read_scores, shard_of
+
+log = logging.getLogger(__name__)
+
+
+def attention_shard(
+    *,
+    model: str,
+    checkpoint: Path,
+    spec: dict,
+    csv: Path,
+    scores: Path,
+    prompts: dict,
+    attention: dict,
+    shard: int,
+    threads: int,
+    contributions: Path,
+) -> None:
+    """Eq. 1 contributions for one shard of one split (Figs. 5 and 15-17)."""
+    from mmtrace.transfer import study
+
+    settings = config.Attention(**attention)
+    loaded = model_job(model, checkpoint, spec, threads)
+    records = study.eligible(load_questions([csv]), loaded.is_multimodal)
+    records = shard_of(records, shard, settings.shards, settings.max_questions)
+    result = study.attention_records(
+        loaded, records, read_scores(scores), config.Prompts(**prompts), csv.parent, settings
+    )
+    write_json(contributions, {"model": model, "split": csv.stem, "shard": shard, **result})
+
+
+def attention_summary(*, shards: list[Path], attention: dict, seed: int, summary: Path) -> None:
+    """Concentration, consistency, correct vs incorrect per layer and the AUROCs, per model."""
+    from mmtrace.transfer.study import summarise_attention
+
+    result = summarise_attention(
+        [read_json(p) for p in shards], config.Attention(**attention), seed
+    )
+    for model, entry in result.items():
+        for split, e in entry["splits"].items():
+            f = e["failure_prediction"]
+            v = e.get("visual", {}).get("concentration")
+            log.info(
+                "%s %s: n=%d%s; AUROC %s",
+                model,
+                split,
+                e["n"],
+                f"; top-share concentration {v['mean']:.3f} (uniform {v['uniform']:.3f})"
+                if v
+                else "",
+                f["skipped"]
+                if "skipped" in f
+                else f"contribution {f['contribution']['auroc']:.3f} vs confidence "
+                f"{f['confidence']['auroc']:.3f} (DeLong p={f['difference']['delong_p']:.3g})",
+            )
+    write_json(summary, result)
+
+
+def ablation_shard(
+    *,
+    model: str,
+    checkpoint: Path,
+    spec: dict,
+    csv: Path,
+    scores: Path,
+    prompts: dict,
+    attention: dict,
+    ablation: dict,
+    seed: int,
+    shard: int,
+    threads: int,
+    knockouts: Path,
+) -> None:
+    """Visual-token ablation for one shard of one split: top-k vs random-k vs bottom-k."""
+    from mmtrace.transfer import study
+
+    settings = config.Ablation(**ablation)
+    loaded = model_job(model, checkpoint, spec, threads)
+    everything = load_questions([csv])
+    result = study.ablation_records(
+        loaded,
+        shard_of(everything, shard, settings.shards, settings.max_questions),
+        read_scores(scores),
+        config.Prompts(**prompts),
+        csv.parent,
+        config.Attention(**attention),
+        settings,
+        study.mean_image_files(everything, csv.parent, settings.mean_images),
+        seed,
+    )
+    write_json(knockouts, {"model": model, "split": csv.stem, "shard": shard, **result})
+
+
+def ablation_summary(*, shards: list[Path], summary: Path) -> None:
+    """The drop in p(answer) and accuracy per k and ranking, with intervals and tests."""
+    from mmtrace.transfer.study import summarise_ablation
+
+    result = summarise_ablation([read_json(p) for p in shards])
+    for model, entry in result.items():
+        for way in entry["ways"]:
+            g = entry["splits"]["all"].get(way)
+            if g:
+                log.info(
+                    "%s %s (all splits, n=%d): drop in p(answer) at k=%s: top %s, random %s, "
+                    "bottom %s",
+                    model,
+                    way,
+                    g["n"],
+                    g["k"],
+                    [round(x, 3) for x in g["top"]["drop_p_answer"]],
+                    [round(x, 3) for x in g["random"]["drop_p_answer"]],
+                    [round(x, 3) for x in g["bottom"]["drop_p_answer"]],
+                )
+    write_json(summary, result)
+
+
+def fig_transfer(*, summary: Path, figure: str, model: str, pdf: Path) -> None:
+    """One of the information-transfer figures, drawn from its summary."""
+    from mmtrace.report import transfer
+
+    draw = {
+        "visual": transfer.fig_visual,
+        "constraint": transfer.fig_constraint_to_last,
+        "roc": transfer.fig_failure,
+        "ablation": transfer.fig_ablation,
+    }[figure]
+    draw(read_json(summary), model, pdf.with_suffix(""))

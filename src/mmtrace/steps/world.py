@@ -1,0 +1,19 @@
+"""rules/world.smk: the embedded default data, the toy world."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mmtrace import config
+
+log = logging.getLogger(__name__)
+
+
+def toy_world(*, world: Path, seed: int, settings: dict) -> None:
+    """Entities, drawn images, facts and constraint-annotated questions, written beside
+    `world` (world.json): one CSV per split and the images folder."""
+    from mmtrace.toyworld.generate import generate
+
+    counts = generate(world.parent, seed=seed, **config.ToyWorld(**settings).model_dump())
+    log.info("toy world written to %s: %s", world.parent, counts)

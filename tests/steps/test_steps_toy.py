@@ -1,0 +1,146 @@
+"""The workflow's steps called directly, with the keywords their rules bind: each stage's files
+on the tiny toy world and tiny trained models (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mmtrace.config import Attention, Editing, Tracing
+from mmtrace.dataset import load_questions
+from mmtrace.io import read_json
+from mmtrace.steps import editing, evaluate, figures, tables, trace, transfer, world
+
+SPLITS = ("known", "movies", "okvqa")
+SPEC = {"role": "mllm"}
+
+
+def test_toy_world_step_writes_the_world(tmp_path):
+    world.toy_world(
+        world=tmp_path / "world.json",
+        seed=3,
+        settings=dict(n_known=10, n_movies=5, n_okvqa=10, n_heldout=2, train_images_per_entity=1),
+    )
+    assert read_json(tmp_path / "world.json")["entities"]
+    for split in (*SPLITS, "heldout"):
+        assert (tmp_path / f"{split}.csv").stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def scored(trained, tiny_world, tmp_path_factory):
+    """evaluate_model and model_accuracy on the tiny MLLM: the scores every analysis reads."""
+    out = tmp_path_factory.mktemp("steps")
+    evaluate.evaluate_model(
+        model="mm-llama",
+        checkpoint=trained["mm-llama"] / "training_log.json",
+        spec=SPEC,
+        csvs=[tiny_world / f"{s}.csv" for s in SPLITS],
+        human=[],
+        prompts={},
+        batch_size=16,
+        threads=1,
+        scores=out / "scores.jsonl",
+        summary=out / "mm-llama.json",
+    )
+    evaluate.model_accuracy(summaries=[out / "mm-llama.json"], accuracy=out / "accuracy.json")
+    return out
+
+
+def test_evaluation_steps(scored, tiny_world):
+    rows = [json.loads(line) for line in (scored / "scores.jsonl").read_text().splitlines()]
+    n = len(load_questions([tiny_world / f"{s}.csv" for s in SPLITS]))
+    assert len(rows) == n and {"qid", "correct", "p_answer"} <= set(rows[0])
+    accuracy = read_json(scored / "accuracy.json")
+    assert accuracy["mm-llama"]["role"] == "mllm"
+    tables.table_model_accuracy(accuracy=scored / "accuracy.json", table=scored / "acc.tex")
+    assert "toprule" in (scored / "acc.tex").read_text()
+
+
+def test_trace_steps(scored, trained, tiny_world):
+    settings = Tracing(windows=[1], multi_window=1, only_correct=False, min_drop=None)
+    settings = settings.model_copy(update={"max_questions": 3, "shards": 2})
+    for shard in (0, 1):
+        trace.trace_shard(
+            model="mm-llama",
+            checkpoint=trained["mm-llama"] / "training_log.json",
+            spec=SPEC,
+            csv=tiny_world / "known.csv",
+            scores=scored / "scores.jsonl",
+            prompts={},
+            tracing=settings.model_dump(),
+            seed=0,
+            shard=shard,
+            threads=1,
+            trace=scored / f"trace{shard}.json",
+        )
+    shards = [scored / "trace0.json", scored / "trace1.json"]
+    qids = [{t["qid"] for t in read_json(p)["traces"]} for p in shards]
+    assert len(qids[0]) == 2 and len(qids[1]) == 1 and not qids[0] & qids[1]
+    trace.trace_summary(shards=shards, summary=scored / "trace_summary.json")
+    entry = read_json(scored / "trace_summary.json")["mm-llama"]["known"]
+    assert entry["traces"]["single"]["mlp"]["window_1"]["n_traced"] == 3
+    pdf = scored / "avg.pdf"
+    trace.fig_trace_average(
+        shards=shards, model="mm-llama", setting="single", window=1, kinds=["mlp"], pdf=pdf
+    )
+    assert pdf.stat().st_size > 0 and pdf.with_suffix(".png").stat().st_size > 0
+
+
+def test_transfer_steps(scored, trained, tiny_world):
+    attention = Attention(max_questions=4, n_perm=20, n_boot=20).model_dump()
+    transfer.attention_shard(
+        model="mm-llama",
+        checkpoint=trained["mm-llama"] / "training_log.json",
+        spec=SPEC,
+        csv=tiny_world / "known.csv",
+        scores=scored / "scores.jsonl",
+        prompts={},
+        attention=attention,
+        shard=0,
+        threads=1,
+        contributions=scored / "attention.json",
+    )
+    assert len(read_json(scored / "attention.json")["records"]) == 4
+    transfer.attention_summary(
+        shards=[scored / "attention.json"], attention=attention, seed=0, summary=scored / "a.json"
+    )
+    assert read_json(scored / "a.json")["mm-llama"]["splits"]["known"]["n"] == 4
+
+
+def test_editing_steps(scored, trained, tiny_world):
+    settings = Editing(layer=0, steps=2, finetune_steps=2, max_edits=1, unrelated=4)
+    editing.edit_shard(
+        model="mm-llama",
+        checkpoint=trained["mm-llama"] / "training_log.json",
+        spec=SPEC,
+        csvs=[tiny_world / f"{s}.csv" for s in (*SPLITS, "heldout")],
+        scores=scored / "scores.jsonl",
+        prompts={},
+        editing=settings.model_dump(),
+        scenario="long_tail",
+        seed=0,
+        shard=0,
+        threads=1,
+        edits=scored / "edits.json",
+    )
+    (row,) = read_json(scored / "edits.json")["records"]
+    assert set(row["methods"]) == {"multedit", "finetune", "finetune_constrained"}
+    editing.edit_summary(
+        shards=[scored / "edits.json"],
+        sweeps=[],
+        editing=settings.model_dump(),
+        summary=scored / "edit_summary.json",
+    )
+    editing.table_editing(summary=scored / "edit_summary.json", table=scored / "edit.tex")
+    assert "MultEdit" in (scored / "edit.tex").read_text()
+
+
+def test_figure_and_table_steps_of_the_world(tiny_world, tmp_path):
+    csvs = [tiny_world / f"{s}.csv" for s in (*SPLITS, "heldout")]
+    tables.table_dataset_stats(csvs=csvs, table=tmp_path / "stats.tex")
+    assert "toprule" in (tmp_path / "stats.tex").read_text()
+    figures.toy_world_examples(
+        csvs=csvs, images=tiny_world / "images", seed=0, pdf=tmp_path / "e.pdf"
+    )
+    assert (tmp_path / "e.png").stat().st_size > 0
