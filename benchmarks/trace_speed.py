@@ -25,8 +25,9 @@ import argparse
 import time
 
 import torch
-from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+from transformers import LlavaForConditionalGeneration
 
+from mmtrace.models import random
 from mmtrace.tracing.engine import batch_plan, trace
 from mmtrace.tracing.reference import trace_reference
 
@@ -75,27 +76,19 @@ def engine_question_flops(plan, seq, kinds, d, d_ff, layers, vocab, vision) -> f
 
 
 def build(layers: int, hidden: int) -> LlavaForConditionalGeneration:
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=336,
-        patch_size=14,
+    return random.llava(
+        "llama",
+        text=dict(
+            vocab_size=256,
+            hidden_size=hidden,
+            intermediate_size=hidden * 11 // 4,
+            num_layers=layers,
+            num_heads=4,
+            max_positions=1024,
+        ),
+        vision=dict(hidden_size=32, intermediate_size=64, image_size=336, patch_size=14),
+        image_token=IMAGE_TOKEN,
     )
-    text = LlamaConfig(
-        vocab_size=256,
-        hidden_size=hidden,
-        intermediate_size=hidden * 11 // 4,
-        num_hidden_layers=layers,
-        num_attention_heads=4,
-        max_position_embeddings=1024,
-    )
-    cfg = LlavaConfig(
-        vision_config=vision, text_config=text, image_token_index=IMAGE_TOKEN, image_seq_length=576
-    )
-    return LlavaForConditionalGeneration(cfg).eval()
 
 
 def main() -> None:

@@ -5,59 +5,37 @@ plain Llama LM, plus clean and corrupted inputs laid out like LLaVA's (BOS, imag
 from __future__ import annotations
 
 import torch
-from transformers import (
-    CLIPVisionConfig,
-    LlamaConfig,
-    LlamaForCausalLM,
-    LlavaConfig,
-    LlavaForConditionalGeneration,
-    PhiConfig,
-)
+
+from mmtrace.models import random
 
 IMAGE_TOKEN = 5
 N_IMG = 4
 N_LAYERS = 4
+# 10x the default initialisation scale, so single restorations and contributions move far more
+# than the 1e-5 tolerances and equality checks mean something.
+TEXT = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=64,
+    num_heads=4,
+    max_positions=64,
+    initializer_range=0.2,
+)
 
 
-def text_config(arch: str, n_layers: int = N_LAYERS):
-    common = dict(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=n_layers,
-        num_attention_heads=4,
-        max_position_embeddings=64,
-        # 10x the default scale, so single restorations and contributions move far more than
-        # the 1e-5 tolerances and equality checks mean something.
-        initializer_range=0.2,
+def llava(arch: str, n_layers: int = N_LAYERS):
+    """LLaVA with a Llama text model (4 query heads share 2 key/value heads) or a Phi one."""
+    kv = dict(num_kv_heads=2) if arch == "llama" else {}
+    return random.llava(
+        arch,
+        text=dict(num_layers=n_layers, **TEXT, **kv),
+        vision=dict(image_size=16, patch_size=8),
+        image_token=IMAGE_TOKEN,
     )
-    if arch == "llama":  # grouped-query attention: 4 query heads share 2 key/value heads
-        return LlamaConfig(num_key_value_heads=2, **common)
-    return PhiConfig(partial_rotary_factor=0.5, **common)
 
 
-def llava(arch: str, n_layers: int = N_LAYERS) -> LlavaForConditionalGeneration:
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=16,
-        patch_size=8,
-    )
-    cfg = LlavaConfig(
-        vision_config=vision,
-        text_config=text_config(arch, n_layers),
-        image_token_index=IMAGE_TOKEN,
-        image_seq_length=N_IMG,
-    )
-    return LlavaForConditionalGeneration(cfg).eval()
-
-
-def llama(n_layers: int = N_LAYERS) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    return LlamaForCausalLM(text_config("llama", n_layers)).eval()
+def llama(n_layers: int = N_LAYERS):
+    return random.llama(num_layers=n_layers, num_kv_heads=2, **TEXT)
 
 
 # name -> (builder, multimodal?)

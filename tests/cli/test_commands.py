@@ -11,17 +11,13 @@ import torch
 from support.expectations import TRACE_RECORD_KEYS
 from transformers import (
     AutoTokenizer,
-    CLIPVisionConfig,
-    LlamaConfig,
-    LlavaConfig,
-    LlavaForConditionalGeneration,
     LlavaProcessor,
 )
 
 from mmtrace.cli import main
 from mmtrace.config import Prompts
 from mmtrace.dataset import load_questions
-from mmtrace.models import toy
+from mmtrace.models import random, toy
 from mmtrace.models.loading import load, load_image
 from mmtrace.models.scoring import first_answer_token, next_token_probs
 from mmtrace.prompts import build
@@ -85,32 +81,21 @@ def test_cli_trace_on_a_random_hf_llava(trained, tiny_world, known, tmp_path):
     grid, saved and loaded back with save_pretrained / from_pretrained."""
     tok = AutoTokenizer.from_pretrained(trained["mm-llama"])
     image_id = tok.convert_tokens_to_ids(tok.image_token)
-    vision = CLIPVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-    )
-    text = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    cfg = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=image_id,
-        image_seq_length=16,
+    model = random.llava(
+        "llama",
+        text=dict(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_layers=3,
+            num_heads=4,
+            num_kv_heads=2,
+            max_positions=128,
+        ),
+        vision=dict(image_size=32, patch_size=8),
+        image_token=image_id,
         vision_feature_select_strategy="default",
     )
-    torch.manual_seed(0)
-    model = LlavaForConditionalGeneration(cfg).eval()
     processor = LlavaProcessor(
         image_processor=toy.image_processor(32),
         tokenizer=tok,

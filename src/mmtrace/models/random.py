@@ -1,0 +1,123 @@
+"""Random-weight models of the real architectures, built from configuration alone (no download).
+
+One factory for the tests' tiny models, the benchmarks' models at the 576-visual-token layout and
+LLaVA-1.5-7B's real shape for GPU timings: the same transformers classes as the checkpoints
+(`LlavaForConditionalGeneration` with a Llama or Phi text model, `LlamaForCausalLM`), so every
+analysis runs on them through the same code path. Weights come from `torch.manual_seed(seed)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from transformers import (
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    PhiConfig,
+)
+
+# LLaVA-1.5-7B: CLIP ViT-L/14 at 336 px (576 visual tokens) and Vicuna-7B v1.5 (docs/method.md §2).
+LLAVA_1_5_7B: dict[str, Any] = dict(
+    text=dict(
+        vocab_size=32064,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_layers=32,
+        num_heads=32,
+        max_positions=4096,
+    ),
+    vision=dict(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_layers=24,
+        num_heads=16,
+        image_size=336,
+        patch_size=14,
+    ),
+)
+
+
+def text_config(
+    arch: Literal["llama", "phi"] = "llama",
+    *,
+    vocab_size: int = 64,
+    hidden_size: int = 32,
+    intermediate_size: int = 64,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    num_kv_heads: int | None = None,
+    max_positions: int = 64,
+    initializer_range: float = 0.02,
+    partial_rotary_factor: float = 0.5,
+):
+    """A Llama (grouped-query attention when `num_kv_heads` < `num_heads`) or Phi (parallel
+    block, partial rotary) text configuration."""
+    common = dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        max_position_embeddings=max_positions,
+        initializer_range=initializer_range,
+    )
+    if arch == "llama":
+        return LlamaConfig(num_key_value_heads=num_kv_heads or num_heads, **common)
+    if arch == "phi":
+        return PhiConfig(partial_rotary_factor=partial_rotary_factor, **common)
+    raise ValueError(f"text architecture must be 'llama' or 'phi', not {arch!r}")
+
+
+def vision_config(
+    *,
+    hidden_size: int = 16,
+    intermediate_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    image_size: int = 16,
+    patch_size: int = 8,
+) -> CLIPVisionConfig:
+    """A CLIP vision tower; (image_size / patch_size)^2 visual tokens."""
+    return CLIPVisionConfig(
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        image_size=image_size,
+        patch_size=patch_size,
+    )
+
+
+def llava(
+    arch: Literal["llama", "phi"] = "llama",
+    *,
+    text: dict[str, Any] | None = None,
+    vision: dict[str, Any] | None = None,
+    image_token: int = 5,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    **extra: Any,
+) -> LlavaForConditionalGeneration:
+    """A random LLaVA in eval mode; `text` and `vision` are keyword arguments of `text_config`
+    and `vision_config`, `extra` goes to `LlavaConfig`."""
+    vision_cfg = vision_config(**(vision or {}))
+    n_visual = (vision_cfg.image_size // vision_cfg.patch_size) ** 2
+    cfg = LlavaConfig(
+        vision_config=vision_cfg,
+        text_config=text_config(arch, **(text or {})),
+        image_token_index=image_token,
+        image_seq_length=n_visual,
+        **extra,
+    )
+    torch.manual_seed(seed)
+    return LlavaForConditionalGeneration(cfg).to(dtype).eval()
+
+
+def llama(*, seed: int = 0, dtype: torch.dtype = torch.float32, **text: Any) -> LlamaForCausalLM:
+    """A random Llama language model in eval mode (keyword arguments of `text_config`)."""
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(text_config("llama", **text)).to(dtype).eval()
