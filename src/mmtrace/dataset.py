@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -35,6 +35,10 @@ EXTRA_COLUMNS = (
     "text_constraints",
     "text_paraphrases",
     "held_out",
+)
+# What every split CSV must have (the release's `subject`/`director` column may be absent).
+REQUIRED_COLUMNS = ("question", "main_entity", "image_url") + tuple(
+    c for c in EXTRA_COLUMNS if c != "held_out"
 )
 SUBJECT_COLUMN = {"known": "subject", "heldout": "subject", "movies": "director", "okvqa": None}
 
@@ -74,6 +78,23 @@ class QuestionRecord(BaseModel):
     text_constraints: list[ConstraintSpan]
     text_paraphrases: list[str]
     held_out: bool
+
+    @field_validator("image_url")
+    @classmethod
+    def _inside_data(cls, v: str) -> str:
+        """Images are read relative to the data folder; a path that leaves it (absolute, `..`)
+        could read any file on the machine."""
+        parts = PurePosixPath(v.replace("\\", "/")).parts
+        if (
+            not v
+            or v.startswith(("/", "\\"))
+            or ":" in (parts[0] if parts else "")
+            or ".." in parts
+        ):
+            raise ValueError(
+                f"{v!r} must be a relative path inside the data folder (no '..', not absolute)"
+            )
+        return v
 
     @field_validator("answers")
     @classmethod
@@ -122,6 +143,14 @@ def write_split(path: str | Path, split: str, records: list[dict]) -> None:
     header += [c for c in EXTRA_COLUMNS if c not in header]
     if subject_col is None:
         header.append("subject")
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        if rec["qid"] in seen:
+            raise DataError(
+                f"{path}: question id {rec['qid']!r} is used by rows {seen[rec['qid']] + 1} and "
+                f"{i + 1}: every question needs its own id (scores are looked up by it)"
+            )
+        seen[rec["qid"]] = i
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(header)
@@ -137,7 +166,18 @@ def write_split(path: str | Path, split: str, records: list[dict]) -> None:
             w.writerow([row[c] for c in header])
 
 
-def _parse_row(path: Path, lineno: int, row: dict[str, str]) -> QuestionRecord:
+def _parse_row(path: Path, lineno: int, row: dict) -> QuestionRecord:
+    if None in row:  # csv.DictReader's restkey: more fields than the header
+        raise DataError(
+            f"{path}: row {lineno}: {len(row) - 1 + len(row[None])} fields, but the header has "
+            f"{len(row) - 1}: a field is split or a delimiter is unquoted"
+        )
+    short = [k for k, v in row.items() if v is None]  # restval: fewer fields than the header
+    if short:
+        raise DataError(
+            f"{path}: row {lineno}: truncated, field {short[0]!r} and {len(short) - 1} more are "
+            "missing"
+        )
     data: dict = {k: v for k, v in row.items() if k not in ("",)}
     for alias in ("director",):
         if alias in data:
@@ -162,11 +202,33 @@ def load_split(path: str | Path) -> list[QuestionRecord]:
     """Load and validate one split CSV; raises DataError naming file, row (1-based data row,
     as a spreadsheet would number it after the header) and field."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        return [_parse_row(path, i, row) for i, row in enumerate(reader, start=1)]
+    if not path.is_file():
+        raise DataError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(
+                    f"{path}: header: missing column(s) {', '.join(missing)}; found "
+                    f"{', '.join(reader.fieldnames or []) or 'no header'}"
+                )
+            records = [_parse_row(path, i, row) for i, row in enumerate(reader, start=1)]
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line}: byte {exc.object[exc.start : exc.start + 1]!r} is not UTF-8: "
+            "save the file as UTF-8"
+        ) from None
+    rows: dict[str, int] = {}
+    for i, rec in enumerate(records, start=1):
+        if rec.qid in rows:
+            raise DataError(
+                f"{path}: rows {rows[rec.qid]} and {i}: field 'qid': {rec.qid!r} is repeated "
+                "(every question needs its own id)"
+            )
+        rows[rec.qid] = i
+    return records
 
 
 def load_questions(paths: list[str | Path]) -> list[QuestionRecord]:
