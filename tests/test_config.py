@@ -153,3 +153,35 @@ def test_job_resources_grow_with_each_attempt(raw):
         assert res["runtime"](None, attempt) == base["runtime"] * attempt
     toy = job_resources(validate(raw), "edit_sweep")  # not listed: the defaults, no GPU
     assert toy["gpu"] == 0 and toy["mem_mb"](None, 2) == 8000 and toy["runtime"](None, 1) == 60
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("use_gpu", 1, r"use_gpu: Input should be a valid boolean"),
+        ("threads", True, r"threads: Input should be a valid integer"),
+        ("toy_training.text_models.toy-llm.hidden_size", -96, r"hidden_size: .*greater than"),
+        ("toy_training.text_models.toy-llm.num_heads", 5, r"num_heads \(5\) must divide"),
+        ("toy_training.text_models.toy-llm.num_kv_heads", 3, r"num_kv_heads \(3\) must divide"),
+        ("toy_training.vision.num_heads", 3, r"num_heads \(3\) must divide hidden_size"),
+        ("toy_training.vision.patch_size", 10, r"patch_size \(10\) must divide .*image_size"),
+        ("editing.clamp_sweep", [-1.0], r"editing\.clamp_sweep\.0: .*greater than 0"),
+        ("editing.steps_sweep", [0], r"editing\.steps_sweep\.0"),
+        ("editing.sweep_layers", [-1], r"editing\.sweep_layers\.0"),
+        ("evaluation.batch_size", 0, r"evaluation\.batch_size"),
+        ("tracing.shards", 100_000, r"tracing\.shards: .*less than or equal to 256"),
+        ("tracing.noise_scale", float("nan"), r"tracing\.noise_scale: .*finite"),
+        ("tracing.windows", [0], r"tracing\.windows\.0"),
+        ("attention.top_share", "0.1", r"attention\.top_share: Input should be a valid number"),
+        ("models", {}, r"no model to analyse"),
+    ],
+)
+def test_every_bound_a_method_needs_is_checked(raw, path, value, message):
+    bad = copy.deepcopy(raw)
+    *parents, key = path.split(".")
+    node = bad
+    for p in parents:
+        node = node[p]
+    node[key] = value
+    with pytest.raises(ConfigError, match=message):
+        validate(bad)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
 from mmtrace.config.analyses import (
     Ablation,
@@ -21,7 +21,7 @@ from mmtrace.config.analyses import (
     MultEditSettings,
     Tracing,
 )
-from mmtrace.config.base import Paths, Prompts, Strict
+from mmtrace.config.base import Flag, Paths, Positive, Prompts, Strict
 from mmtrace.config.models import ModelSpec, Resources
 from mmtrace.config.paper import (
     REQUIRED_SOURCES,
@@ -84,8 +84,8 @@ RESOURCE_RULES = (
 class Config(Strict):
     world: Literal["toy", "paper"] = "toy"
     seed: int = 1234
-    threads: int = Field(1, ge=1)  # torch threads per job; snakemake runs jobs in parallel
-    use_gpu: bool = False  # model jobs request a GPU (resource gpu=1)
+    threads: Positive = 1  # torch threads per job; snakemake runs jobs in parallel
+    use_gpu: Flag = False  # model jobs request a GPU (resource gpu=1)
     paths: Paths = Paths()
     prompts: Prompts = Prompts()
     toy_world: ToyWorld = ToyWorld()
@@ -106,6 +106,12 @@ class Config(Strict):
             raise ValueError(f"resources: unknown rules {sorted(unknown)}; use {RESOURCE_RULES}")
         if not self.models:
             raise ValueError("models: no model to analyse")
+        patch, size = self.toy_training.vision.patch_size, self.toy_world.image_size
+        if size % patch:
+            raise ValueError(
+                f"toy_training.vision.patch_size ({patch}) must divide toy_world.image_size "
+                f"({size})"
+            )
         for name, spec in self.models.items():
             if spec.source == "toy" and name not in (
                 self.toy_training.mllms.keys() | self.toy_training.text_models.keys()

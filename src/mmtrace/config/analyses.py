@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from mmtrace.config.base import Strict
+from mmtrace.config.base import Flag, NonNegative, Positive, PositiveFloat, Shards, Strict
 
 
 class Evaluation(Strict):
@@ -23,26 +23,20 @@ class Tracing(Strict):
 
     kinds: list[Literal["mlp", "attn", "hidden"]] = ["mlp", "attn", "hidden"]
     window_style: Literal["centered", "radius"] = "centered"
-    windows: list[int] = Field([1, 3], min_length=1)  # single-constraint traces (Fig. 3)
+    windows: list[Positive] = Field([1, 3], min_length=1)  # single-constraint traces (Fig. 3)
     multi_window: int = Field(6, ge=1)  # multi-constraint traces at the textual constraint
     llm_window: int = Field(5, ge=1)  # the LLM's traces (Fig. 1)
     corruption: Literal["replace", "repeat", "noise"] = "replace"
     noise_scale: float = Field(3.0, gt=0)  # `noise`: sigma = scale x std of the embeddings
     # Trace only questions the model answers correctly (the paper's choice); false traces all.
-    only_correct: bool = True
+    only_correct: Flag = True
     # A question is traced only if the model answers it correctly and the corruption lowers
     # p(answer) by at least this much (None: no such screening); exclusions are counted.
     min_drop: float | None = Field(0.1, ge=0, le=1)
     max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
-    shards: int = Field(1, ge=1)  # jobs per model and split (spread over SLURM)
+    shards: Shards = 1  # jobs per model and split (spread over SLURM)
     batch_size: int = Field(64, ge=1)  # restorations per forward pass
     examples: int = Field(3, ge=1)  # per-question heatmaps drawn per model and split
-
-    @model_validator(mode="after")
-    def _windows(self) -> Tracing:
-        if any(w < 1 for w in self.windows):
-            raise ValueError("tracing.windows: every window must be >= 1")
-        return self
 
 
 class Attention(Strict):
@@ -59,7 +53,7 @@ class Attention(Strict):
     # evaluates on the other half; each half needs this many correct and incorrect answers.
     min_per_class: int = Field(3, ge=2)
     max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
-    shards: int = Field(1, ge=1)  # jobs per model and split
+    shards: Shards = 1  # jobs per model and split
 
 
 class Ablation(Strict):
@@ -72,9 +66,9 @@ class Ablation(Strict):
     block_layers: int = Field(4, ge=1)  # `block`: attention to the tokens is cut in layers < this
     random_draws: int = Field(3, ge=1)  # random k-subsets per question and k (averaged)
     mean_images: int = Field(64, ge=1)  # `mean`: images of the split averaged per patch
-    only_correct: bool = True  # ablate only questions the model answers correctly
+    only_correct: Flag = True  # ablate only questions the model answers correctly
     max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
-    shards: int = Field(1, ge=1)
+    shards: Shards = 1
     batch_size: int = Field(64, ge=1)  # ablated variants per forward pass
 
     @model_validator(mode="after")
@@ -112,9 +106,13 @@ class Editing(MultEditSettings):
     finetune_norm: float = Field(1e-3, gt=0)  # FT-L: L-inf bound on each weight's change
     unrelated: int = Field(32, ge=1)  # unrelated questions scored for specificity
     max_edits: int | None = Field(None, ge=1)  # per model and scenario (None: all)
-    sweep_layers: list[int] | None = None  # Fig. 14 (None: every layer)
+    sweep_layers: list[NonNegative] | None = None  # Fig. 14 (None: every layer)
     sweep_edits: int = Field(20, ge=1)  # error-correction questions edited at each layer
-    clamp_sweep: list[float] = [1e-4, 1.0, 4.0]  # MultEdit efficacy at each clamp (the release's
+    clamp_sweep: list[PositiveFloat] = [
+        1e-4,
+        1.0,
+        4.0,
+    ]  # MultEdit efficacy at each clamp (the release's
     # 1e-4 included), at `layer`, on the same questions as the layer sweep
-    steps_sweep: list[int] = [10, 40, 160]  # ... and at each number of delta steps
-    shards: int = Field(1, ge=1)  # jobs per model and scenario
+    steps_sweep: list[Positive] = [10, 40, 160]  # ... and at each number of delta steps
+    shards: Shards = 1  # jobs per model and scenario

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+# Bounds shared by the sections and the command line (one source of bounds).
+Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Flag = StrictBool  # `true`/`false` only (every section is strict; named for the schema's readers)
+# Jobs per model and split: more shards than this only multiplies start-up costs (and makes
+# Snakemake's DAG slow to build); a split of 9.7K questions on 256 GPUs is the paper's scale.
+MAX_SHARDS = 256
+Shards = Annotated[int, Field(ge=1, le=MAX_SHARDS)]
 
 
 class Strict(BaseModel):
-    """A config section: unknown keys are errors, so a typo never passes silently."""
+    """A config section: unknown keys are errors, so a typo never passes silently; types are
+    strict (`1` is not a boolean, `true` not a number, "3" not an integer) and NaN and
+    infinities are refused wherever a number is expected."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class Paths(Strict):

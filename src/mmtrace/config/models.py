@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mmtrace.config.base import Prompts, Strict
+from mmtrace.config.base import Flag, Prompts, Strict
 
 
 class ModelSpec(Strict):
@@ -20,7 +20,7 @@ class ModelSpec(Strict):
     # How the checkpoint is loaded: `native` transformers classes, `bunny` (multimodal Phi-2,
     # our wrapper without remote code), or `auto` (bunny if the config says so, else native).
     adapter: Literal["auto", "native", "bunny"] = "auto"
-    trust_remote_code: bool = False  # the only way remote code runs: an explicit opt-in here
+    trust_remote_code: Flag = False  # the only way remote code runs: an explicit opt-in here
     # `safetensors` only, or `convert_pickle`: a repo that ships only pytorch_model*.bin has its
     # shards read by torch's weights-only unpickler and rewritten as safetensors, once, by
     # fetch_model (an explicit opt-in per model, like remote code).

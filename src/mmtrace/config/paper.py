@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mmtrace.config.base import Paths, Strict
+from mmtrace.config.base import Flag, Paths, Strict
 from mmtrace.config.models import ModelSpec, Resources
 
 SETTINGS_SECTIONS = ("evaluation", "tracing", "attention", "ablation", "editing")
@@ -24,7 +24,7 @@ class Source(Strict):
     size: int | None = Field(None, ge=0)
     file: str  # name under <data>/raw/
     # Archives: extracted into <data>/raw/<name>/; `members` pins extracted files' sha256.
-    extract: bool = False
+    extract: Flag = False
     members: dict[str, str] = {}
 
     @model_validator(mode="after")
@@ -80,7 +80,7 @@ class Paper(Strict):
         tables="paper_tables/paper",
         logs="logs/paper",
     )
-    use_gpu: bool = True
+    use_gpu: Flag = True
     models: dict[str, ModelSpec] = {}
     # Which of `models` to run (None: all); an MLLM's `llm` counterpart must be run with it.
     run: list[str] | None = None

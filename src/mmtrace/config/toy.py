@@ -6,7 +6,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mmtrace.config.base import Strict
+from mmtrace.config.base import NonNegative, Positive, Strict
+
+
+def _divides(part: int, whole: int, part_name: str, whole_name: str) -> None:
+    if whole % part:
+        raise ValueError(f"{part_name} ({part}) must divide {whole_name} ({whole})")
 
 
 class ToyWorld(Strict):
@@ -26,29 +31,42 @@ class VisionCfg(Strict):
     """The toy CLIP vision tower, pre-trained once on attribute recognition (the stand-in for
     CLIP pre-training) and frozen inside the MLLMs, as in LLaVA."""
 
-    hidden_size: int = 64
-    intermediate_size: int = 256
+    hidden_size: Positive = 64
+    intermediate_size: Positive = 256
     num_layers: int = Field(3, ge=2)
-    num_heads: int = 4
-    patch_size: int = 12
+    num_heads: Positive = 4
+    patch_size: Positive = 12
     steps: int = Field(3000, ge=1)
-    batch_size: int = 64
+    batch_size: Positive = 64
     lr: float = Field(3e-3, gt=0)
+
+    @model_validator(mode="after")
+    def _heads(self) -> VisionCfg:
+        _divides(self.num_heads, self.hidden_size, "num_heads", "hidden_size")
+        return self
 
 
 class TextModelCfg(Strict):
     """A toy language model trained on the textual facts (the stand-in for Vicuna / Phi-2)."""
 
     arch: Literal["llama", "phi"]
-    hidden_size: int = 96
-    intermediate_size: int = 384
+    hidden_size: Positive = 96
+    intermediate_size: Positive = 384
     num_layers: int = Field(6, ge=2)
-    num_heads: int = 4
-    num_kv_heads: int | None = None  # grouped-query attention when < num_heads (llama only)
+    num_heads: Positive = 4
+    # grouped-query attention when < num_heads (llama only)
+    num_kv_heads: Positive | None = None
     steps: int = Field(1200, ge=1)
-    batch_size: int = 64
+    batch_size: Positive = 64
     lr: float = Field(3e-3, gt=0)
-    warmup: int = 100
+    warmup: NonNegative = 100
+
+    @model_validator(mode="after")
+    def _heads(self) -> TextModelCfg:
+        _divides(self.num_heads, self.hidden_size, "num_heads", "hidden_size")
+        if self.num_kv_heads is not None:
+            _divides(self.num_kv_heads, self.num_heads, "num_kv_heads", "num_heads")
+        return self
 
 
 class MLLMCfg(Strict):
@@ -58,14 +76,14 @@ class MLLMCfg(Strict):
     text_model: str
     projector_steps: int = Field(100, ge=0)
     finetune_steps: int = Field(3000, ge=1)
-    batch_size: int = 32
+    batch_size: Positive = 32
     lr: float = Field(3e-3, gt=0)
     projector_lr: float = Field(2e-3, gt=0)
     text_mix: float = Field(0.1, ge=0, le=1)  # share of text-only fact examples in stage 2
     # Stage-2 learning rate of the vision tower; 0 keeps it frozen, as LLaVA does. (Measured on
     # the default world: unfreezing it at 5e-4 did not raise accuracy.)
     vision_lr: float = Field(0.0, ge=0)
-    warmup: int = 100
+    warmup: NonNegative = 100
 
 
 class ToyTraining(Strict):
