@@ -2,11 +2,11 @@
 rules/paper_models.smk (`--config world=paper`).
 
 Downloads are local rules (they need the internet; the GPU nodes of a cluster often have none):
-- each file in `paper.downloads.sources` is fetched by `download.fetch` (or `fetch_gdrive` for
+- each file in `paper.downloads.sources` is fetched by `fetch.fetch` (or `fetch_gdrive` for
   the Google Drive image archives), verified against its sha256 in the config, or, where the
   config says `null`, recorded on first download in `<data>/raw/downloads.lock.json`
   (`downloads.unpinned: record`; `error` refuses instead);
-- archives are extracted safely (`download.extract`) and known members verified;
+- archives are extracted safely (`paperworld.archives.extract`) and known members verified;
 - only the COCO val2014 images OK-VQA uses are fetched, one by one (not the 6 GB zip);
 - the long-tail split's Google Landmarks v2 images are fetched from their original URLs.
 Then `annotate_split` turns each split into the question table every later rule reads
@@ -26,20 +26,20 @@ log = logging.getLogger(__name__)
 
 
 def _remote(source: dict):
-    from mmtrace.download import Remote
+    from mmtrace.paperworld.checksums import Remote
 
     return Remote(source["url"], source["sha256"], source["size"])
 
 
 def download_source(name: str, source: dict, downloads: dict, lock: Path, out: Path) -> None:
     """Fetch one configured source to `out`, verified (see the module docstring)."""
-    from mmtrace import download as D
+    from mmtrace.paperworld import fetch
 
     source = C.Source(**source).model_dump()
     downloads = C.Downloads(**downloads)
     log.info("source %s -> %s", name, out)
     if source["gdrive"]:
-        D.fetch_gdrive(
+        fetch.fetch_gdrive(
             source["gdrive"],
             out,
             source["sha256"],
@@ -49,7 +49,7 @@ def download_source(name: str, source: dict, downloads: dict, lock: Path, out: P
             retries=downloads.retries,
         )
     else:
-        D.fetch(
+        fetch.fetch(
             _remote(source),
             out,
             retries=downloads.retries,
@@ -60,10 +60,10 @@ def download_source(name: str, source: dict, downloads: dict, lock: Path, out: P
 
 def extract_source(archive: Path, members: dict[str, str], marker: Path) -> None:
     """Extract an archive next to its marker and check the members the config pins."""
-    from mmtrace import download as D
+    from mmtrace.paperworld import archives
 
     dest = marker.parent
-    D.extract(archive, dest, marker=marker, members=members, replace=True)
+    archives.extract(archive, dest, marker=marker, members=members, replace=True)
     log.info("extracted %s into %s (%d pinned members verified)", archive, dest, len(members))
 
 
@@ -76,13 +76,13 @@ def okvqa_image_names(okvqa_csv: Path) -> list[str]:
 
 def coco_images(okvqa_csv: Path, downloads: dict, lock: Path, marker: Path) -> None:
     """Fetch only the COCO val2014 images OK-VQA's questions use into `<data>/images/coco/`."""
-    from mmtrace import download as D
+    from mmtrace.paperworld import images
 
     downloads = C.Downloads(**downloads)
     names = okvqa_image_names(okvqa_csv)
     dest = marker.parent / "coco"
     log.info("%d COCO val2014 images referenced by %s", len(names), okvqa_csv)
-    D.fetch_many(
+    images.fetch_many(
         names,
         downloads.coco_url,
         dest,
@@ -115,8 +115,8 @@ def landmark_images(
 ) -> None:
     """Fetch the images of the Encyclopedic-VQA landmark subset (the long-tail split) into
     `<data>/images/landmarks/<id>.jpg`; ids missing from the index are reported, not guessed."""
-    from mmtrace import download as D
-    from mmtrace.realdata import load_evqa
+    from mmtrace.paperworld import images
+    from mmtrace.paperworld.evqa import load_evqa
 
     h = C.HeldOut(**heldout)
     rows, report = load_evqa(evqa_csv, images_dir=None, **_evqa_args(h, seed))
@@ -135,7 +135,7 @@ def landmark_images(
     dest = marker.parent / "landmarks"
     files = {f"{i}.jpg": urls[i] for i in sorted(urls)}
     try:
-        D.fetch_many(
+        images.fetch_many(
             list(files),
             None,
             dest,
@@ -145,7 +145,7 @@ def landmark_images(
             retries=downloads["retries"],
         )
         failed: dict[str, str] = {}
-    except D.FetchManyError as exc:
+    except images.FetchManyError as exc:
         # Landmarks v2 links point at their original hosts, and some die: such rows are
         # dropped at annotation ("image missing"), counted here and in the split's report.
         failed = dict(exc.report.failed)
@@ -176,29 +176,30 @@ def annotate_split(
     """Load one released split, join its answers, pick its images and write the annotated
     question table, the annotators' answers where the split has them (OK-VQA, for VQA accuracy)
     and a report of every row kept or dropped and every variant skipped (by reason)."""
-    from mmtrace import realdata as R
-    from mmtrace.annotate import annotate, human_answers
     from mmtrace.dataset import load_split, write_split
+    from mmtrace.paperworld import evqa, known, movies, okvqa
+    from mmtrace.paperworld.annotate import annotate, human_answers
+    from mmtrace.paperworld.report import Report
 
     data_dir = out_csv.parent
     images = _images_dir(split, inputs["images"])
     where = dict(images_dir=images, data_dir=data_dir)
     if split == "known":
-        rows, rep = R.load_known(inputs["csv"], inputs["facts"], **where)
+        rows, rep = known.load_known(inputs["csv"], inputs["facts"], **where)
     elif split == "movies":
-        rows, rep = R.load_movies(inputs["csv"], inputs["facts"], **where)
+        rows, rep = movies.load_movies(inputs["csv"], inputs["facts"], **where)
     elif split == "okvqa":
-        rows, rep = R.load_okvqa(
+        rows, rep = okvqa.load_okvqa(
             inputs["csv"],
             _member(inputs["questions"], "OpenEnded_mscoco_val2014_questions.json"),
             _member(inputs["annotations"], "mscoco_val2014_annotations.json"),
             **where,
         )
     elif split == "heldout":
-        rows, rep = R.load_evqa(inputs["csv"], **where, **_evqa_args(C.HeldOut(**heldout), seed))
+        rows, rep = evqa.load_evqa(inputs["csv"], **where, **_evqa_args(C.HeldOut(**heldout), seed))
     else:
         raise ValueError(f"unknown split {split!r}")
-    ann = R.Report(f"annotate[{split}]")
+    ann = Report(f"annotate[{split}]")
     records = annotate(split, rows, seed, report=ann)
     if not records:
         raise ValueError(
