@@ -247,7 +247,7 @@ def fetch_model(name: str, spec: dict, marker: Path) -> None:
     """Download a hub model's pinned snapshot (safetensors, configs, tokenizer) into the HF
     cache and record where it is; model jobs load it from there offline. A model whose config
     entry opts in to `weights: convert_pickle` is converted to safetensors beside the marker."""
-    from mmtrace import hub
+    from mmtrace.models import hub
 
     s = C.ModelSpec(**spec)
     path = hub.snapshot(s.repo, s.revision, pickled_weights=s.weights == "convert_pickle")

@@ -111,7 +111,7 @@ def _load_model(name: str, model_dir: Path, spec: dict):
     spec = C.ModelSpec(**spec)
     path = model_dir
     if spec.source == "hub":
-        from mmtrace.hub import read_marker
+        from mmtrace.models.hub import read_marker
 
         path = read_marker(model_dir / "snapshot.json")
     return load(
