@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from mmtrace import config as C
+from mmtrace import config
 from mmtrace.dataset import load_questions
 from mmtrace.io import read_json, write_json, write_text
 
@@ -20,29 +20,33 @@ log = logging.getLogger(__name__)
 def make_toy_world(out_dir: Path, seed: int, world: dict) -> None:
     from mmtrace.toyworld.generate import generate
 
-    counts = generate(out_dir, seed=seed, **C.ToyWorld(**world).model_dump())
+    counts = generate(out_dir, seed=seed, **config.ToyWorld(**world).model_dump())
     log.info("toy world written to %s: %s", out_dir, counts)
 
 
 def train_tokenizer(
     csvs: list[Path], world_json: Path, cfg: dict, prompts: dict, out_file: Path
 ) -> None:
-    from mmtrace.models import train as T
+    from mmtrace.models import train
 
     records = load_questions(csvs)
-    entities = [e for e in T.load_entities(world_json) if not e["held_out"]]
-    T.train_tokenizer(
-        records, entities, C.Prompts(**prompts), C.TokenizerCfg(**cfg).vocab_size, out_file.parent
+    entities = [e for e in train.load_entities(world_json) if not e["held_out"]]
+    train.train_tokenizer(
+        records,
+        entities,
+        config.Prompts(**prompts),
+        config.TokenizerCfg(**cfg).vocab_size,
+        out_file.parent,
     )
 
 
 def train_vision(cfg: dict, image_size: int, seed: int, threads: int, out_file: Path) -> None:
     import torch
 
-    from mmtrace.models import train as T
+    from mmtrace.models import train
 
     torch.set_num_threads(threads)
-    T.train_vision(C.VisionCfg(**cfg), image_size, seed, out_file.parent)
+    train.train_vision(config.VisionCfg(**cfg), image_size, seed, out_file.parent)
 
 
 def train_text_model(
@@ -57,13 +61,13 @@ def train_text_model(
 ) -> None:
     import torch
 
-    from mmtrace.models import train as T
+    from mmtrace.models import train
 
     torch.set_num_threads(threads)
-    T.train_text_model(
-        C.TextModelCfg(**cfg),
+    train.train_text_model(
+        config.TextModelCfg(**cfg),
         load_questions(csvs),
-        C.Prompts(**prompts).llm,
+        config.Prompts(**prompts).llm,
         tokenizer_file.parent,
         seed,
         name,
@@ -86,14 +90,14 @@ def train_mllm(
 ) -> None:
     import torch
 
-    from mmtrace.models import train as T
+    from mmtrace.models import train
 
     torch.set_num_threads(threads)
-    T.train_mllm(
-        C.MLLMCfg(**cfg),
+    train.train_mllm(
+        config.MLLMCfg(**cfg),
         load_questions(csvs),
-        T.load_entities(world_json),
-        C.Prompts(**prompts),
+        train.load_entities(world_json),
+        config.Prompts(**prompts),
         data_dir,
         vision_file.parent,
         text_file.parent,
@@ -108,7 +112,7 @@ def _load_model(name: str, model_dir: Path, spec: dict):
     code). A hub model is read from the pinned snapshot that `fetch_model` recorded, offline."""
     from mmtrace.models.loading import load
 
-    spec = C.ModelSpec(**spec)
+    spec = config.ModelSpec(**spec)
     path = model_dir
     if spec.source == "hub":
         from mmtrace.models.hub import read_marker
@@ -160,12 +164,12 @@ def evaluate_model(
 
     loaded = _model_job(name, model_dir, spec, threads)
     records = load_questions(csvs)
-    rows = score_questions(loaded, records, C.Prompts(**prompts), data_dir, batch_size)
+    rows = score_questions(loaded, records, config.Prompts(**prompts), data_dir, batch_size)
     human: dict[str, list[str]] = {}
     for path in human_answers:
         human.update(read_json(path))
     if human:
-        vqa = vqa_accuracies(loaded, records, C.Prompts(**prompts), data_dir, human)
+        vqa = vqa_accuracies(loaded, records, config.Prompts(**prompts), data_dir, human)
         for r in rows:
             r.update(vqa.get(r["qid"], {}))
     with atomic_open(scores_out, "w", encoding="utf-8") as fh:
@@ -227,11 +231,12 @@ def trace_shard(
     threads: int,
     out: Path,
 ) -> None:
-    """Trace one shard of one split for one model (MultiModalCausalTrace, SPEC 4)."""
+    """Trace one shard of one split for one model (MultiModalCausalTrace, the paper's storage
+    analysis: Figs. 1, 3, 4 and 12)."""
 
     from mmtrace.tracing import study
 
-    cfg = C.Tracing(**tracing)
+    cfg = config.Tracing(**tracing)
     loaded = _model_job(name, model_dir, spec, threads)
     records = load_questions([csv])
     if not loaded.is_multimodal:
@@ -239,7 +244,7 @@ def trace_shard(
     records = _shard(records, cfg.max_questions, shard, cfg.shards)
     correct = {qid: row["correct"] for qid, row in _scores(scores).items()}
     result = study.trace_records(
-        loaded, records, correct, C.Prompts(**prompts), data_dir, cfg, seed
+        loaded, records, correct, config.Prompts(**prompts), data_dir, cfg, seed
     )
     split = csv.stem
     write_json(out, {"model": name, "split": split, "shard": shard, **result})
@@ -293,15 +298,16 @@ def attention_shard(
     threads: int,
     out: Path,
 ) -> None:
-    """Eq. 1 contributions for one shard of one split (SPEC 5)."""
+    """The paper's Eq. 1 attention contributions (information transfer: Figs. 5 and 15-17) for
+    one shard of one split."""
     from mmtrace.transfer import study
 
-    cfg = C.Attention(**attention)
+    cfg = config.Attention(**attention)
     loaded = _model_job(name, model_dir, spec, threads)
     records = study.eligible(load_questions([csv]), loaded.is_multimodal)
     records = _shard(records, cfg.max_questions, shard, cfg.shards)
     result = study.attention_records(
-        loaded, records, _scores(scores), C.Prompts(**prompts), data_dir, cfg
+        loaded, records, _scores(scores), config.Prompts(**prompts), data_dir, cfg
     )
     write_json(out, {"model": name, "split": csv.stem, "shard": shard, **result})
 
@@ -310,7 +316,7 @@ def attention_summary(shard_files: list[Path], attention: dict, seed: int, out: 
     from mmtrace.transfer.study import summarise_attention
 
     summary = summarise_attention(
-        [read_json(p) for p in shard_files], C.Attention(**attention), seed
+        [read_json(p) for p in shard_files], config.Attention(**attention), seed
     )
     for model, entry in summary.items():
         for split, e in entry["splits"].items():
@@ -347,19 +353,20 @@ def ablation_shard(
     threads: int,
     out: Path,
 ) -> None:
-    """Visual-token ablation for one shard of one split (SPEC 6)."""
+    """Visual-token ablation (our causal check of the few visual tokens that dominate in Fig. 5)
+    for one shard of one split."""
     from mmtrace.transfer import study
 
-    cfg = C.Ablation(**ablation)
+    cfg = config.Ablation(**ablation)
     loaded = _model_job(name, model_dir, spec, threads)
     all_records = load_questions([csv])
     result = study.ablation_records(
         loaded,
         _shard(all_records, cfg.max_questions, shard, cfg.shards),
         _scores(scores),
-        C.Prompts(**prompts),
+        config.Prompts(**prompts),
         data_dir,
-        C.Attention(**attention),
+        config.Attention(**attention),
         cfg,
         study.mean_image_files(all_records, data_dir, cfg.mean_images),
         seed,
@@ -391,13 +398,13 @@ def ablation_summary(shard_files: list[Path], out: Path) -> None:
 
 def fig_transfer(summary: Path, figure: str, model: str, pdf: Path) -> None:
     """One of the information-transfer figures, drawn from its summary."""
-    from mmtrace.report import transfer as R
+    from mmtrace.report import transfer
 
     draw = {
-        "visual": R.fig_visual,
-        "constraint": R.fig_constraint_to_last,
-        "roc": R.fig_failure,
-        "ablation": R.fig_ablation,
+        "visual": transfer.fig_visual,
+        "constraint": transfer.fig_constraint_to_last,
+        "roc": transfer.fig_failure,
+        "ablation": transfer.fig_ablation,
     }[figure]
     draw(read_json(summary), model, pdf.with_suffix(""))
 
@@ -417,10 +424,11 @@ def edit_shard(
     threads: int,
     out: Path,
 ) -> None:
-    """MultEdit and the baselines on one shard of one scenario (SPEC 7)."""
+    """MultEdit (the paper's editing method: Figs. 6 and 14) and the baselines on one shard of
+    one scenario."""
     from mmtrace.editing import study
 
-    cfg = C.Editing(**editing)
+    cfg = config.Editing(**editing)
     loaded = _model_job(name, model_dir, spec, threads)
     records = load_questions(csvs)
     result = study.run_edits(
@@ -428,7 +436,7 @@ def edit_shard(
         scenario,
         _shard(study.cases(scenario, records, _scores(scores)), cfg.max_edits, shard, cfg.shards),
         records,
-        C.Prompts(**prompts),
+        config.Prompts(**prompts),
         data_dir,
         cfg,
         seed,
@@ -453,21 +461,21 @@ def edit_sweep(
     from mmtrace.editing import study
     from mmtrace.tracing.modules import locate
 
-    cfg = C.Editing(**editing)
+    cfg = config.Editing(**editing)
     loaded = _model_job(name, model_dir, spec, threads)
     targets = study.cases("error_correction", load_questions(csvs), _scores(scores))
     targets = targets[: cfg.sweep_edits]
     layers = cfg.sweep_layers or list(range(len(locate(loaded.model))))
     write_json(
         out,
-        study.sweeps(loaded, targets, C.Prompts(**prompts), data_dir, cfg, layers, seed),
+        study.sweeps(loaded, targets, config.Prompts(**prompts), data_dir, cfg, layers, seed),
     )
 
 
 def edit_summary(shard_files: list[Path], sweep_files: list[Path], editing: dict, out) -> None:
     from mmtrace.editing.study import summarise_edits, summarise_sweep
 
-    summary = summarise_edits([read_json(p) for p in shard_files], C.Editing(**editing))
+    summary = summarise_edits([read_json(p) for p in shard_files], config.Editing(**editing))
     for p in sweep_files:
         sweep = read_json(p)
         summary.setdefault(sweep["model"], {"layer": sweep["layer"], "scenarios": {}})
@@ -491,12 +499,12 @@ def edit_summary(shard_files: list[Path], sweep_files: list[Path], editing: dict
 
 
 def fig_editing(summary: Path, trace_summary: Path, figure: str, model: str, pdf: Path) -> None:
-    from mmtrace.report import editing as R
+    from mmtrace.report import editing
 
     if figure == "methods":
-        R.fig_methods(read_json(summary), model, pdf.with_suffix(""))
+        editing.fig_methods(read_json(summary), model, pdf.with_suffix(""))
     else:
-        R.fig_layers(read_json(summary), read_json(trace_summary), model, pdf.with_suffix(""))
+        editing.fig_layers(read_json(summary), read_json(trace_summary), model, pdf.with_suffix(""))
 
 
 def table_editing(summary: Path, out: Path) -> None:
