@@ -1,5 +1,4 @@
 # Shared helpers: the validated config, the paths every rule uses, and the model lists.
-import re
 from pathlib import Path
 
 from mmtrace.config import job_resources, validate
@@ -152,40 +151,3 @@ def editing_figures():
         for m in MLLM_MODELS
         for prefix in ("fig6_editing", "fig14_layer_sweep")
     ]
-
-
-# The paper world's downloads (rules/paper_data.smk).
-SOURCES = config["paper"]["downloads"]["sources"]
-RAW = DATA / "raw"
-IMAGES = DATA / "images"
-# file name under raw/ -> source name
-SOURCE_OF_FILE = {s["file"]: name for name, s in SOURCES.items()}
-ARCHIVES = [name for name, s in SOURCES.items() if s["extract"]]
-
-
-def raw(name):
-    """A source's downloaded file, or for an archive the marker its extraction writes."""
-    if SOURCES[name]["extract"]:
-        return RAW / name / "extracted.json"
-    return RAW / SOURCES[name]["file"]
-
-
-def split_inputs(split):
-    """What a paper split's annotation reads (its images: a folder or image-list marker)."""
-    return {
-        "known": dict(
-            csv=raw("known_csv"), facts=raw("known_1000"), images=raw("known_images")
-        ),
-        "movies": dict(
-            csv=raw("movies_csv"),
-            facts=raw("movies_table"),
-            images=raw("movies_images"),
-        ),
-        "okvqa": dict(
-            csv=raw("okvqa_csv"),
-            questions=raw("okvqa_questions"),
-            annotations=raw("okvqa_annotations"),
-            images=IMAGES / "coco.json",
-        ),
-        "heldout": dict(csv=raw("evqa_csv"), images=IMAGES / "landmarks.json"),
-    }[split]

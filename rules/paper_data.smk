@@ -1,6 +1,10 @@
 # The paper world's data (`world: paper`): verified downloads, run as local rules on the node
 # that has internet, then one annotated question table per split (the same schema as the toy
-# world's, so every later rule is shared).
+# world's, so every later rule is shared). Steps: mmtrace.steps.paper_data.
+import re
+
+
+include: "paper_common.smk"
 
 
 localrules:
@@ -12,7 +16,7 @@ localrules:
 
 rule download:
     output:
-        RAW / "{file}",
+        dest=RAW / "{file}",
     log:
         LOGS / "download" / "{file}.log",
     wildcard_constraints:
@@ -31,9 +35,9 @@ rule download:
 
 rule extract:
     input:
-        lambda wc: RAW / SOURCES[wc.name]["file"],
+        archive=lambda wc: RAW / SOURCES[wc.name]["file"],
     output:
-        RAW / "{name}" / "extracted.json",
+        marker=RAW / "{name}" / "extracted.json",
     log:
         LOGS / "download" / "extract_{name}.log",
     wildcard_constraints:
@@ -48,9 +52,9 @@ rule extract:
 
 rule coco_images:
     input:
-        raw("okvqa_csv"),
+        okvqa_csv=raw("okvqa_csv"),
     output:
-        IMAGES / "coco.json",
+        marker=IMAGES / "coco.json",
     log:
         LOGS / "download" / "coco_images.log",
     retries: 2
@@ -65,10 +69,10 @@ rule coco_images:
 
 rule landmark_images:
     input:
-        evqa=raw("evqa_csv"),
-        index=raw("gldv2_index"),
+        evqa_csv=raw("evqa_csv"),
+        index_csv=raw("gldv2_index"),
     output:
-        IMAGES / "landmarks.json",
+        marker=IMAGES / "landmarks.json",
     log:
         LOGS / "download" / "landmark_images.log",
     retries: 2

@@ -1,5 +1,6 @@
 # The paper world's checkpoints: pinned Hugging Face snapshots (safetensors only), fetched on the
-# node that has internet into HF_HOME's cache; model jobs then load them offline.
+# node that has internet into HF_HOME's cache; model jobs then load them offline. Step:
+# mmtrace.steps.paper_models.
 
 HUB_MODELS = [m for m, s in config["models"].items() if s["source"] == "hub"]
 
@@ -10,7 +11,7 @@ localrules:
 
 rule fetch_model:
     output:
-        MODEL_DIR / "{model}" / "snapshot.json",
+        marker=MODEL_DIR / "{model}" / "snapshot.json",
     log:
         LOGS / "fetch_model_{model}.log",
     wildcard_constraints:

@@ -1,10 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import paper_data, run
 
-from mmtrace import logs, paperdata
-
-with logs.to_file(snakemake.log[0]):
-    paperdata.extract_source(
-        Path(snakemake.input[0]),
-        snakemake.params.members,
-        Path(snakemake.output[0]),
-    )
+run(snakemake, paper_data.extract)

@@ -1,8 +1,3 @@
-from pathlib import Path
+from mmtrace.steps import paper_models, run
 
-from mmtrace import logs, paperdata
-
-with logs.to_file(snakemake.log[0]):
-    paperdata.fetch_model(
-        snakemake.wildcards.model, snakemake.params.spec, Path(snakemake.output[0])
-    )
+run(snakemake, paper_models.fetch_model)

@@ -72,6 +72,8 @@ from transformers.image_utils import PILImageResampling
 from transformers.initialization import no_init_weights
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from mmtrace.models import formats
+
 ADAPTERS = ("auto", "native", "bunny")
 IMAGE_TOKEN = "<image>"
 
@@ -134,7 +136,6 @@ PHI_FIELDS = (
 )
 
 UNMAPPED = "<unmapped>"  # marks a checkpoint name no rename rule covers
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 
 
@@ -187,25 +188,9 @@ def resolve_adapter(adapter: str, config: dict[str, Any], trust_remote_code: boo
     return adapter
 
 
-def refuse_pickle(directory: str | Path) -> None:
-    """Refuse a local checkpoint that has pickle weights only: unpickling runs arbitrary code."""
-    d = Path(directory)
-    if not d.is_dir():
-        return
-    names = [p.name for p in d.iterdir()]
-    if any(n.endswith(".safetensors") for n in names):
-        return
-    pickles = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
-    if pickles:
-        raise ValueError(
-            f"{d} holds only pickle weights ({', '.join(pickles)}); they are refused because "
-            "loading them can run arbitrary code. Use a checkpoint with .safetensors weights."
-        )
-
-
 def snapshot_dir(path: str | Path, revision: str | None, local_files_only: bool) -> Path:
-    """A local directory: `path` itself, or the hub snapshot of repo id `path` (safetensors and
-    metadata only)."""
+    """A local directory: `path` itself, or the hub snapshot of repo id `path` (only the files
+    `formats.ALLOW_PATTERNS` admits: safetensors and metadata)."""
     if Path(path).is_dir():
         return Path(path)
     from huggingface_hub import snapshot_download
@@ -215,14 +200,14 @@ def snapshot_dir(path: str | Path, revision: str | None, local_files_only: bool)
             str(path),
             revision=revision,
             local_files_only=local_files_only,
-            allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"],
+            allow_patterns=list(formats.ALLOW_PATTERNS),
         )
     )
 
 
 def read_safetensors(directory: Path) -> dict[str, torch.Tensor]:
     """All tensors of a single-file or sharded safetensors checkpoint."""
-    refuse_pickle(directory)
+    formats.refuse_pickle(directory)
     index = directory / SAFETENSORS_INDEX
     if index.is_file():
         shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))

@@ -22,7 +22,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from mmtrace.models import adapters
+from mmtrace.models import adapters, formats
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def load(
     if role not in ("mllm", "llm"):
         raise ValueError(f"role must be 'mllm' or 'llm', not {role!r}")
     hub = dict(revision=revision, local_files_only=local_files_only)
-    adapters.refuse_pickle(path)
+    formats.refuse_pickle(path)
     raw = adapters.read_config_dict(path, **hub)
     chosen = adapters.resolve_adapter(adapter, raw, trust_remote_code)
     if chosen == "bunny":

@@ -25,7 +25,7 @@ def model_job(model: str, checkpoint: Path, spec: dict, threads: int):
     entry = config.ModelSpec(**spec)
     path = checkpoint.parent
     if entry.source == "hub":
-        from mmtrace.hub import read_marker
+        from mmtrace.models.hub import read_marker
 
         path = read_marker(checkpoint)
     return load(

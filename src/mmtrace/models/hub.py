@@ -1,17 +1,17 @@
-"""Pinned Hugging Face model snapshots for the paper scale (issue 6).
+"""Pinned Hugging Face model snapshots for the paper world (`--config world=paper`).
 
 The analyses must run on exactly the weights the results were computed with, so every model is
 fetched at an explicit `revision` (ideally a 40-hex commit: branches and tags can move) and only
-in formats that cannot execute code when loaded: safetensors weights, JSON configs and tokenizer
-files, never `*.bin` / `*.pt` / other pickles. Compute nodes of a cluster usually have no
-internet: the download rule runs once on a node that has it, and the jobs then load the snapshot
-with `HF_HUB_OFFLINE=1` (or `offline=True`), failing with a clear message if it is missing.
+in formats that cannot execute code when loaded, as `formats` says: safetensors weights, JSON
+configs and tokenizer files, never `*.bin` / `*.pt` / other pickles. Compute nodes of a cluster
+usually have no internet: the download rule runs once on a node that has it, and the jobs then
+load the snapshot with `HF_HUB_OFFLINE=1` (or `offline=True`), failing with a clear message if
+it is missing.
 The cache location follows the usual `HF_HOME` / `HF_HUB_CACHE` unless `cache_dir` is given.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import re
@@ -19,34 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmtrace.io import write_json
+from mmtrace.models import formats
 
 log = logging.getLogger(__name__)
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
-
-# Safetensors weights (and their shard index), configs, tokenizers and processors.
-ALLOW_PATTERNS: tuple[str, ...] = (
-    "*.safetensors",
-    "*.json",  # config, generation/preprocessor/processor configs, tokenizer.json, indices
-    "tokenizer.model",  # sentencepiece (protobuf, not a pickle)
-    "*.tiktoken",
-    "*.txt",  # merges.txt, vocab.txt
-    "*.jinja",  # chat_template.jinja (transformers >= 4.50)
-)
-# Formats that unpickle (run code) when loaded: never downloaded, whatever the patterns say.
-PICKLE_PATTERNS: tuple[str, ...] = (
-    "*.bin",
-    "*.pt",
-    "*.pth",
-    "*.pkl",
-    "*.pickle",
-    "*.ckpt",
-    "*.joblib",
-    "*.msgpack",
-    "*.h5",
-    "*.py",  # remote code
-)
-_PICKLE_EXAMPLES = ("pytorch_model.bin", "model.pt", "model.pth", "x.pkl", "x.ckpt", "model.py")
 
 
 class SnapshotError(RuntimeError):
@@ -66,7 +43,7 @@ def snapshot(
     repo_id: str,
     revision: str,
     cache_dir: str | Path | None = None,
-    allow_patterns: Sequence[str] = ALLOW_PATTERNS,
+    allow_patterns: Sequence[str] = formats.ALLOW_PATTERNS,
     offline: bool | None = None,
     pickled_weights: bool = False,
 ) -> Path:
@@ -86,10 +63,10 @@ def snapshot(
     if not revision:
         raise ValueError(f"{repo_id}: a revision (commit hash or tag) is required")
     for pattern in allow_patterns:
-        bad = [n for n in _PICKLE_EXAMPLES if fnmatch.fnmatch(n, pattern)]
+        bad = formats.admits_refused(pattern)
         if bad:
             raise ValueError(
-                f"{repo_id}: allow pattern {pattern!r} would admit {bad[0]} (pickle or code); "
+                f"{repo_id}: allow pattern {pattern!r} would admit {bad} (pickle or code); "
                 f"only safetensors, JSON and tokenizer files are downloaded"
             )
     if not COMMIT.match(revision):
@@ -108,8 +85,10 @@ def snapshot(
                 revision=revision,
                 cache_dir=str(cache_dir) if cache_dir is not None else None,
                 allow_patterns=list(allow_patterns)
-                + (list(PICKLED_WEIGHTS) if pickled_weights else []),
-                ignore_patterns=[p for p in PICKLE_PATTERNS if not pickled_weights or p != "*.bin"],
+                + (list(formats.PICKLED_WEIGHTS) if pickled_weights else []),
+                ignore_patterns=[
+                    p for p in formats.REFUSED_PATTERNS if not pickled_weights or p != "*.bin"
+                ],
                 local_files_only=local_only,
             )
         )
@@ -126,10 +105,6 @@ def snapshot(
         check_snapshot(path, repo_id, revision)
     log.info("%s@%s: snapshot at %s", repo_id, revision, path)
     return path
-
-
-# The only pickles ever fetched, and only for `convert_pickled`: transformers' weight shards.
-PICKLED_WEIGHTS = ("pytorch_model*.bin",)
 
 
 def convert_pickled(snapshot_dir: Path, out_dir: Path) -> Path:
@@ -172,7 +147,7 @@ def convert_pickled(snapshot_dir: Path, out_dir: Path) -> Path:
         weight_map.update(dict.fromkeys(state, name))
         log.info("converted %s -> %s (%d tensors)", shard.name, name, len(state))
     for f in sorted(snapshot_dir.iterdir()):
-        pickle = any(fnmatch.fnmatch(f.name, p) for p in PICKLE_PATTERNS)
+        pickle = formats.is_refused(f.name)
         if f.is_file() and not pickle and f.name != "pytorch_model.bin.index.json":
             shutil.copyfile(f, tmp / f.name)
     write_json(tmp / "model.safetensors.index.json", {"metadata": {}, "weight_map": weight_map})
@@ -189,7 +164,7 @@ def check_snapshot(path: Path, repo_id: str, revision: str) -> None:
     if not (path / "config.json").is_file():
         problems.append("no config.json")
     if not any(n.endswith(".safetensors") for n in names):
-        pickles = [n for n in names if any(fnmatch.fnmatch(n, p) for p in PICKLE_PATTERNS)]
+        pickles = [n for n in names if formats.is_refused(n)]
         problems.append(
             "no *.safetensors weights"
             + (f" (only {', '.join(pickles[:3])}: pickles are refused)" if pickles else "")

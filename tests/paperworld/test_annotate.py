@@ -9,26 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from mmtrace.annotate import (
-    KNOWN_TEMPLATES,
-    annotate,
-    complete_known_span,
-    human_answers,
-    pick_replacement,
-    trim_span,
-)
 from mmtrace.dataset import EXTRA_COLUMNS, load_split, write_split
-from mmtrace.realdata import (
-    RealRow,
-    Report,
-    load_evqa,
-    load_known,
-    load_movies,
-    load_okvqa,
-)
+from mmtrace.paperworld.annotate import annotate, human_answers
+from mmtrace.paperworld.evqa import load_evqa
+from mmtrace.paperworld.known import load_known
+from mmtrace.paperworld.movies import load_movies
+from mmtrace.paperworld.okvqa import load_okvqa
+from mmtrace.paperworld.paraphrases import KNOWN_TEMPLATES
+from mmtrace.paperworld.report import Report
+from mmtrace.paperworld.rows import RealRow
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "realdata"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "realdata"
 
 
 def okvqa_fixture_annotations(questions_json: Path, out: Path) -> Path:
@@ -135,29 +127,6 @@ def roundtrip(tmp_path: Path, split: str, records: list[dict]):
     path = tmp_path / f"{split}.csv"
     write_split(path, split, records)
     return load_split(path)
-
-
-def test_span_helpers():
-    q = "This person's domain of work is"
-    assert trim_span(q, 0, 13) == (0, 11)
-    assert trim_span("This application, a product", 0, 17) == (0, 16)
-    q2 = "This video game is developed by"
-    assert complete_known_span(q2, 10, "Yakuza 2", "Yakuza 2 is developed by") == 15
-    # unchanged when the prompt does not continue the same way
-    assert complete_known_span(q2, 10, "Yakuza 2", "Yakuza 2, made by") == 10
-    assert complete_known_span(q2, 15, "Yakuza 2", "Yakuza 2 is developed by") == 15
-
-
-def test_pick_replacement_prefers_word_count_and_never_the_own_phrase():
-    import random
-
-    rng = random.Random(0)
-    cands = ["this dog", "this cat", "these birds", "plant", "this dog"]
-    for _ in range(20):
-        assert pick_replacement("this dog", cands, rng) == "this cat"
-    assert pick_replacement("Peru", ["Peru", "Chile"], rng, exclude=[]) == "Chile"
-    assert pick_replacement("Space Needle", ["Peru"], rng) == "Peru"  # nearest word count
-    assert pick_replacement("Peru", ["peru"], rng) is None
 
 
 def test_annotate_known_records(tmp_path):

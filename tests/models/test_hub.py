@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mmtrace.hub import SnapshotError, snapshot, write_marker
+from mmtrace.models.hub import SnapshotError, snapshot, write_marker
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -46,7 +46,7 @@ def test_offline_snapshot_by_commit_and_marker(tmp_path):
 def test_env_offline_and_a_ref_warns(tmp_path, monkeypatch, caplog):
     make_cache(tmp_path / "hub", "org/name", GOOD)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with caplog.at_level(logging.WARNING, logger="mmtrace.hub"):
+    with caplog.at_level(logging.WARNING, logger="mmtrace.models.hub"):
         path = snapshot("org/name", "main", cache_dir=tmp_path / "hub")  # offline via env
     assert path.name == COMMIT
     assert "not a commit hash" in caplog.text
@@ -98,7 +98,7 @@ def test_pickled_weights_are_converted_only_on_opt_in(tmp_path):
     rewritten as safetensors; the converted model gives the original's logits."""
     import torch
 
-    from mmtrace.hub import convert_pickled
+    from mmtrace.models.hub import convert_pickled
     from mmtrace.models.loading import load
 
     model, files = _pickled_llama(tmp_path)
@@ -119,7 +119,7 @@ def test_pickled_weights_are_converted_only_on_opt_in(tmp_path):
 def test_a_pickle_that_runs_code_is_refused(tmp_path):
     import pickle
 
-    from mmtrace.hub import convert_pickled
+    from mmtrace.models.hub import convert_pickled
 
     class Exploit:
         def __reduce__(self):
