@@ -5,6 +5,11 @@
 # tracing, transfer, editing, figures, tables) rerun parts.
 
 
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
 configfile: "config.yaml"
 
 

@@ -57,15 +57,20 @@ def prompts_for(model):
     return out
 
 
-def trace_shards(models=MODELS, splits=ANALYSED_SPLITS):
-    """Every tracing job's output: one per model, split and shard."""
-    n = config["tracing"]["shards"]
+def shard_files(stage, models, groups, shards):
+    """Every job output of a sharded stage: one per model, group (split or editing scenario)
+    and shard, under `stage`'s results folder."""
     return [
-        TRACE / m / f"{s}_shard{i}.json"
+        stage / m / f"{g}_shard{i}.json"
         for m in models
-        for s in splits
-        for i in range(n)
+        for g in groups
+        for i in range(shards)
     ]
+
+
+def trace_shards(models=MODELS):
+    """Every tracing job's output: one per model, split and shard."""
+    return shard_files(TRACE, models, ANALYSED_SPLITS, config["tracing"]["shards"])
 
 
 def fig1_window():
@@ -90,29 +95,22 @@ def trace_figures():
     return out
 
 
-def attention_shards(models=MODELS, splits=ANALYSED_SPLITS):
+def attention_shards():
     """Every attention-contribution job's output: one per model, split and shard."""
-    n = config["attention"]["shards"]
-    return [
-        ATTENTION / m / f"{s}_shard{i}.json"
-        for m in models
-        for s in splits
-        for i in range(n)
-    ]
+    return shard_files(
+        ATTENTION, MODELS, ANALYSED_SPLITS, config["attention"]["shards"]
+    )
 
 
-def ablation_shards(models=MLLM_MODELS, splits=ANALYSED_SPLITS):
+def ablation_shards():
     """Every visual-token ablation job's output (MLLMs only)."""
-    n = config["ablation"]["shards"]
-    return [
-        ABLATION / m / f"{s}_shard{i}.json"
-        for m in models
-        for s in splits
-        for i in range(n)
-    ]
+    return shard_files(
+        ABLATION, MLLM_MODELS, ANALYSED_SPLITS, config["ablation"]["shards"]
+    )
 
 
-# File-name prefix of each information-transfer figure -> what mmtrace.pipeline.fig_transfer draws.
+# File-name prefix of each information-transfer figure -> what mmtrace.steps.transfer.fig_transfer
+# draws.
 TRANSFER_FIGURES = {
     "fig5_visual_to_constraint": "visual",
     "fig15_16_constraint_to_last": "constraint",
@@ -133,15 +131,10 @@ def transfer_figures():
     return out
 
 
-def edit_shards(models=MLLM_MODELS):
+def edit_shards():
     """Every editing job's output: one per MLLM, scenario and shard."""
     e = config["editing"]
-    return [
-        EDITING / m / f"{s}_shard{i}.json"
-        for m in models
-        for s in e["scenarios"]
-        for i in range(e["shards"])
-    ]
+    return shard_files(EDITING, MLLM_MODELS, e["scenarios"], e["shards"])
 
 
 def editing_figures():

@@ -10,31 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from support import paper_release
+from support.workflow import snakemake
 
 from mmtrace.dataset import load_split
-from tests import paper_release as R
 
 pytestmark = pytest.mark.slow
 
 PINNED = ("known_csv", "movies_csv", "okvqa_csv", "known_1000", "movies_table")
 
 
-def _snakemake(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("snakemake")
-    cmd = [str(exe) if exe.exists() else "snakemake", "--cores", "2", *args]
-    return subprocess.run(
-        cmd, cwd=repo, capture_output=True, text=True, timeout=1500, env=env or os.environ.copy()
-    )
-
-
-def _overlay(out: Path, server: R.Server, files: dict[str, bytes]) -> dict:
-    sources = R.sources(server.url, files, PINNED)
+def _overlay(out: Path, server: paper_release.Server, files: dict[str, bytes]) -> dict:
+    sources = paper_release.sources(server.url, files, PINNED)
     return {
         "world": "paper",
         "paper": {
@@ -53,8 +44,8 @@ def _overlay(out: Path, server: R.Server, files: dict[str, bytes]) -> dict:
 
 @pytest.fixture(scope="module")
 def release():
-    with R.Server() as server:
-        server.files.update(R.build(server.url))
+    with paper_release.Server() as server:
+        server.files.update(paper_release.build(server.url))
         yield server
 
 
@@ -64,7 +55,7 @@ def data_run(repo_root, release, tmp_path_factory):
     cfg = _overlay(out, release, release.files)
     cfg_file = out / "overlay.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
-    proc = _snakemake(repo_root, "paper_data", "--configfile", str(cfg_file))
+    proc = snakemake(repo_root, "paper_data", "--configfile", str(cfg_file))
     assert proc.returncode == 0, proc.stderr[-6000:]
     return out, cfg_file
 
@@ -72,38 +63,44 @@ def data_run(repo_root, release, tmp_path_factory):
 def test_every_split_is_downloaded_annotated_and_valid(data_run):
     out, _ = data_run
     data = out / "data"
-    counts = {s: len(load_split(data / f"{s}.csv")) for s in R.SPLITS}
+    counts = {s: len(load_split(data / f"{s}.csv")) for s in paper_release.SPLITS}
     # Known: 5 facts kept (+ multi-constraint variants where a subject has two facts: none
     # here), the subject missing from known_1000 reported; Movies: 3 directors; OK-VQA: 4;
     # heldout: the landmark questions whose image could be fetched (the iNaturalist row is
     # outside the subset; one landmark's image URL is dead: dropped, counted, not fatal).
-    assert counts["known"] == len(R.KNOWN)
-    assert counts["movies"] >= len(R.DIRECTORS)
-    assert counts["okvqa"] == len(R.OKVQA)
-    assert counts["heldout"] == len(R.LANDMARKS) - R.DEAD_LANDMARKS
+    assert counts["known"] == len(paper_release.KNOWN)
+    assert counts["movies"] >= len(paper_release.DIRECTORS)
+    assert counts["okvqa"] == len(paper_release.OKVQA)
+    assert counts["heldout"] == len(paper_release.LANDMARKS) - paper_release.DEAD_LANDMARKS
     heldout = json.loads((data / "reports" / "heldout.json").read_text())
-    assert sum(heldout["load"]["dropped"].values()) == R.DEAD_LANDMARKS + 1  # + iNaturalist
+    assert (
+        sum(heldout["load"]["dropped"].values()) == paper_release.DEAD_LANDMARKS + 1
+    )  # + iNaturalist
     fetched = json.loads((data / "images" / "landmarks.json").read_text())
-    assert len(fetched["failed"]) == R.DEAD_LANDMARKS
+    assert len(fetched["failed"]) == paper_release.DEAD_LANDMARKS
     report = json.loads((data / "reports" / "known.json").read_text())
-    assert report["load"]["kept"] == len(R.KNOWN)
+    assert report["load"]["kept"] == len(paper_release.KNOWN)
     assert report["load"]["dropped"] == {"subject not in known_1000": 1}
     # every image a question names exists under the data folder
-    for split in R.SPLITS:
+    for split in paper_release.SPLITS:
         for rec in load_split(data / f"{split}.csv"):
             assert (data / rec.image_url).is_file(), (split, rec.image_url)
     human = json.loads((data / "human_answers" / "okvqa.json").read_text())
     assert json.loads((data / "human_answers" / "known.json").read_text()) == {}
-    assert sorted(len(v) for v in human.values()) == [10] * len(R.OKVQA)
+    assert sorted(len(v) for v in human.values()) == [10] * len(paper_release.OKVQA)
 
 
 def test_unpinned_downloads_are_recorded_and_pinned_ones_verified(data_run, release):
     out, _ = data_run
     lock = json.loads((out / "data" / "raw" / "downloads.lock.json").read_text())
-    unpinned = {release.url + R.SOURCE_PATHS[n] for n in R.SOURCE_PATHS if n not in PINNED}
+    unpinned = {
+        release.url + paper_release.SOURCE_PATHS[n]
+        for n in paper_release.SOURCE_PATHS
+        if n not in PINNED
+    }
     assert set(lock) == unpinned  # pinned sources are checked against the config instead
     coco = json.loads((out / "data" / "images" / "coco.lock.json").read_text())
-    assert len(coco) == len(R.OKVQA)
+    assert len(coco) == len(paper_release.OKVQA)
 
 
 def test_a_tampered_source_is_rejected_and_nothing_is_lost(repo_root, release, tmp_path):
@@ -117,7 +114,7 @@ def test_a_tampered_source_is_rejected_and_nothing_is_lost(repo_root, release, t
     cfg["paper"]["downloads"]["sources"]["known_csv"]["url"] = release.url + "/tampered_known.csv"
     cfg_file = tmp_path / "overlay.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
-    proc = _snakemake(repo_root, "paper_data", "--configfile", str(cfg_file))
+    proc = snakemake(repo_root, "paper_data", "--configfile", str(cfg_file))
     assert proc.returncode != 0
     log = (tmp_path / "logs" / "download" / "multimodal_known.csv.log").read_text()
     assert (
@@ -174,30 +171,30 @@ def hub_cache(tmp_path_factory) -> Path:
     """The three checkpoints as a Hugging Face cache holds them after `fetch_model` ran on a
     node with internet: tiny weights under the real checkpoints' module and tensor names."""
     import torch
-
-    from tests import tiny_checkpoints as K
-    from tests import tiny_models
+    from support import tiny_checkpoints, tiny_models
 
     root = tmp_path_factory.mktemp("hf")
     cache = root / "hub"
-    K.hf_cache_put(
+    tiny_checkpoints.hf_cache_put(
         cache,
         "tiny/llava-1.5-7b-hf",
-        K.write_llava_hf(tiny_models.llava("llama"), root / "llava"),
+        tiny_checkpoints.write_llava_hf(tiny_models.llava("llama"), root / "llava"),
         COMMIT["llava-1.5-7b"],
     )
-    K.hf_cache_put(
+    tiny_checkpoints.hf_cache_put(
         cache,
         "tiny/Bunny-v1_0-3B",
-        K.write_bunny_checkpoint(root / "bunny"),
+        tiny_checkpoints.write_bunny_checkpoint(root / "bunny"),
         COMMIT["bunny-phi2-3b"],
     )
     vicuna = root / "vicuna"  # as lmsys/vicuna-7b-v1.5: pickled weights only (config opts in)
     llama = tiny_models.llama()
     llama.config.save_pretrained(vicuna)
     torch.save(llama.state_dict(), vicuna / "pytorch_model.bin")
-    K.word_tokenizer(K.WORDS, image_token=False).save_pretrained(vicuna)
-    K.hf_cache_put(cache, "tiny/vicuna-7b-v1.5", vicuna, COMMIT["vicuna-7b"])
+    tiny_checkpoints.word_tokenizer(tiny_checkpoints.WORDS, image_token=False).save_pretrained(
+        vicuna
+    )
+    tiny_checkpoints.hf_cache_put(cache, "tiny/vicuna-7b-v1.5", vicuna, COMMIT["vicuna-7b"])
     return cache
 
 
@@ -222,7 +219,7 @@ def full_run(repo_root, release, hub_cache, tmp_path_factory):
     cfg_file = out / "overlay.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
     env = {**os.environ, "HF_HUB_CACHE": str(hub_cache), "HF_HUB_OFFLINE": "1"}
-    proc = _snakemake(repo_root, "--configfile", str(cfg_file), env=env)
+    proc = snakemake(repo_root, "--configfile", str(cfg_file), env=env)
     assert proc.returncode == 0, proc.stderr[-8000:]
     return out, cfg_file, env
 
@@ -240,7 +237,7 @@ def test_the_whole_paper_dag_runs_on_stand_ins(full_run):
     assert set(acc) >= set(COMMIT)
     for name in COMMIT:  # OK-VQA's generated answers scored against its 10 annotators
         okvqa = acc[name]["splits"]["okvqa"]
-        assert okvqa["n_vqa"] == len(R.OKVQA) and 0 <= okvqa["vqa_accuracy"] <= 1
+        assert okvqa["n_vqa"] == len(paper_release.OKVQA) and 0 <= okvqa["vqa_accuracy"] <= 1
     for rel in (
         "figures/fig1_mllm_vs_llm_llava-1.5-7b.pdf",
         "figures/trace_avg_single_bunny-phi2-3b_w1.pdf",
@@ -259,6 +256,6 @@ def test_the_whole_paper_dag_runs_on_stand_ins(full_run):
 
 def test_paper_rerun_does_nothing(repo_root, full_run):
     _, cfg_file, env = full_run
-    proc = _snakemake(repo_root, "--configfile", str(cfg_file), "-n", env=env)
+    proc = snakemake(repo_root, "--configfile", str(cfg_file), "-n", env=env)
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -4,20 +4,12 @@ regenerated figures and tables are byte-identical."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from support.workflow import snakemake
 
 pytestmark = pytest.mark.slow
-
-
-def _snakemake(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("snakemake")
-    cmd = [str(exe) if exe.exists() else "snakemake", "--cores", "2", *args]
-    return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +19,7 @@ def run(repo_root, tmp_path_factory):
     cfg["paths"] = {k: str(out / k) for k in ("data", "results", "figures", "tables", "logs")}
     cfg_file = out / "config.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
-    proc = _snakemake(repo_root, "--configfile", str(cfg_file))
+    proc = snakemake(repo_root, "--configfile", str(cfg_file))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return repo_root, out, cfg_file
 
@@ -53,7 +45,7 @@ def test_outputs_exist(run):
 
 def test_second_run_does_nothing(run):
     repo, _, cfg_file = run
-    proc = _snakemake(repo, "--configfile", str(cfg_file), "-n")
+    proc = snakemake(repo, "--configfile", str(cfg_file), "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
@@ -64,7 +56,7 @@ def test_regenerated_figures_and_tables_are_byte_identical(run):
     before = {p: p.read_bytes() for p in targets}
     shutil.rmtree(out / "figures")
     shutil.rmtree(out / "tables")
-    proc = _snakemake(repo, "figures", "tables", "--configfile", str(cfg_file))
+    proc = snakemake(repo, "figures", "tables", "--configfile", str(cfg_file))
     assert proc.returncode == 0, proc.stderr[-4000:]
     for p, data in before.items():
         assert p.read_bytes() == data, f"{p.name} differs after regeneration"

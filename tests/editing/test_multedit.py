@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support.tiny_models import inputs, llava
 
 from mmtrace.editing.baselines import FinetuneSettings, finetune
 from mmtrace.editing.multedit import (
@@ -16,7 +17,6 @@ from mmtrace.editing.multedit import (
 )
 from mmtrace.editing.rank_one import rank_one_update
 from mmtrace.models.lookup import locate, output_projection
-from tests.tiny_models import inputs, llava
 
 
 @pytest.mark.parametrize(("d_out", "d_in", "lam"), [(6, 10, 0.01), (8, 5, 1.0), (3, 40, 1e-4)])

@@ -11,16 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from torch import nn
-from transformers import (
-    SiglipVisionConfig,
-)
-
-from mmtrace.models import adapters
-from mmtrace.models.loading import load, role_of
-from mmtrace.models.lookup import locate, projector
-from tests import tiny_models
-from tests.tiny_checkpoints import (
+from support import tiny_models
+from support.tiny_checkpoints import (
     HIDDEN,
     N_VISUAL,
     VISION,
@@ -31,6 +23,14 @@ from tests.tiny_checkpoints import (
     write_bunny,
     write_llava_hf,
 )
+from torch import nn
+from transformers import (
+    SiglipVisionConfig,
+)
+
+from mmtrace.models import adapters
+from mmtrace.models.loading import load, role_of
+from mmtrace.models.lookup import locate, projector
 
 # --- LLaVA-1.5 (llava-hf) and Vicuna: native transformers checkpoints ------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import inputs, llama, llava
+from support.tiny_models import inputs, llama, llava
 
 from mmtrace.models.attention import attention_implementation
 from mmtrace.models.hooks import capture, output_hook, patch

@@ -80,9 +80,8 @@ def test_arguments_are_checked(tmp_path):
 def _pickled_llama(tmp_path: Path):
     """A tiny Llama as lmsys/vicuna-7b-v1.5 ships: config, tokenizer and pytorch_model.bin."""
     import torch
-
-    from tests import tiny_models
-    from tests.tiny_checkpoints import WORDS, word_tokenizer
+    from support import tiny_models
+    from support.tiny_checkpoints import WORDS, word_tokenizer
 
     model = tiny_models.llama()
     src = tmp_path / "src"

@@ -6,7 +6,7 @@ import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
-from loopback import Handler
+from support.loopback import Handler
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,6 @@ def test_concurrent_processes_merge_their_lock_entries(tmp_path):
     for p in procs:
         p.start()
     for p in procs:
-        p.join(timeout=20)
+        p.join()
     assert all(p.exitcode == 0 for p in procs)
     assert len(read_lock(lock)) == 100  # no update was lost

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from loopback import PAYLOAD, SHA, Handler
+from support.loopback import PAYLOAD, SHA, Handler
 
 from mmtrace.paperworld.checksums import (
     ChecksumError,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from loopback import Handler, image_bytes
+from support.loopback import Handler, image_bytes
 
 from mmtrace.paperworld.checksums import UnpinnedError, read_lock
 from mmtrace.paperworld.images import FetchManyError, fetch_many

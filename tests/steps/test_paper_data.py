@@ -11,11 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from support import paper_release
 
 from mmtrace.dataset import load_split
 from mmtrace.paperworld.checksums import ChecksumError, UnpinnedError
 from mmtrace.steps import bind, paper_data
-from tests import paper_release
 
 DOWNLOADS = {"unpinned": "record", "retries": 2, "workers": 2}
 ARCHIVES = ("okvqa_questions", "okvqa_annotations", "known_images", "movies_images")

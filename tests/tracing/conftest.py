@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import MODELS, inputs
+from support.tiny_models import MODELS, inputs
 
 
 @pytest.fixture(params=sorted(MODELS))

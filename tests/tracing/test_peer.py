@@ -20,7 +20,7 @@ from functools import reduce
 
 import pytest
 import torch
-from tiny_models import MODELS, N_LAYERS, inputs
+from support.tiny_models import MODELS, N_LAYERS, inputs
 
 from mmtrace.tracing.engine import trace
 from mmtrace.tracing.reference import trace_reference

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from support.tiny_models import IMAGE_TOKEN, N_IMG, N_LAYERS, inputs, llama, llava
 
 from mmtrace.config import Ablation, Attention, Prompts
 from mmtrace.dataset import load_questions
@@ -21,7 +22,6 @@ from mmtrace.models.loading import load
 from mmtrace.models.lookup import locate, projector
 from mmtrace.transfer import ablation, study
 from mmtrace.transfer.contributions import capture
-from tests.tiny_models import IMAGE_TOKEN, N_IMG, N_LAYERS, inputs, llama, llava
 
 
 def _logits(model, batch):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import MODELS, inputs
+from support.tiny_models import MODELS, inputs
 
 from mmtrace.models.lookup import locate
 from mmtrace.transfer.contributions import attention_contributions, contribution_vectors
