@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import re
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -88,7 +89,7 @@ class QuestionRecord(BaseModel):
         if (
             not v
             or v.startswith(("/", "\\"))
-            or ":" in (parts[0] if parts else "")
+            or re.match(r"[A-Za-z]:([\\/]|$)", v)  # a Windows drive
             or ".." in parts
         ):
             raise ValueError(

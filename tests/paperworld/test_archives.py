@@ -49,9 +49,13 @@ def _no_temp_dirs(parent: Path) -> bool:
     return not [p for p in parent.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("make", [_zip, _tar], ids=["zip", "tar.gz"])
-def test_extract_zip_and_tar(make, tmp_path):
-    archive = make(tmp_path / "a.arc", FILES, links={"images/link.jpg": "q1.jpg"})
+@pytest.mark.parametrize(
+    ("make", "links"),
+    [(_zip, {}), (_tar, {"images/link.jpg": "q1.jpg"})],
+    ids=["zip", "tar.gz"],
+)
+def test_extract_zip_and_tar(make, links, tmp_path):
+    archive = make(tmp_path / "a.arc", FILES, links=links)
     out = tmp_path / "raw" / "known"
     marker = extract(
         archive, out, members={"images/q1.jpg": hashlib.sha256(FILES["images/q1.jpg"]).hexdigest()}
@@ -59,9 +63,9 @@ def test_extract_zip_and_tar(make, tmp_path):
     assert marker == tmp_path / "raw" / "known.extracted.json"
     for name, data in FILES.items():
         assert (out / name).read_bytes() == data
-    assert (out / "images/link.jpg").is_symlink()
+    assert all((out / name).is_symlink() for name in links)
     info = json.loads(marker.read_text())
-    assert info["files"] == sorted([*FILES, "images/link.jpg"])
+    assert info["files"] == sorted([*FILES, *links])
     assert info["archive_sha256"] == sha256_of(archive)
     assert _no_temp_dirs(out.parent)
 
@@ -92,6 +96,23 @@ def test_extract_refuses_links_outside(make, target, tmp_path):
     with pytest.raises(ExtractError, match="'sub/link'"):
         extract(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_any_link_in_a_zip_is_refused(tmp_path):
+    archive = _zip(tmp_path / "l.zip", {"a.txt": b"a"}, links={"images/link.jpg": "../a.txt"})
+    with pytest.raises(ExtractError, match="'images/link.jpg' is a symbolic link"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("make", [_zip, _tar], ids=["zip", "tar.gz"])
+def test_a_link_through_another_link_is_refused(make, tmp_path):
+    """`a/b -> ..` is inside; `c -> a/b/../..` looks inside as text but, with a/b a link,
+    points two levels above the extraction folder."""
+    archive = make(tmp_path / "chain.arc", {"x.txt": b"x"}, links={"a/b": "..", "c": "a/b/../.."})
+    with pytest.raises(ExtractError, match=r"'c'|'a/b'"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("c"))
 
 
 def test_failed_extraction_leaves_no_directory(tmp_path):

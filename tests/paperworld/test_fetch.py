@@ -202,3 +202,34 @@ def test_gdrive_production_path_calls_gdown_with_the_drive_url(tmp_path, monkeyp
     fetch_gdrive("1AbC_xyz", tmp_path / "m.zip", SHA, show_progress=False)
     assert seen["url"] == "https://drive.google.com/uc?id=1AbC_xyz"
     assert (tmp_path / "m.zip").read_bytes() == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["file:///etc/passwd", "ftp://example.org/x.csv", "http://example.org/x.csv", "https:///x"],
+)
+def test_only_https_is_downloaded(url, tmp_path):
+    """A checksum protects pinned files only: unpinned ones must come over an authenticated
+    channel, and file:// would read the local disk."""
+    with pytest.raises(ValueError, match="only https://"):
+        _fetch(url, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_config_refuses_insecure_sources_and_image_urls():
+    from mmtrace.config import Downloads, Source
+
+    with pytest.raises(ValueError, match="only https://"):
+        Source(url="file:///etc/passwd", file="x.csv")
+    with pytest.raises(ValueError, match="only https://"):
+        Downloads(coco_url="http://images.cocodataset.org/val2014/{name}")
+    assert Downloads().coco_url.startswith("https://")
+    assert Source(url="http://127.0.0.1:8000/x.csv", file="x.csv").url  # a local stand-in
+
+
+def test_landmark_image_urls_are_fetched_over_https():
+    from mmtrace.paperworld.images import secure
+
+    assert secure("http://upload.wikimedia.org/a.jpg") == "https://upload.wikimedia.org/a.jpg"
+    assert secure("https://x.org/a.jpg") == "https://x.org/a.jpg"
+    assert secure("http://127.0.0.1:9/a.jpg") == "http://127.0.0.1:9/a.jpg"

@@ -73,3 +73,35 @@ def test_every_released_row_loads_or_is_reported():
         assert r.answers and r.question[r.start : r.end].lower().strip() != ""
     print(rep_k.summary())
     print(rep_m.summary())
+
+
+def test_messy_rows_are_reported_not_fatal_and_a_repeated_index_is_dropped(tmp_path):
+    facts = [{"subject": "Peru", "prompt": "Peru's capital,", "attribute": "Lima"}]
+    (tmp_path / "k.json").write_text(json.dumps(facts))
+    (tmp_path / "k.csv").write_text(
+        ",question,subject,main_entity,image_url\n"
+        "0,The capital of this country is,Peru,this country,./a\n"
+        "0,The capital of this country is,Peru,this country,./b\n"  # repeated index
+        "2,The capital of this country is,Peru\n"  # truncated
+        "3,The capital of this country is,Peru,this country,./c,extra\n"  # extra field
+    )
+    rows, rep = load_known(tmp_path / "k.csv", tmp_path / "k.json")
+    assert [r.index for r in rows] == [0] and rows[0].image == "a"
+    assert rep.dropped == {
+        "index repeated (an earlier row has it; question ids must be unique)": 1,
+        "malformed row: fewer fields than the header": 1,
+        "malformed row: more fields than the header": 1,
+    }
+
+
+def test_an_unreadable_file_is_an_error_naming_it(tmp_path):
+    from mmtrace.dataset import DataError
+
+    (tmp_path / "k.json").write_text("[]")
+    bad = tmp_path / "k.csv"
+    bad.write_bytes(b",question,subject,main_entity,image_url\n0,Th\xe9s country,Peru,x,./a\n")
+    with pytest.raises(DataError, match=r"k\.csv: line 2: .*not UTF-8"):
+        load_known(bad, tmp_path / "k.json")
+    bad.write_text(",quest,subject,main_entity,image_url\n0,q,Peru,x,./a\n")
+    with pytest.raises(DataError, match=r"k\.csv: header: missing column\(s\) question"):
+        load_known(bad, tmp_path / "k.json")

@@ -19,3 +19,17 @@ def test_folder_image_rule(tmp_path):
     assert folder_image("./A photo of Empty", images) == (None, "no image in folder")
     assert folder_image("./A photo of Nobody", images) == (None, "image folder missing")
     assert folder_image("./A photo of Nobody", None) == ("A photo of Nobody", None)
+
+
+def test_image_references_cannot_leave_the_image_folder(tmp_path):
+    from mmtrace.paperworld.rows import file_image
+
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    (tmp_path / "data" / "secret.jpg").write_bytes(b"x")
+    (tmp_path / "data" / "A photo of X").mkdir()
+    (tmp_path / "data" / "A photo of X" / "a.jpg").write_bytes(b"x")
+    leaves = (None, "image path leaves the image folder")
+    assert file_image("../secret.jpg", images) == leaves
+    assert file_image(str(tmp_path / "data" / "secret.jpg"), images) == leaves
+    assert folder_image("./../A photo of X", images) == leaves

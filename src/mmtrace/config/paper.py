@@ -4,6 +4,7 @@ section whose paths, models and settings replace the top-level ones when it is s
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
@@ -11,6 +12,19 @@ from mmtrace.config.base import Flag, Paths, Strict
 from mmtrace.config.models import ModelSpec, Resources
 
 SETTINGS_SECTIONS = ("evaluation", "tracing", "attention", "ablation", "editing")
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def remote_url(url: str) -> str:
+    """`url` if the downloader may fetch it: https, or plain http only on the loopback
+    interface (local stand-ins); `file://`, `ftp://` and plain http elsewhere are refused,
+    since a checksum only protects files whose digest is pinned."""
+    parsed = urlsplit(url.replace("{name}", "x"))
+    if parsed.scheme == "https" and parsed.hostname:
+        return url
+    if parsed.scheme == "http" and parsed.hostname in LOOPBACK:
+        return url
+    raise ValueError(f"{url!r}: only https:// URLs are downloaded (plain http only from localhost)")
 
 
 class Source(Strict):
@@ -31,6 +45,8 @@ class Source(Strict):
     def _one_origin(self) -> Source:
         if (self.url is None) == (self.gdrive is None):
             raise ValueError("give exactly one of `url` and `gdrive`")
+        if self.url is not None:
+            remote_url(self.url)
         if "/" in self.file or self.file.startswith("."):
             raise ValueError(f"file: {self.file!r} must be a plain file name")
         return self
@@ -40,8 +56,13 @@ class Downloads(Strict):
     unpinned: Literal["error", "record"] = "record"
     retries: int = Field(5, ge=1)
     workers: int = Field(8, ge=1)  # parallel image downloads
-    coco_url: str = "http://images.cocodataset.org/val2014/{name}"
+    coco_url: str = "https://images.cocodataset.org/val2014/{name}"
     sources: dict[str, Source] = {}
+
+    @model_validator(mode="after")
+    def _secure(self) -> Downloads:
+        remote_url(self.coco_url)
+        return self
 
 
 class HeldOut(Strict):

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from mmtrace.config.paper import remote_url
 from mmtrace.logs import progress
 from mmtrace.paperworld.checksums import (
     CHUNK,
@@ -178,6 +179,7 @@ def verified_download(
     use) the file is downloaded, `on_record(url, sha256, size)` stores the digest *before* the
     rename (so a file at `dest` with a lock entry has always been checked), and an existing
     `dest` that differs from what the server sends now is reported, not replaced."""
+    remote_url(remote.url)  # https only (plain http on localhost): no file://, no ftp://
     if expect.sha256 is not None and dest.exists():
         _check_existing(remote.url, dest, expect)
         log.log(level, "%s: already downloaded and verified", dest)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmtrace.config.paper import LOOPBACK
 from mmtrace.logs import progress
 from mmtrace.paperworld.checksums import (
     DownloadError,
@@ -196,12 +197,22 @@ def okvqa_image_names(okvqa_csv: Path) -> list[str]:
     return sorted(n for n in names if n)
 
 
+def secure(url: str) -> str:
+    """An image URL as fetched: `http://` becomes `https://` (the index's hosts, Wikimedia and
+    Flickr, serve both; plain http would let anyone on the path swap the unpinned image), except
+    on the loopback interface; any other scheme stays and is refused by the downloader."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        return urllib.parse.urlunsplit(("https", *parts[1:]))
+    return url
+
+
 def landmark_urls(index_csv: Path, ids: set[str]) -> dict[str, str]:
-    """Original image URLs of the given Google Landmarks v2 ids, from its train.csv
-    (`id,url,landmark_id`), read as a stream (the file has ~4M rows)."""
+    """Original image URLs (over https, see `secure`) of the given Google Landmarks v2 ids, from
+    its train.csv (`id,url,landmark_id`), read as a stream (the file has ~4M rows)."""
     found: dict[str, str] = {}
     with open(index_csv, encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             if row.get("id") in ids:
-                found[row["id"]] = row["url"]
+                found[row["id"]] = secure(row["url"])
     return found

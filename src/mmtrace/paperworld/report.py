@@ -22,6 +22,15 @@ class Report:
     dropped: Counter = field(default_factory=Counter)
     examples: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     notes: Counter = field(default_factory=Counter)
+    seen: set[int] = field(default_factory=set, repr=False)
+
+    def claim(self, index: int) -> bool:
+        """Record a row index; False if an earlier row already had it (a repeated index would
+        become a repeated question id, and one row's scores would overwrite another's)."""
+        if index in self.seen:
+            return False
+        self.seen.add(index)
+        return True
 
     def drop(self, index: int, reason: str) -> None:
         self.dropped[reason] += 1

@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmtrace.dataset import DataError
 from mmtrace.paperworld.report import Report
 from mmtrace.paperworld.spans import find_span, recover_span
 
@@ -53,10 +54,34 @@ class RealRow:
     meta: dict = field(default_factory=dict)
 
 
-def read_rows(path: Path) -> list[dict]:
-    """A CSV file's rows, as dicts keyed by its header."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+def read_rows(path: Path, required: tuple[str, ...] = ("question",)) -> list[dict]:
+    """A CSV file's rows, as dicts keyed by its header. A file that is not UTF-8 or lacks a
+    `required` column is an error naming it (every row would be lost otherwise); a row with
+    more or fewer fields than the header is kept for `base_row` to report and drop."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(
+                    f"{path}: header: missing column(s) {', '.join(missing)}; found "
+                    f"{', '.join(f or '(unnamed)' for f in reader.fieldnames or []) or 'none'}"
+                )
+            return list(reader)
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line}: byte {exc.object[exc.start : exc.start + 1]!r} is not UTF-8"
+        ) from None
+
+
+def malformed(row: dict) -> str | None:
+    """Why a CSV row cannot be read field by field (None if it can)."""
+    if None in row:  # csv.DictReader's restkey: more fields than the header
+        return "malformed row: more fields than the header"
+    if any(v is None for v in row.values()):  # restval: fewer fields than the header
+        return "malformed row: fewer fields than the header"
+    return None
 
 
 def row_index(row: dict, fallback: int) -> int:
@@ -73,6 +98,13 @@ def base_row(
     """The row's question, constraint span, subject and image reference (no answers yet); None,
     reported, when the question is empty or the constraint is not in it."""
     idx = row_index(row, i)
+    reason = malformed(row)
+    if reason is not None:
+        report.drop(idx, reason)
+        return None
+    if not report.claim(idx):
+        report.drop(idx, "index repeated (an earlier row has it; question ids must be unique)")
+        return None
     question = (row.get("question") or "").strip()
     entity = row.get("main_entity") or ""
     if not question:
@@ -96,7 +128,14 @@ def base_row(
 
 def _relative(path: Path, images_dir: Path, data_dir: Path | None) -> str:
     base = data_dir if data_dir is not None else images_dir.parent
-    return Path(os.path.relpath(path, base)).as_posix()
+    return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
+
+
+def _inside(images_dir: Path, ref: str) -> Path | None:
+    """`images_dir / ref` if it stays inside `images_dir` (no absolute path, no `..` out)."""
+    root = Path(images_dir).resolve()
+    path = (root / ref).resolve()
+    return path if path == root or root in path.parents else None
 
 
 def release_ref(image_url: str) -> str:
@@ -111,7 +150,9 @@ def folder_image(
     the first jpg/jpeg/png/webp file (case-insensitive) in sorted name order."""
     if images_dir is None:
         return release_ref(image_url), None
-    folder = Path(images_dir) / release_ref(image_url)
+    folder = _inside(images_dir, release_ref(image_url))
+    if folder is None:
+        return None, "image path leaves the image folder"
     if not folder.is_dir():
         return None, "image folder missing"
     files = sorted(
@@ -129,7 +170,9 @@ def file_image(
     directly under `images_dir`; unchecked (`ref` or the name) when `images_dir` is None."""
     if images_dir is None:
         return (ref if ref is not None else name), None
-    path = Path(images_dir) / name
+    path = _inside(images_dir, name)
+    if path is None:
+        return None, "image path leaves the image folder"
     if not path.is_file():
         return None, "image file missing"
     return _relative(path, Path(images_dir), data_dir), None
