@@ -61,6 +61,10 @@ def pickles(names: Iterable[str]) -> list[str]:
     return sorted(n for n in names if any(fnmatch.fnmatch(n, p) for p in PICKLE_PATTERNS))
 
 
+class RefusedWeights(ValueError):
+    """A checkpoint offers only weights that would run code when loaded."""
+
+
 def refuse_pickle(directory: str | Path) -> None:
     """Refuse a local checkpoint that has pickle weights only: unpickling runs arbitrary code."""
     d = Path(directory)
@@ -71,7 +75,7 @@ def refuse_pickle(directory: str | Path) -> None:
         return
     found = pickles(names)
     if found:
-        raise ValueError(
+        raise RefusedWeights(
             f"{d} holds only pickle weights ({', '.join(found)}); they are refused because "
             "loading them can run arbitrary code. Use a checkpoint with .safetensors weights."
         )

@@ -26,6 +26,52 @@ from mmtrace.models import adapters, formats
 
 log = logging.getLogger(__name__)
 
+
+class ModelLoadError(ValueError):
+    """A checkpoint cannot be loaded as asked; the message names it and says what to do."""
+
+
+class ImageError(ValueError):
+    """An image cannot be read; the message names the file."""
+
+
+def _looks_local(path: str) -> bool:
+    """A path rather than a hub id ("owner/name"): the hub is never asked about a typo."""
+    return (
+        path.startswith((".", "/", "~"))
+        or path.count("/") != 1
+        or "\\" in path
+        or Path(path).exists()
+    )
+
+
+def _check_local(path: str) -> None:
+    """A local checkpoint folder exists and holds weights, before transformers reads it."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise ModelLoadError(
+            f"model folder not found ({path}): check the path (a Hugging Face id looks like "
+            "owner/name)"
+        )
+    if not folder.is_dir():
+        raise ModelLoadError(f"not a model folder ({path}): give the checkpoint's directory")
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"no config.json in {path}: give a folder written by save_pretrained")
+    formats.refuse_pickle(folder)
+    if not any(folder.glob("*.safetensors")):
+        raise ModelLoadError(
+            f"no .safetensors weights in {path}: give a folder written by save_pretrained "
+            "(safetensors only)"
+        )
+
+
+def check_model(path: str) -> None:
+    """A local checkpoint path exists and holds a config and safetensors weights (ModelLoadError
+    naming it otherwise); a hub id ("owner/name" that is no local path) is left to the hub."""
+    if _looks_local(path):
+        _check_local(path)
+
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -92,6 +138,13 @@ def load(
     if role not in ("mllm", "llm"):
         raise ValueError(f"role must be 'mllm' or 'llm', not {role!r}")
     hub = dict(revision=revision, local_files_only=local_files_only)
+    if _looks_local(path):
+        check_model(path)
+        actual = role_of(path, trust_remote_code)
+        if actual != role:
+            raise ModelLoadError(
+                f"{path} is an {actual} checkpoint, not an {role}: load it with role {actual!r}"
+            )
     formats.refuse_pickle(path)
     raw = adapters.read_config_dict(path, **hub)
     chosen = adapters.resolve_adapter(adapter, raw, trust_remote_code)
@@ -128,8 +181,17 @@ def load(
 
 
 def load_image(path: str | Path) -> Image.Image:
+    """An RGB image; ImageError naming the file if it is missing, not an image, truncated, or
+    larger than PIL's decompression-bomb limit."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(
+            f"image not found ({path})" if not path.exists() else f"not an image file ({path})"
+        )
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"cannot read image {path}: {exc}") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large ({path}): {exc}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"cannot read the image ({path}): {exc}") from None
