@@ -52,7 +52,7 @@ def trained(tiny_world, tmp_path_factory) -> dict[str, Path]:
         0,
         out / "vision",
     )
-    dirs = {"vision": out / "vision"}
+    dirs = {"vision": out / "vision", "tok": out / "tok"}
     for arch in ("llama", "phi"):
         cfg = TextModelCfg(arch=arch, num_kv_heads=1 if arch == "llama" else None, **TINY_TEXT)
         train.train_text_model(cfg, records, prompts.llm, out / "tok", 0, arch, out / arch)

@@ -1,0 +1,482 @@
+"""A compiled positive control: a LLaVA whose mechanism is set by hand, so every analysis can be
+scored against a known ground truth (docs/method.md §4-§7).
+
+`toy-llava-compiled` is a `LlavaForConditionalGeneration` (CLIP tower, projector, 4-layer Llama)
+with every weight written here, saved with `save_pretrained` and analysed through exactly the
+same code path as the trained models. On the planted world (`mmtrace.toyworld.planted`: the code
+of the asked entity is drawn only in the bottom row of patches) it answers every
+single-constraint question by this route:
+
+1. pixels -> code: the vision tower reads the code tiles of the planted patches into 26
+   attribute dimensions (shape, colour, background) plus a `planted` flag
+   (`mmtrace.models.compiled_vision`); no other visual token carries the code to a reader;
+2. layer 0, attention (transfer): at a visual-constraint noun (" building", " director", ...) one
+   head attends to the planted visual tokens and copies the code (and a `has entity` flag)
+   into that position, the visual constraint's last token. Every other position attends to
+   BOS, whose values are zero. A second head averages a bag of words over the prompt (one
+   dimension per word of the question templates; never the constraint's words or any name);
+3. layer 1, MLP (storage): one hidden unit per entity fires on the conjunction of its three
+   attributes (gate = beta * (shape + colour + background - 2.5)) and writes every fact of the
+   entity at once: the category, and for each of the category's relations the answer's index
+   in that relation's answer pool, into the relation's slot. Held-out entities have units that
+   write nothing: the model recognises them and knows no fact about them (long-tail insertion).
+   Other units of the same MLP, one per relation, turn the bag of words at the last token into
+   the relation asked: linear filters over the words, found by a linear programme so that every
+   phrasing in the data scores >= 1 for its relation and <= -1 for the others;
+4. layer 2, attention (read): every position attends to the position holding the entity and
+   copies its category and slots; layer 2, MLP: units per (category, relation, answer) gated by
+   category and relation copy the asked relation's slot into an answer vector, which the LM
+   head turns into the answer's first token with a logit of `GAIN`;
+5. layer 3 is empty (the last token's hidden state carries the answer through it).
+Single-constraint questions only: a multi-constraint question's textual constraint names a work
+of a decade, which this memory does not hold, so those questions are answered wrongly.
+
+RMSNorm: every embedding carries a constant `ANCHOR` in dimension 0, far larger than any content,
+so each normalised residual is the residual times sqrt(D)/ANCHOR up to a relative error of
+(|content| / ANCHOR)^2 < 1e-6; weights that read normalised inputs are scaled back by
+ANCHOR/sqrt(D). Rotary embeddings: `rope_theta` is 1e12, and queries and keys use only head
+dimensions 32-63 (rotated with 96-127, which are zero), whose frequencies are <= 1e-6 per
+position: a rotation of at most 1e-4 rad over the prompt, so attention depends on content only.
+MLPs are SwiGLU: a unit is `silu(gate) * up`; with `up` constant and `gate` scaled by `BETA`,
+silu acts as a ReLU whose off-state leaks at most BETA/2 * exp(-BETA/2) ~ 5e-4.
+
+`ground_truth.json`, written beside the checkpoint, lists the route of every site kind
+(`mmtrace.models.lookup.SITES`) by position role and layer; tests compare it with what forward
+hooks observe.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import (
+    AutoTokenizer,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    LlavaProcessor,
+)
+
+from mmtrace.dataset import QuestionRecord
+from mmtrace.io import write_json
+from mmtrace.models import compiled_vision, toy
+from mmtrace.models.scoring import first_answer_token
+from mmtrace.prompts import build as build_prompt
+from mmtrace.toyworld.planted import BANDS, planted_tokens
+
+log = logging.getLogger(__name__)
+
+ANCHOR = 1000.0
+BETA = 20.0  # gate sharpness of every hand-set MLP unit
+GAIN = 25.0  # the answer's logit
+SCORE = 40.0  # attention logit of a matched query-key pair
+HEAD_DIM = 128
+QK = slice(HEAD_DIM // 4, HEAD_DIM // 2)  # head dimensions whose rotary frequency is <= 1e-6
+LAYERS = 4
+ROUTES = {
+    "hidden": {"constraint_last": [0, 1], "last_token": [2, 3]},
+    "mlp": {"constraint_last": [1], "last_token": [2]},
+    "attn": {"constraint_last": [0], "last_token": [2]},
+}
+
+
+class Layout:
+    """Named blocks of the residual stream."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        self.blocks: dict[str, slice] = {}
+        start = 0
+        for name, n in sizes.items():
+            self.blocks[name] = slice(start, start + n)
+            start += n
+        self.size = start
+
+    def pad_to(self, multiple: int) -> None:
+        """Add an unused block so the size is a multiple of `multiple`."""
+        extra = -self.size % multiple
+        self.blocks["unused"] = slice(self.size, self.size + extra)
+        self.size += extra
+
+    def __getitem__(self, name: str) -> slice:
+        return self.blocks[name]
+
+    def at(self, name: str, i: int = 0) -> int:
+        return self.blocks[name].start + i
+
+
+@dataclass
+class Facts:
+    """What the compiled model knows, derived from the world: categories, relations, pools."""
+
+    categories: list[str]
+    relations: list[str]  # single-constraint relations, in name order
+    slot: dict[tuple[str, str], int]  # (category, relation) -> slot index
+    pools: dict[tuple[str, str], list[str]]  # (category, relation) -> answers
+    known: dict[tuple[str, str], str]  # (entity id, relation) -> answer, held-out entities excluded
+    answer_ids: dict[str, int]  # answer -> first answer token id
+    vc_ids: list[int]  # the visual-constraint nouns' token ids
+
+    @property
+    def slot_offsets(self) -> list[int]:
+        """Where each slot starts in the `slot` block: slot j is as wide as the largest answer
+        pool of a relation in slot j (an answer is stored as its index in the pool)."""
+        widths = [0] * (1 + max(self.slot.values()))
+        for key, j in self.slot.items():
+            widths[j] = max(widths[j], len(self.pools[key]))
+        return [sum(widths[:j]) for j in range(len(widths) + 1)]
+
+    def slot_dim(self, category: str, relation: str, answer: str) -> int:
+        key = (category, relation)
+        return self.slot_offsets[self.slot[key]] + self.pools[key].index(answer)
+
+
+def _facts(records: list[QuestionRecord], entities: list[dict], tok, template: str) -> Facts:
+    """The facts of the single-constraint questions: each (entity, relation) is answered by its
+    question's gold answer (the edit target of the editing scenarios)."""
+    single = [r for r in records if r.constraint_type == "single"]
+    cats = sorted({e["category"] for e in entities})
+    rel_of_cat: dict[str, set[str]] = defaultdict(set)
+    pools: dict[tuple[str, str], set[str]] = defaultdict(set)
+    known: dict[tuple[str, str], str] = {}
+    for r in single:  # held-out entities' facts are removed below
+        rel_of_cat[r.category].add(r.relation)
+        pools[(r.category, r.relation)].add(r.answer)
+        clash = known.setdefault((r.entity_id, r.relation), r.answer) != r.answer
+        if clash and not r.held_out:
+            raise ValueError(f"{r.entity_id} {r.relation}: two answers in the data")
+    held = {r.entity_id for r in single if r.held_out}
+    known = {k: v for k, v in known.items() if k[0] not in held}
+    answer_ids: dict[str, int] = {}
+    vc_ids: set[int] = set()
+    for r in single:
+        prompt = build_prompt(template, r.question)
+        for a in r.answers:
+            answer_ids.setdefault(a, first_answer_token(tok, prompt.text, a))
+        _start, end = prompt.shift(r.visual_span.start, r.visual_span.end)
+        enc = tok(prompt.text, return_offsets_mapping=True)
+        last = max(i for i, (s, e) in enumerate(enc["offset_mapping"]) if s < end and e > s)
+        vc_ids.add(enc["input_ids"][last])
+    for (_c, _r), pool in pools.items():
+        for a in pool:
+            if a not in answer_ids:
+                answer_ids[a] = first_answer_token(tok, build_prompt(template, "x").text, a)
+    slot = {(c, rel): j for c in cats for j, rel in enumerate(sorted(rel_of_cat[c]))}
+    return Facts(
+        categories=cats,
+        relations=sorted({r.relation for r in single}),
+        slot=slot,
+        pools={k: sorted(v) for k, v in pools.items()},
+        known=known,
+        answer_ids=answer_ids,
+        vc_ids=sorted(vc_ids),
+    )
+
+
+def _template_texts(records: list[QuestionRecord], template: str) -> list[tuple[str, str]]:
+    """(prompt, relation) of every single-constraint phrasing in the data."""
+    out = []
+    for r in records:
+        if r.constraint_type == "single":
+            out += [
+                (build_prompt(template, q).text, r.relation) for q in [r.question, *r.paraphrases]
+            ]
+    return out
+
+
+def _bow_vocabulary(tok, records, texts, vc_ids: list[int]) -> list[int]:
+    """Token ids that vote in the bag of words: words of the question templates, except the
+    prompt's boilerplate (in every prompt), the visual-constraint phrases and every entity name
+    (a corrupted constraint is another entity's name: it must not change the relation read)."""
+    counts: dict[int, int] = defaultdict(int)
+    for prompt, _ in texts:
+        for t in set(tok(prompt)["input_ids"]):
+            counts[t] += 1
+    excluded = set(vc_ids) | {tok.bos_token_id}
+    for r in records:
+        for s in r.constraints:
+            excluded |= set(tok(r.question[s.start : s.end], add_special_tokens=False)["input_ids"])
+            excluded |= set(tok(" " + s.replacement, add_special_tokens=False)["input_ids"])
+            excluded |= set(tok(s.replacement, add_special_tokens=False)["input_ids"])
+        excluded |= set(tok(" " + r.subject, add_special_tokens=False)["input_ids"])
+    return sorted(t for t, n in counts.items() if n < len(texts) and t not in excluded)
+
+
+def build(
+    records: list[QuestionRecord],
+    entities: list[dict],
+    tokenizer_dir: Path,
+    template: str,
+    image_size: int,
+    patch: int,
+    seed: int,
+    cut: bool = False,
+) -> tuple[LlavaForConditionalGeneration, LlavaProcessor, dict]:
+    """The compiled LLaVA, its processor and its ground truth (see the module docstring).
+    `cut`: the visual head's query ignores the visual constraint, so the constraint token never
+    sees the image (the negative control with the planted route cut)."""
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    facts = _facts(records, entities, tok, template)
+    texts = _template_texts(records, template)
+    n_img = (image_size // patch) ** 2
+    image_id = tok.convert_tokens_to_ids(tok.image_token)
+    # the bag of words (one dimension per voting token) and one relation filter per relation
+    bow_ids = _bow_vocabulary(tok, records, texts, facts.vc_ids)
+    units = _relation_filters(tok, texts, bow_ids, facts.relations)
+    table = {t: i for i, t in enumerate(bow_ids)}
+    answers = sorted(set(facts.answer_ids.values()))
+    lay = Layout(
+        {
+            "anchor": 1,
+            "code": compiled_vision.CODE_DIMS,
+            "planted": 1,
+            "has": 1,
+            "vc": 1,
+            "sink": 1,
+            "bow": len(bow_ids),
+            "rel": len(facts.relations),
+            "cat": len(facts.categories),
+            "slot": facts.slot_offsets[-1],
+            "ans": len(answers),
+        }
+    )
+    lay.pad_to(16)  # transformers wants the hidden size divisible by the number of heads
+    storage = len(entities)
+    extraction = sum(len(p) for p in facts.pools.values())
+    d_ff = max(storage + 2 * len(units), extraction)
+
+    text_cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=lay.size,
+        intermediate_size=d_ff,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=HEAD_DIM,
+        max_position_embeddings=toy.MAX_POSITIONS,
+        rope_theta=1e12,
+        rms_norm_eps=1e-6,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    vision_cfg, vision_state = compiled_vision.tower(image_size, patch)
+    cfg = LlavaConfig(
+        vision_config=vision_cfg,
+        text_config=text_cfg,
+        image_token_index=image_id,
+        image_seq_length=n_img,
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="linear",
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.model.vision_tower.load_state_dict(vision_state)
+        compiled_vision.projector(model.model.multi_modal_projector, lay, ANCHOR, patch)
+        _language_model(model, lay, tok, facts, table, units, entities, cut)
+    processor = LlavaProcessor(
+        image_processor=toy.image_processor(image_size),
+        tokenizer=tok,
+        patch_size=patch,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
+    truth = {
+        "model": "compiled LLaVA (hand-set weights)",
+        "route_cut": cut,
+        "layers": LAYERS,
+        "image_tokens": n_img,
+        "planted_visual_tokens": planted_tokens(image_size, patch),
+        "transfer": {"kind": "attn", "layer": 0, "position": "constraint_last"},
+        "storage": {"kind": "mlp", "layer": 1, "position": "constraint_last"},
+        "read": {"kind": "attn", "layer": 2, "position": "last_token"},
+        "answer": {"kind": "mlp", "layer": 2, "position": "last_token"},
+        "routes": ROUTES,
+        "visual_constraint_tokens": tok.convert_ids_to_tokens(facts.vc_ids),
+        "relations": facts.relations,
+        "categories": facts.categories,
+        "entities": len(entities),
+        "held_out_facts_stored": False,
+        "scope": "single-constraint questions",
+        "relation_units": len(units),
+        "code": {attr: list(values) for attr, (_row, values) in BANDS.items()},
+        "layout": {k: [v.start, v.stop] for k, v in lay.blocks.items()},
+    }
+    return model, processor, truth
+
+
+def _relation_filters(
+    tok, texts: list[tuple[str, str]], bow_ids: list[int], relations: list[str]
+) -> list[tuple[np.ndarray, float, str]]:
+    """(weights w over the bag's tokens, the smallest positive score, relation) per relation:
+    w . counts >= 1 for every phrasing of the relation in the data and <= -1 for every other
+    phrasing (a linear programme minimising |w|_1). The bag at the last token is counts / n
+    (n: the prompt's length with its visual tokens), so the score keeps its sign there."""
+    from scipy.optimize import linprog
+
+    index = {t: i for i, t in enumerate(bow_ids)}
+    rows: dict[tuple, str] = {}
+    for prompt, rel in texts:
+        counts = np.zeros(len(bow_ids))
+        for t in tok(prompt)["input_ids"]:
+            if t in index:
+                counts[index[t]] += 1
+        key = tuple(counts)
+        if rows.setdefault(key, rel) != rel:
+            raise ValueError(f"the same words ask two relations ({rows[key]}, {rel}): {prompt!r}")
+    x = np.array(list(rows))
+    labels = list(rows.values())
+    n = x.shape[1]
+    out = []
+    for rel in relations:
+        sign = np.array([1.0 if r == rel else -1.0 for r in labels])
+        # variables: w+ and w- (w = w+ - w-), minimise their sum; -sign * (x @ w) <= -1
+        a_ub = -sign[:, None] * np.hstack([x, -x])
+        res = linprog(
+            np.ones(2 * n), A_ub=a_ub, b_ub=-np.ones(len(x)), bounds=(0, None), method="highs"
+        )
+        if not res.success:
+            raise ValueError(f"relation {rel!r}: its phrasings are not separable by their words")
+        w = res.x[:n] - res.x[n:]
+        out.append((w, 1.0, rel))
+    return out
+
+
+def _set_head(attn, head: int, q: dict, k: dict, v: dict, lay_size: int, scale: float) -> None:
+    """One attention head: `q`/`k` map residual dims to (QK dim, weight); `v` maps residual
+    dims to (value dim, output dim); weights read normalised inputs (hence `scale`)."""
+    base = head * HEAD_DIM
+    for src, (dim, w) in q.items():
+        attn.q_proj.weight[base + dim, src] = w * scale
+    for src, (dim, w) in k.items():
+        attn.k_proj.weight[base + dim, src] = w * scale
+    for src, (dim, out) in v.items():
+        attn.v_proj.weight[base + dim, src] = scale
+        attn.o_proj.weight[out, base + dim] = 1.0
+
+
+def _language_model(model, lay, tok, facts: Facts, table, units, entities, cut: bool) -> None:
+    lm = model.model.language_model
+    d = lay.size
+    norm = ANCHOR / math.sqrt(d)  # a weight reading a normalised input multiplies by this
+    emb = lm.embed_tokens.weight
+    emb[:, lay.at("anchor")] = ANCHOR
+    emb[tok.bos_token_id, lay.at("sink")] = 1.0
+    for t in facts.vc_ids:
+        emb[t, lay.at("vc")] = 1.0
+    for t, i in table.items():
+        emb[t, lay.at("bow", i)] = 1.0
+    for layer in lm.layers:
+        layer.input_layernorm.weight.fill_(1.0)
+        layer.post_attention_layernorm.weight.fill_(1.0)
+    lm.norm.weight.fill_(1.0)
+    qk0, qk1 = QK.start, QK.start + 1
+    root = math.sqrt(HEAD_DIM)  # attention divides scores by sqrt(head_dim)
+    # layer 0, head 0: the visual constraint reads the planted tokens; everyone else reads BOS
+    a0 = lm.layers[0].self_attn
+    q = {lay.at("anchor"): (qk0, SCORE / 2 * root / ANCHOR)}
+    if not cut:
+        q[lay.at("vc")] = (qk1, 1.5 * SCORE * root)
+    k = {lay.at("sink"): (qk0, 1.0), lay.at("planted"): (qk1, 1.0)}
+    v = {lay.at("code", i): (i, lay.at("code", i)) for i in range(compiled_vision.CODE_DIMS)}
+    v[lay.at("planted")] = (compiled_vision.CODE_DIMS, lay.at("has"))
+    _set_head(a0, 0, q, k, v, d, norm)
+    # layer 0, head 1: uniform attention (no query), the mean bag-of-words vector
+    v = {lay.at("bow", i): (i, lay.at("bow", i)) for i in range(len(table))}
+    _set_head(a0, 1, {}, {}, v, d, norm)
+    # layer 1, MLP: storage units (per entity) and relation units
+    m1 = lm.layers[1].mlp
+    for u, e in enumerate(entities):
+        for attr in BANDS:
+            dim = lay.at("code", compiled_vision.code_index(attr, e["attrs"][attr]))
+            m1.gate_proj.weight[u, dim] = BETA * norm
+        m1.gate_proj.weight[u, lay.at("anchor")] = -2.5 * BETA / ANCHOR * norm
+        m1.up_proj.weight[u, lay.at("anchor")] = 1.0 / ANCHOR * norm
+        if e["held_out"]:
+            continue  # recognised, but no fact stored: long-tail insertion edits these
+        out = 2.0 / BETA
+        m1.down_proj.weight[lay.at("cat", facts.categories.index(e["category"])), u] = out
+        for (entity, rel), ans in facts.known.items():
+            if entity != e["id"]:
+                continue
+            dim = lay.at("slot", facts.slot_dim(e["category"], rel, ans))
+            m1.down_proj.weight[dim, u] = out
+    # relation units: the bag at the last token is counts / n with n <= toy.MAX_POSITIONS, so a
+    # filter's score s is >= 1 / MAX_POSITIONS for its relation and <= -1 / MAX_POSITIONS
+    # otherwise. Two units per relation clamp the relation flag to [0, 1]:
+    # (silu(x) - silu(x - 10)) / 10 with x = beta * s is 1 for x >= 10 and 0 for x <= -10.
+    beta = 10.0 * toy.MAX_POSITIONS
+    base = len(entities)
+    for i, (w, _score, rel) in enumerate(units):
+        for u, shift, sign in ((base + 2 * i, 0.0, 1.0), (base + 2 * i + 1, 10.0, -1.0)):
+            m1.gate_proj.weight[u, lay["bow"]] = torch.as_tensor(w, dtype=emb.dtype) * beta * norm
+            m1.gate_proj.weight[u, lay.at("anchor")] = -shift / ANCHOR * norm
+            m1.up_proj.weight[u, lay.at("anchor")] = 1.0 / ANCHOR * norm
+            m1.down_proj.weight[lay.at("rel", facts.relations.index(rel)), u] = sign / 10.0
+    # layer 2, heads 0-1: read the entity's category and slots into every later position
+    a2 = lm.layers[2].self_attn
+    copied = [lay.at("slot", i) for i in range(lay["slot"].stop - lay["slot"].start)]
+    copied += [lay.at("cat", i) for i in range(len(facts.categories))]
+    for head, chunk in enumerate((copied[:HEAD_DIM], copied[HEAD_DIM:])):
+        q = {lay.at("anchor"): (qk0, SCORE * root / ANCHOR)}
+        k = {lay.at("has"): (qk0, 1.0), lay.at("sink"): (qk0, 0.5)}
+        v = {src: (i, src) for i, src in enumerate(chunk)}
+        _set_head(a2, head, q, k, v, d, norm)
+    # layer 2, MLP: (category, relation, answer) units copy the asked slot into the answer
+    m2 = lm.layers[2].mlp
+    answers = sorted(set(facts.answer_ids.values()))
+    u = 0
+    for (cat, rel), pool in sorted(facts.pools.items()):
+        for ans in pool:
+            m2.gate_proj.weight[u, lay.at("cat", facts.categories.index(cat))] = BETA * norm
+            m2.gate_proj.weight[u, lay.at("rel", facts.relations.index(rel))] = BETA * norm
+            m2.gate_proj.weight[u, lay.at("anchor")] = -1.5 * BETA / ANCHOR * norm
+            m2.up_proj.weight[u, lay.at("slot", facts.slot_dim(cat, rel, ans))] = norm
+            ans_dim = lay.at("ans", answers.index(facts.answer_ids[ans]))
+            m2.down_proj.weight[ans_dim, u] = 2.0 / BETA
+            u += 1
+    # the LM head: the answer vector's entries become the answer tokens' logits
+    head = model.lm_head.weight
+    for i, t in enumerate(answers):
+        head[t, lay.at("ans", i)] = GAIN * norm
+
+
+def compile_llava(
+    records: list[QuestionRecord],
+    entities: list[dict],
+    tokenizer_dir: Path,
+    template: str,
+    image_size: int,
+    patch: int,
+    seed: int,
+    out_dir: Path,
+    cut: bool = False,
+) -> dict:
+    """Build, save (safetensors) and describe the compiled control; returns its ground truth."""
+    model, processor, truth = build(
+        records, entities, tokenizer_dir, template, image_size, patch, seed, cut
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    write_json(out_dir / "ground_truth.json", truth)
+    log.info(
+        "compiled LLaVA%s: %d entities, %d relations, hidden size %d, written to %s",
+        " with the planted route cut" if cut else "",
+        truth["entities"],
+        len(truth["relations"]),
+        model.config.text_config.hidden_size,
+        out_dir,
+    )
+    return truth
