@@ -108,7 +108,7 @@ CASES = [
             "--data",
             str(r / "world"),
         ],
-        "an llm checkpoint",
+        "a text-only checkpoint (llm)",
     ),
     (
         "evaluate a missing split",

@@ -58,7 +58,10 @@ def _check_local(path: str) -> None:
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"no config.json in {path}: give a folder written by save_pretrained")
     formats.refuse_pickle(folder)
-    if not any(folder.glob("*.safetensors")):
+
+
+def _check_weights(path: str) -> None:
+    if not any(Path(path).expanduser().glob("*.safetensors")):
         raise ModelLoadError(
             f"no .safetensors weights in {path}: give a folder written by save_pretrained "
             "(safetensors only)"
@@ -70,6 +73,7 @@ def check_model(path: str) -> None:
     naming it otherwise); a hub id ("owner/name" that is no local path) is left to the hub."""
     if _looks_local(path):
         _check_local(path)
+        _check_weights(path)
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -138,16 +142,21 @@ def load(
     if role not in ("mllm", "llm"):
         raise ValueError(f"role must be 'mllm' or 'llm', not {role!r}")
     hub = dict(revision=revision, local_files_only=local_files_only)
-    if _looks_local(path):
-        check_model(path)
-        actual = role_of(path, trust_remote_code)
-        if actual != role:
-            raise ModelLoadError(
-                f"{path} is an {actual} checkpoint, not an {role}: load it with role {actual!r}"
-            )
+    local = _looks_local(path)
+    if local:
+        _check_local(path)
     formats.refuse_pickle(path)
     raw = adapters.read_config_dict(path, **hub)
     chosen = adapters.resolve_adapter(adapter, raw, trust_remote_code)
+    if local:
+        _check_weights(path)
+        actual = "mllm" if adapters.is_bunny(raw) or "vision_config" in raw else "llm"
+        if actual != role:
+            kind = "a multimodal" if actual == "mllm" else "a text-only"
+            raise ModelLoadError(
+                f"{path} is {kind} checkpoint ({actual}), not {role}: load it with role "
+                f"{actual!r}"
+            )
     if chosen == "bunny":
         if role != "mllm":
             raise ValueError("a Bunny checkpoint is multimodal: load it with role 'mllm'")
