@@ -31,6 +31,13 @@ include: "rules/evaluate.smk"
 include: "rules/trace.smk"
 include: "rules/transfer.smk"
 include: "rules/editing.smk"
+
+
+if CONTROLS:
+
+    include: "rules/validation.smk"
+
+
 include: "rules/figures.smk"
 include: "rules/tables.smk"
 
@@ -45,3 +52,4 @@ rule all:
         ATTENTION / "summary.json",
         ABLATION / "summary.json",
         EDITING / "summary.json",
+        [RESULTS / "validation" / "summary.json"] if CONTROLS else [],

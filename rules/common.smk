@@ -23,22 +23,47 @@ SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
 TEXT_MODELS = list(config["toy_training"]["text_models"])
 MLLMS = list(config["toy_training"]["mllms"])
+COMPILED = list(config["toy_training"]["compiled"])
+RANDOM = list(config["toy_training"]["random"])
 MODELS = list(config["models"])
 MLLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "mllm"]
+# method-validation controls: model -> positive | negative
+CONTROLS = {
+    m: s["control"] for m, s in config["models"].items() if s["control"] != "none"
+}
+# the planted world (same questions, the entity only in the bottom patch row) for the controls
+PLANTED = DATA.parent / f"{DATA.name}_planted"
 ENV = "../environment.yml"
 # GPUs per model job: the local default profile runs at most one gpu=1 job at a time.
 GPU = 1 if config["use_gpu"] else 0
 
 
-def split_csvs(splits=SPLITS):
-    return [DATA / f"{s}.csv" for s in splits]
+def split_csvs(splits=SPLITS, data=DATA):
+    return [data / f"{s}.csv" for s in splits]
+
+
+def data_of(model):
+    """The data folder a model is analysed on: the world's, or the planted world's."""
+    return PLANTED if config["models"][model]["data"] == "planted" else DATA
+
+
+def csvs_of(model, splits=SPLITS):
+    return split_csvs(splits, data_of(model))
+
+
+def settings_of(model, section):
+    """An analysis section for one model: the top-level section with the model's overrides."""
+    return {**config[section], **config["models"][model]["settings"].get(section, {})}
 
 
 def trained(name):
-    """The file that marks a model as ready: a toy model's training writes it last; a hub
-    model's `fetch_model` writes its pinned snapshot's location."""
+    """The file that marks a model as ready: a toy model's training writes it last, a compiled
+    control's builder its ground truth; a hub model's `fetch_model` writes its pinned
+    snapshot's location."""
     if config["models"].get(name, {}).get("source") == "hub":
         return MODEL_DIR / name / "snapshot.json"
+    if name in COMPILED:
+        return MODEL_DIR / name / "ground_truth.json"
     return MODEL_DIR / name / "training_log.json"
 
 
@@ -57,20 +82,20 @@ def prompts_for(model):
     return out
 
 
-def shard_files(stage, models, groups, shards):
+def shard_files(stage, models, groups, section):
     """Every job output of a sharded stage: one per model, group (split or editing scenario)
-    and shard, under `stage`'s results folder."""
+    and shard (each model's `section.shards`), under `stage`'s results folder."""
     return [
         stage / m / f"{g}_shard{i}.json"
         for m in models
         for g in groups
-        for i in range(shards)
+        for i in range(settings_of(m, section)["shards"])
     ]
 
 
 def trace_shards(models=MODELS):
     """Every tracing job's output: one per model, split and shard."""
-    return shard_files(TRACE, models, ANALYSED_SPLITS, config["tracing"]["shards"])
+    return shard_files(TRACE, models, ANALYSED_SPLITS, "tracing")
 
 
 def fig1_window():
@@ -95,18 +120,14 @@ def trace_figures():
     return out
 
 
-def attention_shards():
+def attention_shards(models=MODELS):
     """Every attention-contribution job's output: one per model, split and shard."""
-    return shard_files(
-        ATTENTION, MODELS, ANALYSED_SPLITS, config["attention"]["shards"]
-    )
+    return shard_files(ATTENTION, models, ANALYSED_SPLITS, "attention")
 
 
-def ablation_shards():
+def ablation_shards(models=MLLM_MODELS):
     """Every visual-token ablation job's output (MLLMs only)."""
-    return shard_files(
-        ABLATION, MLLM_MODELS, ANALYSED_SPLITS, config["ablation"]["shards"]
-    )
+    return shard_files(ABLATION, models, ANALYSED_SPLITS, "ablation")
 
 
 # File-name prefix of each information-transfer figure -> what mmtrace.steps.transfer.fig_transfer
@@ -132,9 +153,14 @@ def transfer_figures():
 
 
 def edit_shards():
-    """Every editing job's output: one per MLLM, scenario and shard."""
-    e = config["editing"]
-    return shard_files(EDITING, MLLM_MODELS, e["scenarios"], e["shards"])
+    """Every editing job's output: one per MLLM, scenario (each model's) and shard."""
+    return [
+        f
+        for m in MLLM_MODELS
+        for f in shard_files(
+            EDITING, [m], settings_of(m, "editing")["scenarios"], "editing"
+        )
+    ]
 
 
 def editing_figures():

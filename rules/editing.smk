@@ -4,7 +4,7 @@
 
 rule edit_shard:
     input:
-        csvs=split_csvs(),
+        csvs=lambda wc: csvs_of(wc.model),
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
@@ -25,7 +25,7 @@ rule edit_shard:
     params:
         spec=lambda wc: config["models"][wc.model],
         prompts=lambda wc: prompts_for(wc.model),
-        editing=config["editing"],
+        editing=lambda wc: settings_of(wc.model, "editing"),
         seed=config["seed"],
     script:
         "scripts/edit_shard.py"
@@ -33,7 +33,7 @@ rule edit_shard:
 
 rule edit_sweep:
     input:
-        csvs=split_csvs(),
+        csvs=lambda wc: csvs_of(wc.model),
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
@@ -52,7 +52,7 @@ rule edit_sweep:
     params:
         spec=lambda wc: config["models"][wc.model],
         prompts=lambda wc: prompts_for(wc.model),
-        editing=config["editing"],
+        editing=lambda wc: settings_of(wc.model, "editing"),
         seed=config["seed"],
     script:
         "scripts/edit_sweep.py"

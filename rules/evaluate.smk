@@ -3,7 +3,7 @@
 
 rule evaluate_model:
     input:
-        csvs=split_csvs(ANALYSED_SPLITS),
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS),
         checkpoint=lambda wc: trained(wc.model),
         # the paper world's annotator answers (OK-VQA): VQA accuracy of generated answers
         human=(

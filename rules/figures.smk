@@ -26,3 +26,4 @@ rule figures:
         trace_figures(),
         transfer_figures(),
         editing_figures(),
+        [FIGURES / "validation.pdf"] if CONTROLS else [],

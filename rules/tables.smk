@@ -32,3 +32,4 @@ rule tables:
         rules.table_dataset_stats.output,
         rules.table_model_accuracy.output,
         rules.table_editing.output,
+        [TABLES / "validation.tex"] if CONTROLS else [],

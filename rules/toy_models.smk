@@ -95,4 +95,46 @@ rule train_mllm:
 
 rule toy_models:
     input:
-        [trained(m) for m in TEXT_MODELS + MLLMS],
+        [trained(m) for m in TEXT_MODELS + MLLMS + COMPILED + RANDOM],
+
+
+rule compile_mllm:
+    input:
+        csvs=split_csvs(data=PLANTED),
+        world=PLANTED / "world.json",
+        tokenizer=rules.train_tokenizer.output.tokenizer,
+    output:
+        truth=MODEL_DIR / "{name}" / "ground_truth.json",
+    log:
+        LOGS / "compile_mllm_{name}.log",
+    benchmark:
+        BENCH / "compile_mllm_{name}.tsv"
+    wildcard_constraints:
+        name="|".join(COMPILED) if COMPILED else "^$",
+    conda:
+        ENV
+    params:
+        prompts=config["prompts"],
+        image_size=config["toy_world"]["image_size"],
+        patch=config["toy_training"]["vision"]["patch_size"],
+        seed=config["seed"],
+        settings=lambda wc: config["toy_training"]["compiled"][wc.name],
+    script:
+        "scripts/compile_mllm.py"
+
+
+rule randomize_mllm:
+    input:
+        source=lambda wc: trained(config["toy_training"]["random"][wc.name]["of"]),
+    output:
+        checkpoint=MODEL_DIR / "{name}" / "training_log.json",
+    log:
+        LOGS / "randomize_mllm_{name}.log",
+    wildcard_constraints:
+        name="|".join(RANDOM) if RANDOM else "^$",
+    conda:
+        ENV
+    params:
+        seed=config["seed"],
+    script:
+        "scripts/randomize_mllm.py"

@@ -3,7 +3,7 @@
 
 rule trace_shard:
     input:
-        csv=DATA / "{split}.csv",
+        csv=lambda wc: data_of(wc.model) / f"{wc.split}.csv",
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
@@ -24,7 +24,7 @@ rule trace_shard:
     params:
         spec=lambda wc: config["models"][wc.model],
         prompts=lambda wc: prompts_for(wc.model),
-        tracing=config["tracing"],
+        tracing=lambda wc: settings_of(wc.model, "tracing"),
         seed=config["seed"],
     script:
         "scripts/trace_shard.py"

@@ -4,7 +4,7 @@
 
 rule attention_shard:
     input:
-        csv=DATA / "{split}.csv",
+        csv=lambda wc: data_of(wc.model) / f"{wc.split}.csv",
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
@@ -25,7 +25,7 @@ rule attention_shard:
     params:
         spec=lambda wc: config["models"][wc.model],
         prompts=lambda wc: prompts_for(wc.model),
-        attention=config["attention"],
+        attention=lambda wc: settings_of(wc.model, "attention"),
     script:
         "scripts/attention_shard.py"
 
@@ -48,7 +48,7 @@ rule attention_summary:
 
 rule ablation_shard:
     input:
-        csv=DATA / "{split}.csv",
+        csv=lambda wc: data_of(wc.model) / f"{wc.split}.csv",
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
@@ -69,8 +69,8 @@ rule ablation_shard:
     params:
         spec=lambda wc: config["models"][wc.model],
         prompts=lambda wc: prompts_for(wc.model),
-        attention=config["attention"],
-        ablation=config["ablation"],
+        attention=lambda wc: settings_of(wc.model, "attention"),
+        ablation=lambda wc: settings_of(wc.model, "ablation"),
         seed=config["seed"],
     script:
         "scripts/ablation_shard.py"

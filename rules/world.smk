@@ -17,3 +17,24 @@ rule toy_world:
         settings=config["toy_world"],
     script:
         "scripts/toy_world.py"
+
+
+rule planted_world:
+    input:
+        world=DATA / "world.json",
+        csvs=split_csvs(),
+    output:
+        planted=PLANTED / "world.json",
+        csvs=split_csvs(data=PLANTED),
+        images=directory(PLANTED / "images"),
+    log:
+        LOGS / "planted_world.log",
+    benchmark:
+        BENCH / "planted_world.tsv"
+    conda:
+        ENV
+    params:
+        seed=config["seed"],
+        patch=config["toy_training"]["vision"]["patch_size"],
+    script:
+        "scripts/planted_world.py"

@@ -20,6 +20,7 @@ from mmtrace.config.analyses import (
     Evaluation,
     MultEditSettings,
     Tracing,
+    Validation,
 )
 from mmtrace.config.base import Flag, Paths, Positive, Prompts, Strict
 from mmtrace.config.models import ModelSpec, Resources
@@ -32,7 +33,9 @@ from mmtrace.config.paper import (
     Source,
 )
 from mmtrace.config.toy import (
+    CompiledCfg,
     MLLMCfg,
+    RandomCfg,
     TextModelCfg,
     TokenizerCfg,
     ToyTraining,
@@ -46,6 +49,7 @@ __all__ = [
     "SETTINGS_SECTIONS",
     "Ablation",
     "Attention",
+    "CompiledCfg",
     "Config",
     "ConfigError",
     "Downloads",
@@ -58,6 +62,7 @@ __all__ = [
     "Paper",
     "Paths",
     "Prompts",
+    "RandomCfg",
     "Resources",
     "Source",
     "TextModelCfg",
@@ -65,6 +70,7 @@ __all__ = [
     "ToyTraining",
     "ToyWorld",
     "Tracing",
+    "Validation",
     "VisionCfg",
     "job_resources",
     "select_world",
@@ -96,6 +102,7 @@ class Config(Strict):
     attention: Attention = Attention()
     ablation: Ablation = Ablation()
     editing: Editing = Editing()
+    validation: Validation = Validation()
     resources: dict[str, Resources] = {}
     paper: Paper = Paper()
 
@@ -112,13 +119,19 @@ class Config(Strict):
                 f"toy_training.vision.patch_size ({patch}) must divide toy_world.image_size "
                 f"({size})"
             )
+        toy = self.toy_training
         for name, spec in self.models.items():
-            if spec.source == "toy" and name not in (
-                self.toy_training.mllms.keys() | self.toy_training.text_models.keys()
-            ):
+            if spec.source == "toy" and name not in (toy.multimodal | set(toy.text_models)):
                 raise ValueError(f"models.{name}: a toy model must be defined in toy_training")
-            if spec.source == "toy" and (name in self.toy_training.mllms) != (spec.role == "mllm"):
+            if spec.source == "toy" and (name in toy.multimodal) != (spec.role == "mllm"):
                 raise ValueError(f"models.{name}.role: does not match its toy_training entry")
+            unknown = set(spec.settings) - set(SETTINGS_SECTIONS)
+            if unknown:
+                raise ValueError(f"models.{name}.settings: unknown sections {sorted(unknown)}")
+            for section, over in spec.settings.items():
+                type(getattr(self, section)).model_validate(
+                    {**getattr(self, section).model_dump(), **over}
+                )
             if spec.llm is not None and spec.llm not in self.models:
                 raise ValueError(f"models.{name}.llm: {spec.llm!r} is not in models")
         return self

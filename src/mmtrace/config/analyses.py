@@ -107,7 +107,10 @@ class Editing(MultEditSettings):
     unrelated: int = Field(32, ge=1)  # unrelated questions scored for specificity
     max_edits: int | None = Field(None, ge=1)  # per model and scenario (None: all)
     sweep_layers: list[NonNegative] | None = None  # Fig. 14 (None: every layer)
-    sweep_edits: int = Field(20, ge=1)  # error-correction questions edited at each layer
+    sweep_edits: int = Field(20, ge=1)  # questions edited at each layer (Fig. 14)
+    # whose questions the sweeps edit: the errors (the paper's), or long-tail facts (for a model
+    # that makes no errors, such as the compiled control)
+    sweep_scenario: Literal["error_correction", "long_tail"] = "error_correction"
     clamp_sweep: list[PositiveFloat] = [
         1e-4,
         1.0,
@@ -116,3 +119,33 @@ class Editing(MultEditSettings):
     # 1e-4 included), at `layer`, on the same questions as the layer sweep
     steps_sweep: list[Positive] = [10, 40, 160]  # ... and at each number of delta steps
     shards: Shards = 1  # jobs per model and scenario
+
+
+class Validation(Strict):
+    """Method validation on the controls (docs/method.md §4-§7): the pass rules, fixed here
+    before any run. A positive control passes a rule when the method finds its known
+    mechanism; a negative control *fires* a rule when it passes it although the mechanism is
+    absent (a false positive)."""
+
+    # causal tracing, per site kind and window: the argmax (position, layer) of a question's IE
+    # lies on the planted route in at least `argmax_share` of the traced questions, the mean IE
+    # there is at least `min_ie`, and the mean IE of every cell off the route is at most
+    # `max_off_route`
+    windows: list[Positive] = Field([1, 3], min_length=1)
+    argmax_share: float = Field(0.9, gt=0, le=1)
+    min_ie: float = Field(0.5, gt=0, le=1)
+    max_off_route: float = Field(0.05, ge=0, le=1)
+    # Eq. 1: the planted visual tokens hold at least this share of the layer-0 contribution of
+    # the visual tokens to the visual constraint's last token
+    planted_share: float = Field(0.9, gt=0, le=1)
+    # ablation: knocking out as many top-ranked tokens as there are planted tokens leaves at
+    # most `ablated_accuracy`; random and bottom-ranked knockouts of that size keep at least
+    # `kept_accuracy`
+    ablated_accuracy: float = Field(0.1, ge=0, le=1)
+    kept_accuracy: float = Field(0.5, ge=0, le=1)
+    # MultEdit at the storage layer (long-tail insertion on the positive control): efficacy and
+    # generalisation at least these, specificity lost at most `max_specificity_loss`; the layer
+    # sweep's best layer is the storage layer
+    efficacy: float = Field(0.9, gt=0, le=1)
+    generalisation: float = Field(0.9, gt=0, le=1)
+    max_specificity_loss: float = Field(0.01, ge=0, le=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -30,6 +30,15 @@ class ModelSpec(Strict):
     llm: str | None = None  # an MLLM's language-model counterpart (Fig. 1), if any
     # The prompt template of this model (its role's entry in `prompts` if None).
     prompt: str | None = None
+    # Which data the model is analysed on: the world's own (`default`) or, for the controls
+    # read through the planted patches, the planted world (same questions, planted images).
+    data: Literal["default", "planted"] = "default"
+    # A method-validation control: `positive` (mechanism known by construction), `negative`
+    # (the mechanism is absent), or none (a model whose mechanism is the question).
+    control: Literal["none", "positive", "negative"] = "none"
+    # Per-model overrides of the analysis sections (e.g. fewer questions for a control), merged
+    # over the top-level `tracing`, `attention`, `ablation`, `editing`.
+    settings: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="after")
     def _hub_pinned(self) -> ModelSpec:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mmtrace.config.base import NonNegative, Positive, Strict
+from mmtrace.config.base import Flag, NonNegative, Positive, Strict
 
 
 def _divides(part: int, whole: int, part_name: str, whole_name: str) -> None:
@@ -86,11 +86,26 @@ class MLLMCfg(Strict):
     warmup: NonNegative = 100
 
 
+class CompiledCfg(Strict):
+    """A compiled control (`mmtrace.models.compiled`): weights set by hand, not trained.
+    `cut`: the visual constraint never reads the image (the negative control)."""
+
+    cut: Flag = False
+
+
+class RandomCfg(Strict):
+    """A negative control: a randomly initialised copy of a toy MLLM's architecture."""
+
+    of: str
+
+
 class ToyTraining(Strict):
     tokenizer: TokenizerCfg = TokenizerCfg()
     vision: VisionCfg = VisionCfg()
     text_models: dict[str, TextModelCfg]
     mllms: dict[str, MLLMCfg]
+    compiled: dict[str, CompiledCfg] = {}
+    random: dict[str, RandomCfg] = {}
 
     @model_validator(mode="after")
     def _bases_exist(self) -> ToyTraining:
@@ -100,7 +115,17 @@ class ToyTraining(Strict):
                     f"toy_training.mllms.{name}.text_model: {m.text_model!r} is not one of "
                     f"toy_training.text_models ({', '.join(sorted(self.text_models))})"
                 )
-        clash = set(self.mllms) & set(self.text_models)
+        groups = (self.text_models, self.mllms, self.compiled, self.random)
+        names = [n for g in groups for n in g]
+        clash = sorted({n for n in names if names.count(n) > 1})
         if clash:
-            raise ValueError(f"toy_training: names used twice: {sorted(clash)}")
+            raise ValueError(f"toy_training: names used twice: {clash}")
+        for name, r in self.random.items():
+            if r.of not in self.mllms:
+                raise ValueError(f"toy_training.random.{name}.of: {r.of!r} is not a toy MLLM")
         return self
+
+    @property
+    def multimodal(self) -> set[str]:
+        """Every toy model that reads images (trained, compiled and random MLLMs)."""
+        return set(self.mllms) | set(self.compiled) | set(self.random)

@@ -154,8 +154,7 @@ def load(
         if actual != role:
             kind = "a multimodal" if actual == "mllm" else "a text-only"
             raise ModelLoadError(
-                f"{path} is {kind} checkpoint ({actual}), not {role}: load it with role "
-                f"{actual!r}"
+                f"{path} is {kind} checkpoint ({actual}), not {role}: load it with role {actual!r}"
             )
     if chosen == "bunny":
         if role != "mllm":

@@ -8,6 +8,7 @@ analysis runs on them through the same code path. Weights come from `torch.manua
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -121,3 +122,17 @@ def llama(*, seed: int = 0, dtype: torch.dtype = torch.float32, **text: Any) -> 
     """A random Llama language model in eval mode (keyword arguments of `text_config`)."""
     torch.manual_seed(seed)
     return LlamaForCausalLM(text_config("llama", **text)).to(dtype).eval()
+
+
+def random_copy(source: Path, seed: int, out: Path) -> dict:
+    """A negative control: `source`'s architecture, processor and tokenizer with every weight
+    drawn afresh (transformers' own initialisation, seeded), saved as safetensors."""
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    config = AutoConfig.from_pretrained(source)
+    torch.manual_seed(seed)
+    model = AutoModelForImageTextToText.from_config(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    AutoProcessor.from_pretrained(source).save_pretrained(out)
+    return {"random_copy_of": str(source), "seed": seed}

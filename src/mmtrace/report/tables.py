@@ -81,7 +81,8 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _render(template: str, **context: Any) -> str:
+def render_template(template: str, **context: Any) -> str:
+    """Render one of the jinja2 LaTeX templates under `templates/`."""
     return _env().get_template(template).render(**context)
 
 
@@ -131,7 +132,9 @@ def render_dataset_stats(
 
     `caption` is inserted verbatim (it is LaTeX), unlike the row labels, which are escaped.
     """
-    return _render("dataset_stats.tex.j2", rows=dataset_stats_rows(records), caption=caption)
+    return render_template(
+        "dataset_stats.tex.j2", rows=dataset_stats_rows(records), caption=caption
+    )
 
 
 def _fmt(value: Any, scale: float, digits: int) -> str:
@@ -190,7 +193,7 @@ def render_model_accuracy(
         rows.append({"name": name, "role": ROLE_LABELS[entry["role"]], "cells": cells})
     if vqa:
         caption += " VQA: the official VQA accuracy (\\%) of the model's generated answer."
-    return _render("model_accuracy.tex.j2", splits=columns, rows=rows, caption=caption)
+    return render_template("model_accuracy.tex.j2", splits=columns, rows=rows, caption=caption)
 
 
 EDITING_CAPTION = (
@@ -239,7 +242,7 @@ def render_editing(summary: Mapping[str, Any], caption: str = EDITING_CAPTION) -
                         "cells": [_mean_ci_cell(stats.get(m)) for m in metrics],
                     }
                 )
-    return _render("editing.tex.j2", rows=rows, caption=caption)
+    return render_template("editing.tex.j2", rows=rows, caption=caption)
 
 
 def write_table(path: str | Path, tex: str) -> None:

@@ -62,14 +62,14 @@ def edit_sweep(
     threads: int,
     sweep: Path,
 ) -> None:
-    """Fig. 14's layer sweep and the clamp and steps sweeps, on the first error-correction
-    questions."""
+    """Fig. 14's layer sweep and the clamp and steps sweeps, on the first questions of
+    `editing.sweep_scenario` (the errors by default)."""
     from mmtrace.editing import study
     from mmtrace.models.lookup import locate
 
     settings = config.Editing(**editing)
     loaded = model_job(model, checkpoint, spec, threads)
-    targets = study.cases("error_correction", load_questions(csvs), read_scores(scores))
+    targets = study.cases(settings.sweep_scenario, load_questions(csvs), read_scores(scores))
     targets = targets[: settings.sweep_edits]
     layers = settings.sweep_layers or list(range(len(locate(loaded.model))))
     write_json(

@@ -95,3 +95,44 @@ def train_mllm(
         name,
         checkpoint.parent,
     )
+
+
+def compile_mllm(
+    *,
+    name: str,
+    csvs: list[Path],
+    world: Path,
+    tokenizer: Path,
+    prompts: dict,
+    image_size: int,
+    patch: int,
+    seed: int,
+    settings: dict,
+    truth: Path,
+) -> None:
+    """A compiled control (`mmtrace.models.compiled`): hand-set weights, its ground truth
+    written beside the checkpoint."""
+    from mmtrace.io import read_json
+    from mmtrace.models.compiled import compile_llava
+
+    compile_llava(
+        load_questions(csvs),
+        read_json(world)["entities"],
+        tokenizer.parent,
+        config.Prompts(**prompts).mllm,
+        image_size,
+        patch,
+        seed,
+        truth.parent,
+        cut=config.CompiledCfg(**settings).cut,
+    )
+
+
+def randomize_mllm(*, name: str, source: Path, seed: int, checkpoint: Path) -> None:
+    """A negative control: a toy MLLM's architecture with random weights."""
+    from mmtrace.io import write_json
+    from mmtrace.models.random import random_copy
+    from mmtrace.seeding import derive
+
+    info = random_copy(source.parent, derive(seed, "random", name), checkpoint.parent)
+    write_json(checkpoint, {"model": name, **info})

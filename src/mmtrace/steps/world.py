@@ -17,3 +17,11 @@ def toy_world(*, world: Path, seed: int, settings: dict) -> None:
 
     counts = generate(world.parent, seed=seed, **config.ToyWorld(**settings).model_dump())
     log.info("toy world written to %s: %s", world.parent, counts)
+
+
+def planted_world(*, world: Path, seed: int, patch: int, planted: Path) -> None:
+    """The planted world beside the toy world (`mmtrace.toyworld.planted`): the same questions,
+    images whose identifying content is only in the bottom row of patches."""
+    from mmtrace.toyworld.planted import generate_planted
+
+    generate_planted(world.parent, planted.parent, seed, patch)

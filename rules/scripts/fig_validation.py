@@ -1,0 +1,3 @@
+from mmtrace.steps import run, validation
+
+run(snakemake, validation.fig_validation)

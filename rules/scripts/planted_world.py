@@ -1,0 +1,3 @@
+from mmtrace.steps import run, world
+
+run(snakemake, world.planted_world)

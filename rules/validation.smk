@@ -1,0 +1,49 @@
+# Method validation (docs/method.md §4-§7): every method scored against the controls, a model
+# whose mechanism is known (positive) and models where it is absent (negative).
+
+
+rule validation:
+    input:
+        truths=[trained(m) for m in COMPILED if m in CONTROLS],
+        trace_shards=trace_shards(list(CONTROLS)),
+        attention_shards=attention_shards(list(CONTROLS)),
+        ablation_shards=ablation_shards([m for m in CONTROLS if m in MLLM_MODELS]),
+        edit_summary=EDITING / "summary.json",
+    output:
+        summary=RESULTS / "validation" / "summary.json",
+    log:
+        LOGS / "validation.log",
+    conda:
+        ENV
+    params:
+        controls=CONTROLS,
+        rules=config["validation"],
+    script:
+        "scripts/validation.py"
+
+
+rule fig_validation:
+    input:
+        summary=rules.validation.output.summary,
+    output:
+        pdf=FIGURES / "validation.pdf",
+        png=FIGURES / "validation.png",
+    log:
+        LOGS / "figures" / "validation.log",
+    conda:
+        ENV
+    script:
+        "scripts/fig_validation.py"
+
+
+rule table_validation:
+    input:
+        summary=rules.validation.output.summary,
+    output:
+        table=TABLES / "validation.tex",
+    log:
+        LOGS / "table_validation.log",
+    conda:
+        ENV
+    script:
+        "scripts/table_validation.py"

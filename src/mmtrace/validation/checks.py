@@ -1,0 +1,221 @@
+"""One check per method, from the analyses' records and the `validation` rules. Each returns
+rows {method, rule, statistic, value, threshold, n, holds}: `holds` is whether the method found
+a mechanism by that rule (a pass for a positive control, a false positive for a negative)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmtrace.config import Validation
+from mmtrace.validation.routes import planted_mask
+
+KINDS = ("mlp", "attn", "hidden")
+
+
+def _row(method: str, rule: str, statistic: str, value, threshold, n: int, holds) -> dict:
+    return {
+        "method": method,
+        "rule": rule,
+        "statistic": statistic,
+        "value": None if value is None else float(value),
+        "threshold": threshold,
+        "n": int(n),
+        "holds": bool(holds),
+    }
+
+
+def tracing(traces: list[dict], routes: dict | None, rules: Validation) -> list[dict]:
+    """Per site kind and window (single-constraint traces): the mean IE at each question's
+    argmax cell (a site is declared if it reaches `min_ie`); with a ground truth, the share of
+    argmax cells on the route and the largest mean IE off it."""
+    out = []
+    for window in rules.windows:
+        ts = [t for t in traces if t["setting"] == "single" and t["window"] == window]
+        for kind in KINDS:
+            ies = [np.asarray(t["ie"][kind], dtype=float) for t in ts if kind in t["ie"]]
+            name = f"tracing {kind} w{window}"
+            if not ies:
+                out.append(_row(name, "site declared", "no traces", None, rules.min_ie, 0, False))
+                continue
+            peaks = [ie.max() for ie in ies]
+            site = float(np.mean(peaks))
+            declared = site >= rules.min_ie
+            out.append(
+                _row(
+                    name,
+                    "site declared",
+                    "mean IE at the argmax cell",
+                    site,
+                    rules.min_ie,
+                    len(ies),
+                    declared,
+                )
+            )
+            if routes is None:
+                continue
+            masks = [planted_mask(t, kind, routes) for t in ts if kind in t["ie"]]
+            pairs = list(zip(ies, masks, strict=True))
+            share = float(np.mean([bool(m.flat[int(np.argmax(ie))]) for ie, m in pairs]))
+            out.append(
+                _row(
+                    name,
+                    "argmax on the route",
+                    "share of questions",
+                    share,
+                    rules.argmax_share,
+                    len(ies),
+                    share >= rules.argmax_share,
+                )
+            )
+            if len({ie.shape for ie in ies}) == 1:
+                mean = np.mean(ies, axis=0)
+                off = float(mean[~masks[0]].max(initial=0.0))
+            else:  # prompts of different lengths: the worst off-route cell of each question
+                off = float(
+                    np.mean([ie[~m].max(initial=0.0) for ie, m in zip(ies, masks, strict=True)])
+                )
+            out.append(
+                _row(
+                    name,
+                    "quiet off the route",
+                    "largest mean IE off the route",
+                    off,
+                    rules.max_off_route,
+                    len(ies),
+                    off <= rules.max_off_route,
+                )
+            )
+    return out
+
+
+def contributions(records: list[dict], planted: list[int], rules: Validation) -> list[dict]:
+    """Eq. 1 at the first layer: the planted tokens' share of the visual tokens' contribution
+    to the visual constraint's last token, averaged over questions."""
+    vecs = [
+        np.asarray(r["visual_to_constraint"], dtype=float)
+        for r in records
+        if r.get("visual_to_constraint")
+    ]
+    if not vecs:
+        return [
+            _row(
+                "Eq. 1",
+                "planted tokens dominate",
+                "no records",
+                None,
+                rules.planted_share,
+                0,
+                False,
+            )
+        ]
+    shares = [v[planted].sum() / v.sum() if v.sum() > 0 else 0.0 for v in vecs]
+    share = float(np.mean(shares))
+    return [
+        _row(
+            "Eq. 1",
+            "planted tokens dominate",
+            "planted share of layer-0 contribution",
+            share,
+            rules.planted_share,
+            len(vecs),
+            share >= rules.planted_share,
+        )
+    ]
+
+
+def ablation(records: list[dict], n_planted: int, rules: Validation) -> list[dict]:
+    """Knockouts of as many tokens as are planted: top-ranked ones drop accuracy to at most
+    `ablated_accuracy`, random and bottom-ranked ones keep at least `kept_accuracy`."""
+    out = []
+    rows = [r for r in records if n_planted in r.get("ks", [])]
+    for way in ("block", "mean"):
+        group = [r for r in rows if way in r]
+        if not group:
+            continue
+        k = group[0]["ks"].index(n_planted)
+        acc = {
+            ranking: float(np.mean([r[way][ranking]["correct"][k] for r in group]))
+            for ranking in ("top", "random", "bottom")
+        }
+        holds = (
+            acc["top"] <= rules.ablated_accuracy
+            and min(acc["random"], acc["bottom"]) >= rules.kept_accuracy
+        )
+        out.append(
+            _row(
+                f"ablation ({way}, k={n_planted})",
+                "top-k knocks the answer out",
+                f"accuracy top {acc['top']:.2f} / random {acc['random']:.2f} / bottom "
+                f"{acc['bottom']:.2f}",
+                acc["top"],
+                rules.ablated_accuracy,
+                len(group),
+                holds,
+            )
+        )
+    return out
+
+
+def editing(summary: dict | None, storage_layer: int, rules: Validation) -> list[dict]:
+    """MultEdit at the storage layer, long-tail insertion: efficacy, generalisation, specificity
+    lost; and the layer sweep's best layer."""
+    if not summary:
+        return []
+    out = []
+    e = summary.get("scenarios", {}).get("long_tail", {})
+    me = e.get("multedit")
+    if me:
+        eff = me["efficacy"]["mean"]
+        gen = me["generalisation"].get("mean")
+        loss = e["unedited"]["specificity"]["mean"] - me["specificity"]["mean"]
+        n = me["n"]
+        out += [
+            _row(
+                "MultEdit",
+                "efficacy",
+                "mean p(target)",
+                eff,
+                rules.efficacy,
+                n,
+                eff >= rules.efficacy,
+            ),
+            _row(
+                "MultEdit",
+                "generalisation",
+                "mean p(target) on paraphrases",
+                gen,
+                rules.generalisation,
+                n,
+                gen is not None and gen >= rules.generalisation,
+            ),
+            _row(
+                "MultEdit",
+                "specificity",
+                "accuracy lost on unrelated questions",
+                loss,
+                rules.max_specificity_loss,
+                n,
+                loss <= rules.max_specificity_loss,
+            ),
+        ]
+    by_layer = summary.get("sweep", {}).get("by_layer", {})
+    if by_layer:
+        means = {
+            int(k): v["efficacy"]["mean"]
+            for k, v in by_layer.items()
+            if v["efficacy"].get("mean") is not None
+        }
+        if means:
+            best = max(means, key=means.get)
+            out.append(
+                _row(
+                    "MultEdit layer sweep",
+                    "peaks at the storage layer",
+                    "best layer",
+                    best,
+                    storage_layer,
+                    summary["sweep"]["n"],
+                    best == storage_layer,
+                )
+            )
+    return out
