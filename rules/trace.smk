@@ -4,6 +4,7 @@
 rule trace_shard:
     input:
         csv=lambda wc: data_of(wc.model) / f"{wc.split}.csv",
+        pool=lambda wc: csvs_of(wc.model),
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:

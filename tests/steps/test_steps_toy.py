@@ -66,6 +66,7 @@ def test_trace_steps(scored, trained, tiny_world):
             checkpoint=trained["mm-llama"] / "training_log.json",
             spec=SPEC,
             csv=tiny_world / "known.csv",
+            pool=[tiny_world / f"{s}.csv" for s in (*SPLITS, "heldout")],
             scores=scored / "scores.jsonl",
             prompts={},
             tracing=settings.model_dump(),
@@ -78,6 +79,11 @@ def test_trace_steps(scored, trained, tiny_world):
     qids = [{t["qid"] for t in read_json(p)["traces"]} for p in shards]
     assert len(qids[0]) == 2 and len(qids[1]) == 1 and not qids[0] & qids[1]
     trace.trace_summary(shards=shards, summary=scored / "trace_summary.json")
+    traces = [t for p in shards for t in read_json(p)["traces"]]
+    # natural corruption; the tiny world's names are too long for an exact fit (the default
+    # world's are tested in tests/tracing/test_natural_corruption.py)
+    assert {t["corruption_fit"] for t in traces} <= {"exact", "cut", "padded"}
+    assert all(t["replacement"] for t in traces)
     entry = read_json(scored / "trace_summary.json")["mm-llama"]["known"]
     assert entry["traces"]["single"]["mlp"]["window_1"]["n_traced"] == 3
     pdf = scored / "avg.pdf"

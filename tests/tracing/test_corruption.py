@@ -32,7 +32,7 @@ def test_corruption_changes_only_the_constraint(model, records, tiny_world, meth
         enc = encode_record(model, rec, Prompts(), tiny_world)
         template, question = _template_and_question(model, rec)
         for ctype, positions in enc.span_positions.items():
-            ids, how = corrupt_ids(enc, model, template, question, ctype, method)
+            ids, how, _text = corrupt_ids(enc, model, template, question, ctype, method)
             clean = enc.inputs["input_ids"]
             assert ids.shape == clean.shape
             changed = set((ids[0] != clean[0]).nonzero().flatten().tolist())
@@ -51,7 +51,7 @@ def test_corrupted_ids_lower_the_clean_run(model, records, tiny_world):
     rec = records[0]
     enc = encode_record(model, rec, Prompts(), tiny_world)
     template, question = _template_and_question(model, rec)
-    ids, _ = corrupt_ids(enc, model, template, question, "visual", "repeat")
+    ids, *_ = corrupt_ids(enc, model, template, question, "visual", "repeat")
     with torch.no_grad():
         a = model.model(**enc.inputs).logits[0, -1]
         b = model.model(**{**enc.inputs, "input_ids": ids}).logits[0, -1]

@@ -84,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="incorrect constraint written over the span (default: the release's 'Paris')",
     )
     t.add_argument(
-        "--corruption", choices=["replace", "repeat", "noise"], default=tracing.corruption
+        "--corruption",
+        choices=["natural", "replace", "repeat", "noise"],
+        default=tracing.corruption,
+        help="natural: --replacement if it has the constraint's token length, else fitted",
     )
     t.add_argument(
         "--noise-scale", type=bounded(Tracing, "noise_scale", float), default=tracing.noise_scale

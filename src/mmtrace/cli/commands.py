@@ -88,7 +88,9 @@ def trace(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
     )
-    prep = question.prepare(loaded, enc, template, args.question, "visual", settings)
+    prep = question.prepare(
+        loaded, enc, template, args.question, "visual", settings, pool=[args.replacement]
+    )
     (record,) = question.run(loaded, prep, [args.window], settings, {"model": str(args.model)})
     write_json(args.out, record)
     print(

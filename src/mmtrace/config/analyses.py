@@ -26,7 +26,10 @@ class Tracing(Strict):
     windows: list[Positive] = Field([1, 3], min_length=1)  # single-constraint traces (Fig. 3)
     multi_window: int = Field(6, ge=1)  # multi-constraint traces at the textual constraint
     llm_window: int = Field(5, ge=1)  # the LLM's traces (Fig. 1)
-    corruption: Literal["replace", "repeat", "noise"] = "replace"
+    # natural: another entity's phrase of exactly the constraint's token length (docs/method.md
+    # §4.2); replace: the question's replacement phrase, cut or padded to fit; repeat: the
+    # release's single repeated token; noise: ROME's Gaussian noise on the embeddings
+    corruption: Literal["natural", "replace", "repeat", "noise"] = "natural"
     noise_scale: float = Field(3.0, gt=0)  # `noise`: sigma = scale x std of the embeddings
     # Trace only questions the model answers correctly (the paper's choice); false traces all.
     only_correct: Flag = True

@@ -17,6 +17,7 @@ def trace_shard(
     checkpoint: Path,
     spec: dict,
     csv: Path,
+    pool: list[Path],
     scores: Path,
     prompts: dict,
     tracing: dict,
@@ -25,7 +26,8 @@ def trace_shard(
     threads: int,
     trace: Path,
 ) -> None:
-    """Trace one shard of one split for one model (MultiModalCausalTrace, docs/method.md §4)."""
+    """Trace one shard of one split for one model (MultiModalCausalTrace, docs/method.md §4);
+    `pool`: every split of the world, whose names the natural corruption draws from."""
     from mmtrace.tracing import study
 
     settings = config.Tracing(**tracing)
@@ -36,7 +38,14 @@ def trace_shard(
     records = shard_of(records, shard, settings.shards, settings.max_questions)
     correct = {qid: row["correct"] for qid, row in read_scores(scores).items()}
     result = study.trace_records(
-        loaded, records, correct, config.Prompts(**prompts), csv.parent, settings, seed
+        loaded,
+        records,
+        correct,
+        config.Prompts(**prompts),
+        csv.parent,
+        settings,
+        seed,
+        pools=study.corruption_pools(load_questions(pool)),
     )
     write_json(trace, {"model": model, "split": csv.stem, "shard": shard, **result})
 

@@ -32,7 +32,7 @@ class TraceSettings:
 
     kinds: tuple[str, ...] = tuple(_DEFAULTS.kinds)
     window_style: str = _DEFAULTS.window_style
-    corruption: str = _DEFAULTS.corruption  # replace | repeat | noise
+    corruption: str = _DEFAULTS.corruption  # natural | replace | repeat | noise
     noise_scale: float = _DEFAULTS.noise_scale
     seed: int = 0
     batch_size: int = _DEFAULTS.batch_size
@@ -47,6 +47,7 @@ class Prepared:
     corrupted: dict
     noise: EmbeddingNoise | None
     fit: str
+    replacement: str  # the phrase written over the constraint ("" for noise)
     answer_id: int
     p_clean: float
     p_corr: float
@@ -61,9 +62,11 @@ def prepare(
     constraint: str,
     settings: TraceSettings,
     answer_id: int | None = None,
+    pool: Sequence[str] = (),
 ) -> Prepared:
     """Clean and corrupted runs: the answer token (the model's own top-1 unless given),
-    p_clean and p_corr, so questions can be screened before the expensive restorations."""
+    p_clean and p_corr, so questions can be screened before the expensive restorations.
+    `pool`: the phrases a `natural` corruption draws from."""
     model = loaded.model
     probs = torch.softmax(model(**enc.inputs).logits[0, -1].float(), dim=-1)
     answer = int(probs.argmax()) if answer_id is None else int(answer_id)
@@ -71,16 +74,20 @@ def prepare(
         noise = gaussian_noise(
             model, enc.span_positions[constraint], settings.noise_scale, settings.seed
         )
-        corrupted, fit = enc.inputs, "noise"
+        corrupted, fit, text = enc.inputs, "noise", ""
         with applying(model, noise):
             logits = model(**corrupted).logits[0, -1]
     else:
         noise = None
-        ids, fit = corrupt_ids(enc, loaded, template, question, constraint, settings.corruption)
+        ids, fit, text = corrupt_ids(
+            enc, loaded, template, question, constraint, settings.corruption, pool, settings.seed
+        )
         corrupted = {**enc.inputs, "input_ids": ids}
         logits = model(**corrupted).logits[0, -1]
     p_corr = float(answer_probs(logits, answer))
-    return Prepared(enc, constraint, corrupted, noise, fit, answer, float(probs[answer]), p_corr)
+    return Prepared(
+        enc, constraint, corrupted, noise, fit, text, answer, float(probs[answer]), p_corr
+    )
 
 
 def run(
@@ -103,6 +110,7 @@ def run(
         "corrupted_constraint": prep.constraint,
         "corruption": settings.corruption,
         "corruption_fit": prep.fit,
+        "replacement": prep.replacement,
         "window_style": settings.window_style,
         "input_ids": clean_ids,
         "corrupted_input_ids": corr_ids,

@@ -57,6 +57,16 @@ def plan(
     return "single", "visual", list(cfg.windows)
 
 
+def corruption_pools(records: Iterable[QuestionRecord]) -> dict[str, list[str]]:
+    """The phrases a `natural` corruption draws from, per constraint type: entity names for the
+    visual constraint (or the LLM's entity slot), other questions' textual constraints for the
+    textual one (docs/method.md §4.2: "This place" -> "Paris city"). Pass every split's
+    records: the world's names, not one split's, give every length a phrase."""
+    names = sorted({r.subject for r in records if r.subject.strip()})
+    textual = sorted({s.text for r in records for s in r.textual_spans})
+    return {"visual": names, "textual": textual}
+
+
 def trace_records(
     loaded: LoadedModel,
     records: list[QuestionRecord],
@@ -65,8 +75,11 @@ def trace_records(
     data_dir: Path,
     cfg: config.Tracing,
     seed: int,
+    pools: dict[str, list[str]] | None = None,
 ) -> dict:
-    """Trace the eligible questions; return {traces, excluded: {reason: n}, n_candidates}."""
+    """Trace the eligible questions; return {traces, excluded: {reason: n}, n_candidates}.
+    `pools`: the natural corruption's phrases (default: from `records`, see corruption_pools)."""
+    pools = corruption_pools(records) if pools is None else pools
     mm = loaded.is_multimodal
     template = templates.mllm if mm else templates.llm
     settings = settings_from(cfg, seed)
