@@ -23,11 +23,18 @@ from mmtrace.report.style import (
 )
 from mmtrace.stats import mean_ci
 from mmtrace.tracing.roles import ROLE_LABELS, ROLES
-from mmtrace.tracing.study import constraint_curve, role_means
+from mmtrace.tracing.study import constraint_curve
 
 KIND_LABELS = {"hidden": "hidden state", "mlp": "MLP", "attn": "self-attention"}
-KIND_CMAPS = {"hidden": "Purples", "mlp": "Greens", "attn": "Reds"}
 KIND_COLOURS = {"hidden": "#6a3d9a", "mlp": "#2a7a2a", "attn": "#c0392b"}
+# IE can be negative (a restoration that lowers p(answer)): a diverging map centred on 0, with
+# one symmetric scale shared by every panel of a figure row, so colours compare across kinds.
+CMAP = "RdBu_r"
+
+
+def _scale(*matrices: np.ndarray) -> float:
+    """The symmetric colour limit of a figure row: the largest |IE| of its panels."""
+    return max([float(np.abs(m).max()) for m in matrices if m.size] + [1e-6])
 
 
 def _kinds(trace: dict) -> list[str]:
@@ -46,11 +53,14 @@ def token_label(token: str, role: str) -> str:
     return f"{text}*" if role in ("first", "middle", "last") else text
 
 
-def draw_heatmap(ax, trace: dict, kind: str, colorbar: bool = True) -> None:
-    """One question's IE heatmap, tokens down, layers across; constraint tokens starred."""
+def draw_heatmap(
+    ax, trace: dict, kind: str, colorbar: bool = True, vmax: float | None = None
+) -> None:
+    """One question's IE heatmap, tokens down, layers across; constraint tokens starred; a
+    diverging scale symmetric about 0 (the row's shared `vmax`, else this panel's)."""
     ie = np.asarray(trace["ie"][kind], dtype=float)
-    vmax = max(float(np.abs(ie).max()), 1e-6)
-    im = ax.imshow(ie, aspect="auto", cmap=KIND_CMAPS.get(kind, "viridis"), vmin=0, vmax=vmax)
+    vmax = _scale(ie) if vmax is None else vmax
+    im = ax.imshow(ie, aspect="auto", cmap=CMAP, vmin=-vmax, vmax=vmax)
     labels = [token_label(t, r) for t, r in zip(trace["tokens"], trace["roles"], strict=True)]
     ax.set_yticks(range(len(labels)), labels)
     layers = trace["layers"]
@@ -69,8 +79,9 @@ def plot_trace(trace: dict, stem: str | Path) -> list[Path]:
     n_tok = len(trace["tokens"])
     fig = Figure(figsize=(3.0 * len(kinds), 0.6 + 0.16 * n_tok))
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    vmax = _scale(*(np.asarray(trace["ie"][k], dtype=float) for k in kinds))
     for ax, kind in zip(axes, kinds, strict=True):
-        draw_heatmap(ax, trace, kind)
+        draw_heatmap(ax, trace, kind, vmax=vmax)
     fig.suptitle(
         f"p_clean={trace['p_clean']:.3f}  p_corr={trace['p_corr']:.3f}  answer {trace['answer']!r}"
     )
@@ -83,21 +94,52 @@ def _select(traces: Sequence[dict], setting: str, window: int | None = None) -> 
     ]
 
 
-def _roles_present(traces: Sequence[dict]) -> list[str]:
-    present = {r for t in traces for r in t["roles"]}
-    return [r for r in ROLES if r in present]
+def common_suffix(traces: Sequence[dict]) -> list[str]:
+    """The prompt's fixed suffix: the longest run of tokens every trace ends with, stopping
+    before any constraint token (e.g. "?", " Answer", ..., "ASSISTANT", ":")."""
+    out: list[str] = []
+    for i in range(1, min(len(t["tokens"]) for t in traces) + 1):
+        tokens = {t["tokens"][-i] for t in traces}
+        roles = {t["roles"][-i] for t in traces}
+        if len(tokens) > 1 or roles & {"first", "middle", "last", "other_constraint"}:
+            break
+        out.insert(0, tokens.pop())
+    return out
+
+
+def row_keys(trace: dict, suffix: Sequence[str]) -> list[str]:
+    """Each position's row in an average: its role, except the fixed suffix's tokens, which
+    keep their own row each (aligned token by token, not pooled into "further tokens")."""
+    keys = list(trace["roles"])
+    for i in range(1, len(suffix) + 1):
+        if keys[-i] != "last_token":
+            keys[-i] = f"suffix:{len(suffix) - i}"
+    return keys
 
 
 def role_matrix(traces: Sequence[dict], kind: str) -> tuple[list[str], np.ndarray, list[int]]:
-    """(roles, mean IE [roles x layers], questions per role) over the traces."""
-    roles = _roles_present(traces)
-    means = [role_means(t, kind, roles) for t in traces]
+    """(row labels, mean IE [rows x layers], questions per row) over the traces: rows by role
+    (ROME's average plots) and one row per token of the prompt's fixed suffix."""
+    suffix = common_suffix(traces)
+    keyed = [(t, row_keys(t, suffix)) for t in traces]
+    present = {k for _t, keys in keyed for k in keys}
+    order = [r for r in ROLES if r != "last_token" and r in present]
+    order += [f"suffix:{i}" for i in range(len(suffix)) if f"suffix:{i}" in present]
+    order += ["last_token"] if "last_token" in present else []
     rows, counts = [], []
-    for role in roles:
-        vals = [m[role] for m in means if role in m]
+    for key in order:
+        vals = []
+        for t, keys in keyed:
+            idx = [i for i, k in enumerate(keys) if k == key]
+            if idx:
+                vals.append(np.asarray(t["ie"][kind], dtype=float)[idx].mean(axis=0))
         counts.append(len(vals))
         rows.append(np.mean(vals, axis=0))
-    return roles, np.asarray(rows), counts
+    labels = [
+        ROLE_LABELS[k] if k in ROLE_LABELS else f"suffix {token_label(suffix[int(k[7:])], '')!r}"
+        for k in order
+    ]
+    return labels, np.asarray(rows), counts
 
 
 def fig_average(
@@ -116,13 +158,14 @@ def fig_average(
     axes = fig.subplots(len(splits), len(kinds) + 1, squeeze=False)
     for row, split in zip(axes, splits, strict=True):
         ts = [t for t in chosen if t["split"] == split]
+        matrices = {kind: role_matrix(ts, kind) for kind in kinds}
+        vmax = _scale(*(m for _labels, m, _counts in matrices.values()))
         for ax, kind in zip(row[:-1], kinds, strict=True):
-            roles, mat, counts = role_matrix(ts, kind)
-            vmax = max(float(np.abs(mat).max()), 1e-6)
-            im = ax.imshow(mat, aspect="auto", cmap=KIND_CMAPS.get(kind), vmin=0, vmax=vmax)
+            labels, mat, counts = matrices[kind]
+            im = ax.imshow(mat, aspect="auto", cmap=CMAP, vmin=-vmax, vmax=vmax)
             ax.set_yticks(
-                range(len(roles)),
-                [f"{ROLE_LABELS[r]} ({c})" for r, c in zip(roles, counts, strict=True)],
+                range(len(labels)),
+                [f"{label} ({c})" for label, c in zip(labels, counts, strict=True)],
             )
             layers = ts[0]["layers"]
             step = max(1, len(layers) // 8)
@@ -174,8 +217,9 @@ def fig_examples(
     fig = Figure(figsize=(3.0 * len(kinds), (0.9 + 0.13 * n_tok) * len(picked)))
     axes = fig.subplots(len(picked), len(kinds), squeeze=False)
     for row, t in zip(axes, picked, strict=True):
+        vmax = _scale(*(np.asarray(t["ie"][k], dtype=float) for k in kinds))
         for ax, kind in zip(row, kinds, strict=True):
-            draw_heatmap(ax, t, kind)
+            draw_heatmap(ax, t, kind, vmax=vmax)
         row[0].set_ylabel(f"{split_label(t['split'])} {t['qid']}\nanswer {t['answer']!r}")
     fig.suptitle(f"{model}: example traces ({setting}-constraint, window {window})")
     fig.tight_layout()
@@ -202,8 +246,9 @@ def fig_mllm_vs_llm(
     fig = Figure(figsize=(3.0 * len(kinds), 2 * (0.9 + 0.14 * n_tok)))
     axes = fig.subplots(2, len(kinds), squeeze=False)
     for row, t, name in ((axes[0], a, mllm_name), (axes[1], b, llm_name)):
+        vmax = _scale(*(np.asarray(t["ie"][k], dtype=float) for k in kinds if k in t["ie"]))
         for ax, kind in zip(row, kinds, strict=True):
-            draw_heatmap(ax, t, kind)
+            draw_heatmap(ax, t, kind, vmax=vmax)
         row[0].set_ylabel(
             f"{name}\np_clean={t['p_clean']:.2f} p_corr={t['p_corr']:.2f}\nanswer {t['answer']!r}"
         )
