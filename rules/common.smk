@@ -31,6 +31,10 @@ MLLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "mllm"]
 CONTROLS = {
     m: s["control"] for m, s in config["models"].items() if s["control"] != "none"
 }
+# route diagnostics: the toy world's MLLMs that are not negative controls (attributes known)
+ROUTE_MODELS = (
+    [m for m in MLLM_MODELS if CONTROLS.get(m) != "negative"] if WORLD == "toy" else []
+)
 # the planted world (same questions, the entity only in the bottom patch row) for the controls
 PLANTED = DATA.parent / f"{DATA.name}_planted"
 ENV = "../environment.yml"
@@ -141,8 +145,9 @@ TRANSFER_FIGURES = {
 
 
 def transfer_figures():
-    """Figs. 5 (MLLMs), 15-16 and 17 (every model), and the ablation curves (MLLMs)."""
-    out = []
+    """Figs. 5 (MLLMs), 15-16 and 17 (every model), the ablation curves (MLLMs) and the route
+    diagnostics (toy MLLMs)."""
+    out = [FIGURES / f"routes_{m}.pdf" for m in ROUTE_MODELS]
     for m in MODELS:
         out.append(FIGURES / f"fig15_16_constraint_to_last_{m}.pdf")
         out.append(FIGURES / f"fig17_roc_{m}.pdf")

@@ -93,6 +93,7 @@ rule transfer:
     input:
         rules.attention_summary.output,
         rules.ablation_summary.output,
+        [RESULTS / "routes" / f"{m}.json" for m in ROUTE_MODELS],
 
 
 rule fig_transfer:
@@ -120,3 +121,47 @@ rule fig_transfer:
 rule transfer_figures:
     input:
         transfer_figures(),
+
+
+rule route_diagnostics:
+    input:
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS),
+        world=lambda wc: data_of(wc.model) / "world.json",
+        scores=rules.evaluate_model.output.scores,
+        checkpoint=lambda wc: trained(wc.model),
+    output:
+        diagnostics=RESULTS / "routes" / "{model}.json",
+    log:
+        LOGS / "routes" / "{model}.log",
+    benchmark:
+        BENCH / "routes_{model}.tsv"
+    wildcard_constraints:
+        model="|".join(ROUTE_MODELS) if ROUTE_MODELS else "^$",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        **gpu_job("attention_shard"),
+    params:
+        spec=lambda wc: config["models"][wc.model],
+        prompts=lambda wc: prompts_for(wc.model),
+        routes=config["routes"],
+        seed=config["seed"],
+    script:
+        "scripts/route_diagnostics.py"
+
+
+rule fig_routes:
+    input:
+        diagnostics=RESULTS / "routes" / "{model}.json",
+    output:
+        pdf=FIGURES / "routes_{model}.pdf",
+        png=FIGURES / "routes_{model}.png",
+    log:
+        LOGS / "figures" / "routes_{model}.log",
+    wildcard_constraints:
+        model="|".join(ROUTE_MODELS) if ROUTE_MODELS else "^$",
+    conda:
+        ENV
+    script:
+        "scripts/fig_routes.py"

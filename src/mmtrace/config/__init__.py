@@ -19,6 +19,7 @@ from mmtrace.config.analyses import (
     Editing,
     Evaluation,
     MultEditSettings,
+    Routes,
     Tracing,
     Validation,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "Prompts",
     "RandomCfg",
     "Resources",
+    "Routes",
     "Source",
     "TextModelCfg",
     "TokenizerCfg",
@@ -102,6 +104,7 @@ class Config(Strict):
     attention: Attention = Attention()
     ablation: Ablation = Ablation()
     editing: Editing = Editing()
+    routes: Routes = Routes()
     validation: Validation = Validation()
     resources: dict[str, Resources] = {}
     paper: Paper = Paper()

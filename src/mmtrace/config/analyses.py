@@ -152,3 +152,13 @@ class Validation(Strict):
     efficacy: float = Field(0.9, gt=0, le=1)
     generalisation: float = Field(0.9, gt=0, le=1)
     max_specificity_loss: float = Field(0.01, ge=0, le=1)
+
+
+class Routes(Strict):
+    """Route diagnostics (`mmtrace.transfer.routes`): attention knockouts and linear probes of
+    the entity's identity at the constraint and at the last token, on correctly answered
+    single-constraint questions."""
+
+    max_questions: Positive = 100  # per split
+    folds: int = Field(5, ge=2)  # cross-validation folds of the probes
+    ridge: float = Field(10.0, gt=0)  # the probes' ridge penalty

@@ -235,3 +235,60 @@ def plot_question(record: dict, stem) -> list[Path]:
         fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
     fig.suptitle(f"predicted {record['predicted']!r} (p={record['confidence']:.3f})")
     return save_figure(fig, stem)
+
+
+ROUTE_VARIANTS = {
+    "clean": "clean",
+    "last_token_blocked": "last token\nblocked from image",
+    "constraint_blocked": "constraint\nblocked from image",
+}
+CHANCE = {"shape": 1 / 10, "color": 1 / 10, "background": 1 / 6}
+
+
+def fig_routes(diag: dict, stem) -> list[Path]:
+    """Route diagnostics: accuracy under the two attention knockouts (every layer), and the
+    identity probes' accuracy per layer at the constraint's last token and at the last token."""
+    apply_style()
+    if not diag["n"]:
+        return empty_figure(stem, f"{diag['model']}: no correctly answered question to diagnose")
+    fig = Figure(figsize=(7.5, 2.6))
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+    k = diag["knockout"]
+    names = list(ROUTE_VARIANTS)
+    ax1.bar(range(3), [k[v]["accuracy"] for v in names], color=["#777", "#c0392b", "#2a7a2a"])
+    ax1.set_xticks(range(3), [ROUTE_VARIANTS[v] for v in names])
+    ax1.set_ylim(0, 1.05)
+    ax1.set_ylabel("accuracy")
+    ax1.set_title(f"attention knockouts, every layer (n={diag['n']})")
+    probe = diag["probe"]
+    if "skipped" in probe:
+        ax2.text(0.5, 0.5, probe["skipped"], ha="center", va="center", transform=ax2.transAxes)
+    else:
+        for role, style in (("constraint_last", "-"), ("last_token", "--")):
+            ident = probe[role]["identity"]
+            ax2.plot(
+                range(len(ident)),
+                ident,
+                style,
+                color="#1b9e77",
+                label=f"identity, {role.replace('_', ' ')}",
+            )
+            for attr, colour in (("shape", "#d95f02"), ("color", "#7570b3")):
+                ax2.plot(
+                    range(len(ident)),
+                    probe[role][attr],
+                    style,
+                    color=colour,
+                    lw=0.8,
+                    label=f"{attr}, {role.replace('_', ' ')}",
+                )
+        for attr, colour in (("shape", "#d95f02"), ("color", "#7570b3")):
+            ax2.axhline(CHANCE[attr], color=colour, lw=0.5, ls=":")
+        ax2.set_xlabel("layer (residual stream after it)")
+        ax2.set_ylabel("probe accuracy (cross-validated)")
+        ax2.set_ylim(0, 1.05)
+        ax2.legend(fontsize=5, ncol=2)
+        ax2.set_title("where the entity is named")
+    fig.suptitle(f"{diag['model']}: which route the image takes to the answer")
+    fig.tight_layout()
+    return save_figure(fig, stem)

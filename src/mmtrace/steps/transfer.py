@@ -136,3 +136,65 @@ def fig_transfer(*, summary: Path, figure: str, model: str, pdf: Path) -> None:
         "ablation": transfer.fig_ablation,
     }[figure]
     draw(read_json(summary), model, pdf.with_suffix(""))
+
+
+def route_diagnostics(
+    *,
+    model: str,
+    checkpoint: Path,
+    spec: dict,
+    csvs: list[Path],
+    world: Path,
+    scores: Path,
+    prompts: dict,
+    routes: dict,
+    seed: int,
+    threads: int,
+    diagnostics: Path,
+) -> None:
+    """Which route the image takes to the answer: knockouts of the last token's and the
+    constraint's attention to the image, and probes of the entity's identity per layer."""
+    from mmtrace.logs import progress
+    from mmtrace.models.encoding import encode_record
+    from mmtrace.models.scoring import first_answer_token
+    from mmtrace.transfer import routes as diag
+
+    settings = config.Routes(**routes)
+    loaded = model_job(model, checkpoint, spec, threads)
+    attrs = {e["id"]: e["attrs"] for e in read_json(world)["entities"]}
+    scored = read_scores(scores)
+    chosen = []
+    for csv in csvs:
+        ok = [
+            r
+            for r in load_questions([csv])
+            if r.constraint_type == "single" and scored.get(r.qid, {}).get("correct")
+        ]
+        chosen += ok[: settings.max_questions]
+    rows, features, labels = [], {"constraint_last": [], "last_token": []}, {}
+    for rec in progress(chosen, desc=f"routes {model}"):
+        enc = encode_record(loaded, rec, config.Prompts(**prompts), csvs[0].parent)
+        gold = sorted({first_answer_token(loaded.tokenizer, enc.prompt, a) for a in rec.answers})
+        rows.append({"qid": rec.qid, **diag.knockouts(loaded, enc, gold)})
+        for role, h in diag.hidden_at(loaded, enc).items():
+            features[role].append(h)
+        for a in diag.ATTRIBUTES:
+            labels.setdefault(a, []).append(attrs[rec.entity_id][a])
+    result = diag.summarise(rows, features, labels, settings.folds, settings.ridge, seed)
+    k = result["knockout"]
+    log.info(
+        "%s routes (n=%d): accuracy clean %s, last token blocked %s, constraint blocked %s",
+        model,
+        result["n"],
+        k["clean"]["accuracy"],
+        k["last_token_blocked"]["accuracy"],
+        k["constraint_blocked"]["accuracy"],
+    )
+    write_json(diagnostics, {"model": model, **result, "records": rows})
+
+
+def fig_routes(*, diagnostics: Path, pdf: Path) -> None:
+    """The route diagnostics of one model: knockout accuracies and probe accuracies by layer."""
+    from mmtrace.report.transfer import fig_routes as draw
+
+    draw(read_json(diagnostics), pdf.with_suffix(""))

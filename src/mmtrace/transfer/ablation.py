@@ -60,10 +60,17 @@ def variants(
     return out
 
 
-def _block_mask(rows: Sequence[Sequence[int]], seq: int, device) -> torch.Tensor:
-    """[rows, 1, seq, seq] bool: True where query j > key i and i is knocked out in that row."""
+def _block_mask(
+    rows: Sequence[Sequence[int]], seq: int, device, queries: Sequence[int] | None = None
+) -> torch.Tensor:
+    """[rows, 1, seq, seq] bool: True where query j > key i, i is knocked out in that row, and
+    j is one of `queries` (every later token if None)."""
     out = torch.zeros(len(rows), 1, seq, seq, dtype=torch.bool, device=device)
     later = torch.ones(seq, seq, dtype=torch.bool, device=device).tril(-1)  # j > i
+    if queries is not None:
+        keep = torch.zeros(seq, dtype=torch.bool, device=device)
+        keep[torch.as_tensor([q % seq for q in queries], device=device)] = True
+        later &= keep[:, None]
     for b, positions in enumerate(rows):
         if positions:
             cols = torch.as_tensor(list(positions), device=device)
@@ -73,10 +80,14 @@ def _block_mask(rows: Sequence[Sequence[int]], seq: int, device) -> torch.Tensor
 
 @contextmanager
 def blocking(
-    model: nn.Module, rows: Sequence[Sequence[int]], layers: Sequence[int]
+    model: nn.Module,
+    rows: Sequence[Sequence[int]],
+    layers: Sequence[int],
+    queries: Sequence[int] | None = None,
 ) -> Iterator[None]:
-    """Within the block, batch row b's later tokens cannot attend to `rows[b]` (absolute
-    positions) in the attention of `layers`; every other layer and row is untouched."""
+    """Within the block, batch row b's later tokens (only `queries`, absolute positions, if
+    given; negative ones count from the end) cannot attend to `rows[b]` (absolute positions) in
+    the attention of `layers`; every other layer and row is untouched."""
     blocks = locate(model)
     cache: dict[tuple, torch.Tensor] = {}
 
@@ -87,7 +98,7 @@ def blocking(
             raise ValueError(f"batch has {b} rows but {len(rows)} knockout sets were given")
         key = (seq, hidden.device)
         if key not in cache:
-            cache[key] = _block_mask(rows, seq, hidden.device)
+            cache[key] = _block_mask(rows, seq, hidden.device, queries)
         block = cache[key]
         mask = kwargs.get("attention_mask")
         if mask is None:
