@@ -56,7 +56,7 @@ def load_evqa(
     report = Report(str(csv_path))
     candidates: list[tuple[int, RealRow]] = []
     seen: set[str] = set()
-    rows = read_rows(Path(csv_path))
+    rows = read_rows(Path(csv_path), ("question", "answer", "dataset_image_ids", "dataset_name"))
     order = sorted(
         range(len(rows)),
         key=lambda i: (

@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mmtrace.paperworld.report import Report
-from mmtrace.paperworld.rows import RealRow, base_row, folder_image, read_rows
+from mmtrace.paperworld.rows import RELEASE_COLUMNS, RealRow, base_row, folder_image, read_rows
 
 STOPWORDS = frozenset(
     ["a", "an", "the", "of", "is", "in", "to", "by", "was", "s", "this", "that", "it", "its"]
@@ -47,7 +47,7 @@ def load_known(
     for f in json.loads(Path(known_json).read_text(encoding="utf-8")):
         facts[f["subject"]].append(f)
     report, out = Report(str(csv_path)), []
-    for i, row in enumerate(read_rows(Path(csv_path))):
+    for i, row in enumerate(read_rows(Path(csv_path), RELEASE_COLUMNS + ("subject",))):
         r = base_row("known", report, row, i, "subject")
         if r is None:
             continue

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mmtrace.paperworld.report import Report
-from mmtrace.paperworld.rows import RealRow, base_row, folder_image, read_rows
+from mmtrace.paperworld.rows import RELEASE_COLUMNS, RealRow, base_row, folder_image, read_rows
 
 
 class _PlainData(pickle.Unpickler):
@@ -42,7 +42,7 @@ def load_movies(
         films = popularity[m["director_name"]]
         films[m["movie_name"]] = max(pop, films.get(m["movie_name"], pop))
     report, out = Report(str(csv_path)), []
-    for i, row in enumerate(read_rows(Path(csv_path))):
+    for i, row in enumerate(read_rows(Path(csv_path), RELEASE_COLUMNS + ("director",))):
         r = base_row("movies", report, row, i, "director")
         if r is None:
             continue

@@ -22,7 +22,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from mmtrace.paperworld.report import Report
-from mmtrace.paperworld.rows import RealRow, base_row, file_image, read_rows, release_ref
+from mmtrace.paperworld.rows import (
+    RELEASE_COLUMNS,
+    RealRow,
+    base_row,
+    file_image,
+    read_rows,
+    release_ref,
+)
 
 COCO_NAME = re.compile(r"COCO_val2014_(\d{12})\.jpg$", re.IGNORECASE)
 
@@ -53,7 +60,7 @@ def load_okvqa(
     for q in questions:
         by_image[int(q["image_id"])].append(q)
     report, out = Report(str(csv_path)), []
-    for i, row in enumerate(read_rows(Path(csv_path))):
+    for i, row in enumerate(read_rows(Path(csv_path), RELEASE_COLUMNS)):
         r = base_row("okvqa", report, row, i, None, recover=True)
         if r is None:
             continue

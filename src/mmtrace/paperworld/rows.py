@@ -29,6 +29,8 @@ from mmtrace.paperworld.report import Report
 from mmtrace.paperworld.spans import find_span, recover_span
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+# The columns every released VQA-Constraints CSV has (Known adds `subject`, Movies `director`).
+RELEASE_COLUMNS: tuple[str, ...] = ("question", "main_entity", "image_url")
 
 
 @dataclass
