@@ -84,6 +84,9 @@ def test_trace_steps(scored, trained, tiny_world):
     # world's are tested in tests/tracing/test_natural_corruption.py)
     assert {t["corruption_fit"] for t in traces} <= {"exact", "cut", "padded"}
     assert all(t["replacement"] for t in traces)
+    assert all(len(t["ie_embedding"]) == len(t["positions"]) for t in traces)
+    swaps = [t["image_swap"] for t in traces if "image_swap" in t]
+    assert swaps and all(s["image_of"] != t["qid"] for t, s in zip(traces, swaps, strict=False))
     entry = read_json(scored / "trace_summary.json")["mm-llama"]["known"]
     assert entry["traces"]["single"]["mlp"]["window_1"]["n_traced"] == 3
     pdf = scored / "avg.pdf"

@@ -40,6 +40,9 @@ class Tracing(Strict):
     shards: Shards = 1  # jobs per model and split (spread over SLURM)
     batch_size: int = Field(64, ge=1)  # restorations per forward pass
     examples: int = Field(3, ge=1)  # per-question heatmaps drawn per model and split
+    # the image-swap control (mmtrace.tracing.controls): this many single-constraint questions
+    # per tracing job are traced again with another entity's image (0: none)
+    image_swap: NonNegative = 5
 
 
 class Attention(Strict):

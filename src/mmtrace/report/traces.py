@@ -119,7 +119,8 @@ def row_keys(trace: dict, suffix: Sequence[str]) -> list[str]:
 
 def role_matrix(traces: Sequence[dict], kind: str) -> tuple[list[str], np.ndarray, list[int]]:
     """(row labels, mean IE [rows x layers], questions per row) over the traces: rows by role
-    (ROME's average plots) and one row per token of the prompt's fixed suffix."""
+    (ROME's average plots) and one row per token of the prompt's fixed suffix. When every trace
+    has its embedding row, column 0 is layer -1 (the input embedding restored alone)."""
     suffix = common_suffix(traces)
     keyed = [(t, row_keys(t, suffix)) for t in traces]
     present = {k for _t, keys in keyed for k in keys}
@@ -127,12 +128,16 @@ def role_matrix(traces: Sequence[dict], kind: str) -> tuple[list[str], np.ndarra
     order += [f"suffix:{i}" for i in range(len(suffix)) if f"suffix:{i}" in present]
     order += ["last_token"] if "last_token" in present else []
     rows, counts = [], []
+    with_embedding = all("ie_embedding" in t for t in traces)
     for key in order:
         vals = []
         for t, keys in keyed:
             idx = [i for i, k in enumerate(keys) if k == key]
             if idx:
-                vals.append(np.asarray(t["ie"][kind], dtype=float)[idx].mean(axis=0))
+                ie = np.asarray(t["ie"][kind], dtype=float)
+                if with_embedding:  # layer -1: the input embedding restored alone
+                    ie = np.hstack([np.asarray(t["ie_embedding"], dtype=float)[:, None], ie])
+                vals.append(ie[idx].mean(axis=0))
         counts.append(len(vals))
         rows.append(np.mean(vals, axis=0))
     labels = [
@@ -168,8 +173,9 @@ def fig_average(
                 [f"{label} ({c})" for label, c in zip(labels, counts, strict=True)],
             )
             layers = ts[0]["layers"]
-            step = max(1, len(layers) // 8)
-            ax.set_xticks(range(0, len(layers), step), [str(v) for v in layers[::step]])
+            columns = (["emb"] if mat.shape[1] > len(layers) else []) + [str(v) for v in layers]
+            step = max(1, len(columns) // 8)
+            ax.set_xticks(range(0, len(columns), step), columns[::step])
             ax.set_xlabel("layer")
             ax.set_title(f"{split_label(split)}: {KIND_LABELS.get(kind, kind)} (n={len(ts)})")
             fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02, label="mean IE")
@@ -181,6 +187,22 @@ def fig_average(
             ax.fill_between(
                 layers, mean - half, mean + half, color=KIND_COLOURS.get(kind), alpha=0.2
             )
+            swapped = [
+                t["image_swap"] for t in ts if t.get("image_swap", {}).get("window") == window
+            ]
+            if swapped:
+                curves = [
+                    constraint_curve({**t, "ie": t["image_swap"]["ie"]}, kind)
+                    for t in ts
+                    if t.get("image_swap", {}).get("window") == window
+                ]
+                ax.plot(
+                    layers,
+                    np.mean(curves, axis=0),
+                    ls=":",
+                    color=KIND_COLOURS.get(kind),
+                    label=f"{KIND_LABELS.get(kind, kind)}, other image (n={len(curves)})",
+                )
         ax.set_xlabel("layer")
         ax.set_ylabel("IE at constraint tokens")
         ax.set_title(f"{split_label(split)}: mean with 95% CI")

@@ -45,7 +45,7 @@ def trace_shard(
         csv.parent,
         settings,
         seed,
-        pools=study.corruption_pools(load_questions(pool)),
+        world=load_questions(pool),
     )
     write_json(trace, {"model": model, "split": csv.stem, "shard": shard, **result})
 

@@ -25,10 +25,10 @@ import numpy as np
 from mmtrace import config
 from mmtrace.dataset import QuestionRecord
 from mmtrace.logs import progress
-from mmtrace.models.encoding import AlignmentError, encode_record, question_text
-from mmtrace.models.loading import LoadedModel
+from mmtrace.models.encoding import AlignmentError, encode_question, encode_record, question_text
+from mmtrace.models.loading import LoadedModel, load_image
 from mmtrace.seeding import derive
-from mmtrace.tracing import question
+from mmtrace.tracing import controls, question
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,19 @@ def trace_records(
     data_dir: Path,
     cfg: config.Tracing,
     seed: int,
-    pools: dict[str, list[str]] | None = None,
+    world: list[QuestionRecord] | None = None,
 ) -> dict:
     """Trace the eligible questions; return {traces, excluded: {reason: n}, n_candidates}.
-    `pools`: the natural corruption's phrases (default: from `records`, see corruption_pools)."""
-    pools = corruption_pools(records) if pools is None else pools
+    `world`: every question of the world (default: `records`), whose names the natural
+    corruption draws from and whose images the image-swap control borrows."""
+    world = records if world is None else world
+    pools = corruption_pools(world)
     mm = loaded.is_multimodal
     template = templates.mllm if mm else templates.llm
     settings = settings_from(cfg, seed)
     traces: list[dict] = []
     excluded: Counter = Counter()
-    candidates = 0
+    candidates = swapped = 0
     for rec in progress(records, desc=f"tracing {loaded.name}"):
         setting, constraint, windows = plan(rec, mm, cfg)
         if setting == "llm" and rec.constraint_type == "multi":
@@ -102,7 +104,11 @@ def trace_records(
             continue
         # noise corruption: a fresh, reproducible draw per question
         own = replace(settings, seed=derive(seed, "noise", rec.qid))
-        prep = question.prepare(loaded, enc, template, question_text(rec, mm), constraint, own)
+        # never the entity's own name or an answer to the question
+        pool = [p for p in pools.get(constraint, []) if p != rec.subject and p not in rec.answers]
+        prep = question.prepare(
+            loaded, enc, template, question_text(rec, mm), constraint, own, pool=pool
+        )
         if cfg.min_drop is not None and prep.p_clean - prep.p_corr < cfg.min_drop:
             excluded["corruption drop below min_drop"] += 1
             continue
@@ -112,7 +118,34 @@ def trace_records(
             "setting": setting,
             "constraint_type": rec.constraint_type,
         }
-        traces.extend(question.run(loaded, prep, windows, own, meta))
+        records_of = question.run(loaded, prep, windows, own, meta)
+        emb = controls.embedding_row(
+            loaded.model,
+            enc.inputs,
+            prep.corrupted,
+            prep.answer_id,
+            enc.positions_to_trace(),
+            prep.noise,
+            cfg.batch_size,
+        )
+        for r in records_of:
+            r["ie_embedding"] = emb
+        if mm and setting == "single" and swapped < cfg.image_swap:
+            other = _other_image(rec, world, data_dir, derive(seed, "swap", rec.qid))
+            if other is not None:
+                records_of[0]["image_swap"] = _image_swap(
+                    loaded,
+                    rec,
+                    enc,
+                    prep,
+                    other,
+                    template,
+                    question_text(rec, mm),
+                    own,
+                    [min(windows)],
+                )
+                swapped += 1
+        traces.extend(records_of)
     log.info(
         "%s: %d candidates, %d traced, excluded %s",
         loaded.name,
@@ -124,6 +157,43 @@ def trace_records(
         "n_candidates": candidates,
         "excluded": dict(sorted(excluded.items())),
         "traces": traces,
+    }
+
+
+def _other_image(
+    rec: QuestionRecord, records: list[QuestionRecord], data_dir: Path, seed: int
+) -> tuple[str, object] | None:
+    """Another entity's image from the same records (seeded), and its question id."""
+    others = sorted(
+        {r.qid: r for r in records if r.entity_id != rec.entity_id and not r.held_out}.items()
+    )
+    if not others:
+        return None
+    qid, other = others[np.random.default_rng(seed).integers(len(others))]
+    return qid, load_image(data_dir / other.image_url)
+
+
+def _image_swap(loaded, rec, enc, prep, other, template, text, settings, windows) -> dict:
+    """The question traced with another entity's image, the clean run's answer token kept."""
+    qid, image = other
+    swapped = encode_question(loaded, template, rec.qid, text, list(enc.spans.values()), image)
+    swap_prep = question.prepare(
+        loaded,
+        swapped,
+        template,
+        text,
+        prep.constraint,
+        settings,
+        answer_id=prep.answer_id,
+        pool=[prep.replacement] if prep.replacement else (),
+    )
+    (record,) = question.run(loaded, swap_prep, windows, settings)
+    return {
+        "image_of": qid,
+        "window": record["window"],
+        "p_clean": record["p_clean"],
+        "p_corr": record["p_corr"],
+        "ie": record["ie"],
     }
 
 
@@ -145,9 +215,35 @@ def constraint_curve(trace: dict, kind: str) -> np.ndarray:
     return ie[rows].mean(axis=0)
 
 
+def embedding_at_constraint(trace: dict) -> float | None:
+    """Mean IE of restoring only the input embedding (layer -1) over the constraint's tokens."""
+    if "ie_embedding" not in trace:
+        return None
+    rows = [i for i, r in enumerate(trace["roles"]) if r in CONSTRAINT_ROLES]
+    return float(np.mean([trace["ie_embedding"][i] for i in rows]))
+
+
+def _swap_summary(ts: list[dict], kind: str) -> dict | None:
+    """Peak IE at the constraint with the question's own image vs another entity's image (the
+    same questions): visual storage needs the first to exceed the second."""
+    pairs = [
+        (t, t["image_swap"]) for t in ts if "image_swap" in t and kind in t["image_swap"]["ie"]
+    ]
+    if not pairs:
+        return None
+    real = [float(constraint_curve(t, kind).max()) for t, _s in pairs]
+    swapped = [float(constraint_curve({**t, "ie": s["ie"]}, kind).max()) for t, s in pairs]
+    return {
+        "n": len(pairs),
+        "peak_ie_own_image": float(np.mean(real)),
+        "peak_ie_swapped_image": float(np.mean(swapped)),
+    }
+
+
 def summarise(shards: list[dict]) -> dict:
     """Per model, split, setting, kind and window: questions traced and excluded, mean p_clean
-    and p_corr, and the layer of peak mean IE at the constraint tokens."""
+    and p_corr, the layer of peak mean IE at the constraint tokens, the embedding row there
+    (identity restoration's level) and, where traced, the image-swap control."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     meta: dict[tuple, dict] = {}
     for shard in shards:
@@ -178,4 +274,10 @@ def summarise(shards: list[dict]) -> dict:
             "peak_mean_ie_at_constraint": float(np.max(curve)),
             "mean_ie_at_constraint_by_layer": [float(v) for v in curve],
         }
+        emb = [v for t in ts if (v := embedding_at_constraint(t)) is not None]
+        if emb:
+            entry[f"window_{window}"]["mean_embedding_ie_at_constraint"] = float(np.mean(emb))
+        swap = _swap_summary(ts, kind)
+        if swap:
+            entry[f"window_{window}"]["image_swap"] = swap
     return out
