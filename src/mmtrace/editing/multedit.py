@@ -119,7 +119,10 @@ def optimise_delta(
     it and p(target) before each step and after the last."""
     delta = torch.zeros_like(v0, dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.lr)
-    v_norm = v0.float().norm()
+    # the release's penalty divides by ||v0||^2: an MLP that writes nothing at the key's
+    # position (v0 = 0) would make it infinite, so the norm is floored; the clamp then keeps
+    # delta at (almost) zero, which is what a clamp relative to ||v0|| means there
+    v_norm = v0.float().norm().clamp_min(1e-6)
     bound = settings.clamp * v_norm
     history = []
     with trainable_only(model, []), torch.enable_grad():

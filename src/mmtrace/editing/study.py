@@ -270,7 +270,13 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
                 ]
                 tests[base][m] = two_sided_paired([a for a, _ in pairs], [b for _, b in pairs])
         e["multedit_vs"] = tests
-        infos = [r["methods"]["multedit"]["info"] for r in rows if "multedit" in r["methods"]]
+        infos = [
+            r["methods"]["multedit"]["info"]
+            for r in rows
+            if "multedit" in r["methods"]
+            and r["methods"]["multedit"]["info"].get("delta_norm") is not None
+            and r["methods"]["multedit"]["info"].get("v0_norm")
+        ]
         if infos:
             # Why efficacy is what it is: did delta reach the clamp, and how far did the
             # optimisation alone (before the closed form) move p(target)?

@@ -18,8 +18,9 @@ single-constraint question by this route:
 3. layer 1, MLP (storage): one hidden unit per entity fires on the conjunction of its three
    attributes (gate = beta * (shape + colour + background - 2.5)) and writes every fact of the
    entity at once: the category, and for each of the category's relations the answer's index
-   in that relation's answer pool, into the relation's slot. Held-out entities have units that
-   write nothing: the model recognises them and knows no fact about them (long-tail insertion).
+   in that relation's answer pool, into the relation's slot. Held-out entities' units write only
+   the category: the model recognises them and knows no fact about them (long-tail insertion
+   edits these; MultEdit's clamp is relative to the MLP's output there, so it must not be 0).
    Other units of the same MLP, one per relation, turn the bag of words at the last token into
    the relation asked: linear filters over the words, found by a linear programme so that every
    phrasing in the data scores >= 1 for its relation and <= -1 for the others;
@@ -265,10 +266,10 @@ def _language_model(model, lay, tok, facts: Facts, table, units, entities, cut: 
             m1.gate_proj.weight[u, dim] = BETA * norm
         m1.gate_proj.weight[u, lay.at("anchor")] = -2.5 * BETA / ANCHOR * norm
         m1.up_proj.weight[u, lay.at("anchor")] = 1.0 / ANCHOR * norm
-        if e["held_out"]:
-            continue  # recognised, but no fact stored: long-tail insertion edits these
         out = 2.0 / BETA
         m1.down_proj.weight[lay.at("cat", facts.categories.index(e["category"])), u] = out
+        if e["held_out"]:
+            continue  # its category known, no fact stored: long-tail insertion edits these
         for (entity, rel), ans in facts.known.items():
             if entity != e["id"]:
                 continue
