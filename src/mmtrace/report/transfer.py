@@ -44,9 +44,13 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
     is among a question's top tokens; concentration and consistency in the titles."""
     apply_style()
     entry = summary[model]
-    splits = [s for s in _splits(entry) if "visual" in entry["splits"][s]]
+    splits = [s for s in _splits(entry) if entry["splits"][s].get("visual", {}).get("n")]
     if not splits:
-        return empty_figure(stem, f"{model}: no visual-token contributions (text-only model?)")
+        return empty_figure(
+            stem,
+            f"{model}: no visual-token contributions (text-only model, or none reach "
+            "the constraint)",
+        )
     fig = Figure(figsize=(9.5, 0.5 + 2.5 * len(splits)), layout="constrained")
     axes = fig.subplots(len(splits), 3, squeeze=False, width_ratios=[2.2, 1, 1])
     for row, split in zip(axes, splits, strict=True):

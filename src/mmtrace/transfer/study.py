@@ -117,6 +117,13 @@ def _ci(values: np.ndarray) -> tuple[list[float], list[list[float]]]:
 
 
 def _visual_summary(rows: list[dict], cfg: config.Attention, seed: int) -> dict:
+    """Concentration, mean share, top-k frequency and consistency of the visual tokens'
+    contributions; questions whose visual tokens contribute nothing (the constraint reads no
+    image, as in a route-cut control) have no shares and are counted apart."""
+    silent = [r for r in rows if not sum(r["visual_to_constraint"])]
+    rows = [r for r in rows if sum(r["visual_to_constraint"])]
+    if not rows:
+        return {"n": 0, "n_zero_contribution": len(silent)}
     matrix = np.array([r["visual_to_constraint"] for r in rows], dtype=np.float64)
     n_visual = matrix.shape[1]
     k = visual.top_count(cfg.top_share, n_visual)
@@ -125,6 +132,7 @@ def _visual_summary(rows: list[dict], cfg: config.Attention, seed: int) -> dict:
     shares = matrix / matrix.sum(axis=1, keepdims=True)
     out = {
         "n": len(rows),
+        "n_zero_contribution": len(silent),
         "n_visual": n_visual,
         "top_share": cfg.top_share,
         "k": k,
