@@ -170,3 +170,32 @@ def test_ablation_records_on_toy_mllm(trained, tiny_world):
     )
     assert g["k"] == first["ks"] and len(g["p_value_top_vs_random"]) == len(g["k"])
     assert summary["m"]["splits"]["all"]["n"] == g["n"]
+
+
+def test_variants_from_precomputed_image_features_equal_the_pixel_path(trained, tiny_world):
+    """ablate_question reuses the image's features for every variant (no vision tower per row);
+    the same knockouts through the pixel path (projector hook, repeated images) agree."""
+    from mmtrace.models.encoding import encode_record
+
+    loaded = load(trained["mm-llama"], "mllm")
+    rec = load_questions([tiny_world / "known.csv"])[0]
+    enc = encode_record(loaded, rec, Prompts(), tiny_world)
+    n = len(enc.image_positions)
+    mean = torch.randn(n, loaded.model.config.text_config.hidden_size)
+    contrib = np.arange(n, dtype=float)
+    out = ablation.ablate_question(
+        loaded, enc, [5], contrib, [1, 2], ["block", "mean"], [0], mean, 1, 0, 64
+    )
+    plan = ablation.variants(contrib, [1, 2], 1, 0)
+    inputs = {k: v.repeat(len(plan), *([1] * (v.dim() - 1))) for k, v in enc.inputs.items()}
+    with torch.no_grad():
+        knocked = [[enc.image_positions[i] for i in idx] for _, _, idx in plan]
+        with ablation.blocking(loaded.model, knocked, [0]):
+            p_block = torch.softmax(loaded.model(**inputs).logits[:, -1], -1)[:, 5]
+        with ablation.mean_ablating(loaded.model, [idx for _, _, idx in plan], mean):
+            p_mean = torch.softmax(loaded.model(**inputs).logits[:, -1], -1)[:, 5]
+    for way, p in (("block", p_block), ("mean", p_mean)):
+        for ranking in ablation.RANKINGS:
+            for j, k in enumerate([1, 2]):
+                sel = [i for i, (kk, r, _) in enumerate(plan) if kk == k and r == ranking]
+                assert out[way][ranking]["p"][j] == pytest.approx(float(p[sel].mean()), abs=1e-6)

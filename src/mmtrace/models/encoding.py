@@ -175,3 +175,21 @@ def encode_record(
         ],
         load_image(data_dir / record.image_url) if mm else None,
     )
+
+
+@torch.no_grad()
+def embed_inputs(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The input embeddings a LLaVA's language model receives: the token embeddings with the
+    image's projected features scattered over its image tokens (what LLaVA's forward builds).
+    Computed once, they let many variants of one prompt run without recomputing the vision
+    tower (pass `inputs_embeds`); a text-only model gets its token embeddings."""
+    embeds = model.get_input_embeddings()(inputs["input_ids"])
+    if inputs.get("pixel_values") is None:
+        return embeds
+    llava = model.model
+    image = llava.get_image_features(pixel_values=inputs["pixel_values"], return_dict=True)
+    features = torch.cat(list(image.pooler_output), dim=0).to(embeds.device, embeds.dtype)
+    mask = llava.get_placeholder_mask(
+        inputs["input_ids"], inputs_embeds=embeds, image_features=features
+    )
+    return embeds.masked_scatter(mask, features)

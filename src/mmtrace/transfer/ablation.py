@@ -15,6 +15,7 @@ only in which tokens are knocked out.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from mmtrace.models.attention import attention_implementation
-from mmtrace.models.encoding import EncodedQuestion
+from mmtrace.models.encoding import EncodedQuestion, embed_inputs
 from mmtrace.models.hooks import input_hooks, layer_input, output_hook
 from mmtrace.models.loading import LoadedModel
 from mmtrace.models.lookup import locate, projector
@@ -160,10 +161,6 @@ def mean_visual_embeddings(loaded: LoadedModel, prompt: str, images: list, batch
     return total / count
 
 
-def _repeat(inputs: dict, b: int) -> dict:
-    return {k: v.repeat(b, *([1] * (v.dim() - 1))) for k, v in inputs.items()}
-
-
 @torch.no_grad()
 def ablate_question(
     loaded: LoadedModel,
@@ -194,21 +191,33 @@ def ablate_question(
     p0, ok0 = score(model(**enc.inputs).logits)
     plan = variants(contrib, ks, draws, seed)
     out: dict = {"p_clean": float(p0[0]), "correct_clean": bool(ok0[0]), "ks": list(ks)}
+    # the image's features once: every variant row reuses them (no vision tower per variant)
+    embeds = embed_inputs(model, enc.inputs)
+    mask = enc.inputs.get("attention_mask")
+    image = torch.as_tensor(enc.image_positions, device=embeds.device)
     for way in ways:
         ps, oks = [], []
         for s in range(0, len(plan), batch_size):
             part = plan[s : s + batch_size]
+            rows = embeds.repeat(len(part), 1, 1)
+            ctx = contextlib.nullcontext()
             if way == "block":
-                rows = [[enc.image_positions[i] for i in idx] for _, _, idx in part]
-                ctx = blocking(model, rows, block_layers)
-            elif way == "mean":
+                knocked = [[enc.image_positions[i] for i in idx] for _, _, idx in part]
+                ctx = blocking(model, knocked, block_layers)
+            elif way == "mean":  # the projector's output replaced by its mean, per patch
                 if mean is None:
                     raise ValueError("mean ablation needs the mean visual embeddings")
-                ctx = mean_ablating(model, [idx for _, _, idx in part], mean)
+                for b, (_, _, idx) in enumerate(part):
+                    if idx:
+                        at = torch.as_tensor(idx, device=rows.device)
+                        rows[b, image[at]] = mean.to(rows.device, rows.dtype)[at]
             else:
                 raise ValueError(f"unknown ablation way {way!r}; expected one of {WAYS}")
+            batch = {"inputs_embeds": rows}
+            if mask is not None:
+                batch["attention_mask"] = mask.repeat(len(part), 1)
             with ctx:
-                p, ok = score(model(**_repeat(enc.inputs, len(part))).logits)
+                p, ok = score(model(**batch).logits)
             ps.append(p)
             oks.append(ok)
         p_all, ok_all = np.concatenate(ps), np.concatenate(oks)
