@@ -7,6 +7,8 @@ loader validates every row and names the file, row and field of anything wrong.
 
 from __future__ import annotations
 
+import re
+
 import csv
 import json
 import logging
@@ -88,7 +90,7 @@ class QuestionRecord(BaseModel):
         if (
             not v
             or v.startswith(("/", "\\"))
-            or ":" in (parts[0] if parts else "")
+            or re.match(r"[A-Za-z]:", v) is not None  # a drive letter (C:...)
             or ".." in parts
         ):
             raise ValueError(
