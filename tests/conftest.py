@@ -14,6 +14,7 @@ from mmtrace.dataset import load_questions
 from mmtrace.models import train
 from mmtrace.toyworld.generate import generate
 
+
 def pytest_configure(config):
     """One torch thread per test process (and per workflow the tests start, through the
     environment), unless OMP_NUM_THREADS says otherwise: the tiny models gain nothing from

@@ -1,3 +1,3 @@
-from mmtrace.steps import transfer, run
+from mmtrace.steps import run, transfer
 
 run(snakemake, transfer.attention_shard)

@@ -1,3 +1,3 @@
-from mmtrace.steps import trace, run
+from mmtrace.steps import run, trace
 
 run(snakemake, trace.fig_mllm_vs_llm)

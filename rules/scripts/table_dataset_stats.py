@@ -1,3 +1,3 @@
-from mmtrace.steps import tables, run
+from mmtrace.steps import run, tables
 
 run(snakemake, tables.table_dataset_stats)

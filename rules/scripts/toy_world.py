@@ -1,3 +1,3 @@
-from mmtrace.steps import world, run
+from mmtrace.steps import run, world
 
 run(snakemake, world.toy_world)

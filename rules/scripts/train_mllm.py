@@ -1,3 +1,3 @@
-from mmtrace.steps import toy_models, run
+from mmtrace.steps import run, toy_models
 
 run(snakemake, toy_models.train_mllm)

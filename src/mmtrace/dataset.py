@@ -7,11 +7,10 @@ loader validates every row and names the file, row and field of anything wrong.
 
 from __future__ import annotations
 
-import re
-
 import csv
 import json
 import logging
+import re
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
