@@ -1,7 +1,11 @@
 # Shared helpers: the validated config, the paths every rule uses, and the model lists.
+import signal
 from pathlib import Path
 
-from mmtrace.config import job_resources, validate
+from snakemake.exceptions import WorkflowError
+
+from mmtrace.config import gpu_request, job_resources, validate
+from mmtrace.config.cluster import placeholder_message, placeholder_problems
 
 config.update(validate(config, source="the workflow config (config.yaml and --config)"))
 
@@ -26,8 +30,9 @@ MLLMS = list(config["toy_training"]["mllms"])
 MODELS = list(config["models"])
 MLLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "mllm"]
 ENV = "../environment.yml"
-# GPUs per model job: the local default profile runs at most one gpu=1 job at a time.
-GPU = 1 if config["use_gpu"] else 0
+# The GPU request of every model job (gpu, and gpu_model when set), from the config alone: the local
+# default profile runs at most one gpu=1 job at a time.
+GPU = gpu_request(config)
 
 
 def split_csvs(splits=SPLITS):
@@ -144,3 +149,23 @@ def editing_figures():
         for m in MLLM_MODELS
         for prefix in ("fig6_editing", "fig14_layer_sweep")
     ]
+
+
+def on_cluster_start():
+    """Before the first submission of a SLURM run (not a dry-run, not inside a job): stop if
+    the profile's placeholders are still in the jobs' resources, and make SIGTERM cancel the
+    submitted jobs. Snakemake's own SIGTERM handler waits for running jobs to finish; SIGINT's
+    (KeyboardInterrupt) cancels them with scancel, so SIGTERM is routed to it."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    problems = placeholder_problems(
+        (job.rule.name, job.resources) for job in workflow.dag.needrun_jobs()
+    )
+    if problems:
+        raise WorkflowError(placeholder_message(problems))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+onstart:
+    on_cluster_start()

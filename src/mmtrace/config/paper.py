@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mmtrace.config.base import Flag, Paths, Strict
+from mmtrace.config.base import Flag, GpuModel, Paths, Strict
 from mmtrace.config.models import ModelSpec, Resources
 
 SETTINGS_SECTIONS = ("evaluation", "tracing", "attention", "ablation", "editing")
@@ -81,6 +81,7 @@ class Paper(Strict):
         logs="logs/paper",
     )
     use_gpu: Flag = True
+    gpu_model: GpuModel = None
     models: dict[str, ModelSpec] = {}
     # Which of `models` to run (None: all); an MLLM's `llm` counterpart must be run with it.
     run: list[str] | None = None
