@@ -23,6 +23,11 @@ ABLATION = RESULTS / "ablation"
 EDITING = RESULTS / "editing"
 
 WORLD = config["world"]
+# The HTML report's categories (`snakemake --report report.html`), by the paper's sections.
+REPORT_DATA = "1. Data and models"
+REPORT_TRACING = "2. Causal tracing (§4)"
+REPORT_TRANSFER = "3. Information transfer and ablation (§5-6)"
+REPORT_EDITING = "4. Model editing (§7)"
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
 TEXT_MODELS = list(config["toy_training"]["text_models"])
