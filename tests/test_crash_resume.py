@@ -26,7 +26,7 @@ def _config(repo: Path, out: Path) -> Path:
     cfg = yaml.safe_load((repo / "tests" / "ci_config.yaml").read_text())
     cfg["paths"] = {k: str(out / k) for k in ("data", "results", "figures", "tables", "logs")}
     # long enough to be killed in the middle (the other stages keep the CI sizes)
-    cfg["toy_training"]["mllms"][TARGET_MODEL]["finetune_steps"] = 400
+    cfg["toy_training"]["mllms"][TARGET_MODEL]["finetune_steps"] = 150
     path = out / "config.yaml"
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg))
@@ -41,10 +41,12 @@ def _targets(out: Path) -> list[str]:
 
 
 def _final_files(out: Path) -> dict[str, bytes]:
-    """Every file the run leaves under results/ (checkpoints, scores, accuracy), by path."""
+    """Every file the run leaves under results/ (checkpoints, scores, accuracy), by path; the
+    run's own folder, which a checkpoint's config.json records (`_name_or_path` of the parts
+    it was assembled from), is written as <out>."""
     root = out / "results"
     return {
-        str(p.relative_to(root)): p.read_bytes()
+        str(p.relative_to(root)): p.read_bytes().replace(str(out).encode(), b"<out>")
         for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != "training_log.json"  # it records wall-clock times
     }
