@@ -23,7 +23,8 @@ ABLATION = RESULTS / "ablation"
 EDITING = RESULTS / "editing"
 
 WORLD = config["world"]
-# The HTML report's categories (`snakemake --report report.html`), by the paper's sections.
+# The HTML report's categories (`snakemake --report report.html`), by the paper's sections. Each
+# report() labels its figure first: the report turns a later label with two values into a toggle.
 REPORT_DATA = "1. Data and models"
 REPORT_TRACING = "2. Causal tracing (§4)"
 REPORT_TRANSFER = "3. Information transfer and ablation (§5-6)"

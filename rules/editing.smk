@@ -90,7 +90,7 @@ rule fig_editing:
             caption="../report/fig_editing.rst",
             category=REPORT_EDITING,
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "{prefix}"},
+            labels={"figure": "{prefix}", "model": "{model}"},
         ),
     log:
         LOGS / "figures" / "{prefix}_{model}.log",

@@ -58,7 +58,7 @@ rule fig_trace_average:
             caption="../report/fig_trace_average.rst",
             category=REPORT_TRACING,
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "trace_avg_{setting}_w{window}"},
+            labels={"figure": "trace_avg_{setting}_w{window}", "model": "{model}"},
         ),
     log:
         LOGS / "figures" / "trace_avg_{setting}_{model}_w{window}.log",
@@ -85,7 +85,7 @@ rule fig_trace_examples:
             caption="../report/fig_trace_examples.rst",
             category=REPORT_TRACING,
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "trace_examples"},
+            labels={"figure": "trace_examples", "model": "{model}"},
         ),
     log:
         LOGS / "figures" / "trace_examples_{model}.log",
@@ -112,7 +112,7 @@ rule fig_mllm_vs_llm:
             caption="../report/fig_mllm_vs_llm.rst",
             category=REPORT_TRACING,
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "fig1_mllm_vs_llm"},
+            labels={"figure": "fig1_mllm_vs_llm", "model": "{model}"},
         ),
     log:
         LOGS / "figures" / "fig1_mllm_vs_llm_{model}.log",

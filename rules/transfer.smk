@@ -108,7 +108,7 @@ rule fig_transfer:
             caption="../report/fig_transfer.rst",
             category=REPORT_TRANSFER,
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "{prefix}"},
+            labels={"figure": "{prefix}", "model": "{model}"},
         ),
     log:
         LOGS / "figures" / "{prefix}_{model}.log",

@@ -7,10 +7,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
-from support.chromium import chromium_or_skip, render
+from support.chromium import chromium_or_skip, open_every_result
 from support.workflow import snakemake
 
 pytestmark = pytest.mark.slow
@@ -76,20 +77,27 @@ def test_outputs_pass_ci_checks(run, repo_root):
 
 
 def test_html_report_shows_every_figure_and_table(run, tmp_path):
-    """`snakemake --report` (make report) on the finished run; headless Chromium renders it and
-    every figure (PNG) and table the rules mark for the report is in the page, in its section,
-    with its caption."""
+    """`snakemake --report` (make report) on the finished run, opened in headless Chromium and
+    clicked through as a reader would: every figure (PNG) and table the rules mark for the
+    report is listed in its section and model, its caption is shown, and a figure's view shows
+    exactly that image."""
     repo, out, cfg_file = run
     browser = chromium_or_skip()
     report = tmp_path / "report.html"
     proc = snakemake(repo, "--report", str(report), "--configfile", str(cfg_file))
     assert proc.returncode == 0, proc.stderr[-4000:]
-    dom = render(browser, report, tmp_path / "profile")
-    for section in ("Data and models", "Causal tracing", "Information transfer", "Model editing"):
-        assert section in dom, section
-    expected = [p.name for p in sorted((out / "figures").glob("*.png"))]
-    expected += [p.name for p in sorted((out / "paper_tables").glob("*.tex"))]
+    seen = open_every_result(browser, report, tmp_path / "profile")
+    expected = {p.name for p in (out / "figures").glob("*.png")}
+    expected |= {p.name for p in (out / "paper_tables").glob("*.tex")}
     assert len(expected) > 20
-    missing = [name for name in expected if name not in dom]
-    assert not missing, f"not in the rendered report: {missing}"
-    assert "mean indirect effect" in dom  # a caption (Fig. 3's), rendered from report/*.rst
+    assert {Path(p).name for p in seen} == expected
+    sections = {v["category"].split(" ", 1)[1].split(" (")[0] for v in seen.values()}
+    assert sections == {
+        "Data and models",
+        "Causal tracing",
+        "Information transfer and ablation",
+        "Model editing",
+    }
+    for path, v in seen.items():
+        assert v["listed"] and v["caption"], (path, v)
+        assert v["image"] if path.endswith(".png") else v["download"], (path, v)
