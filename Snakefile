@@ -13,6 +13,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# `snakemake --report report.html` (make report): this text, then every figure and table by
+# section, with its caption (report/*.rst).
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 

@@ -1,7 +1,11 @@
 # Shared helpers: the validated config, the paths every rule uses, and the model lists.
+import signal
 from pathlib import Path
 
-from mmtrace.config import job_resources, validate
+from snakemake.exceptions import WorkflowError
+
+from mmtrace.config import gpu_request, job_resources, validate
+from mmtrace.config.cluster import placeholder_message, placeholder_problems
 
 config.update(validate(config, source="the workflow config (config.yaml and --config)"))
 
@@ -19,6 +23,12 @@ ABLATION = RESULTS / "ablation"
 EDITING = RESULTS / "editing"
 
 WORLD = config["world"]
+# The HTML report's categories (`snakemake --report report.html`), by the paper's sections. Each
+# report() labels its figure first: the report turns a later label with two values into a toggle.
+REPORT_DATA = "1. Data and models"
+REPORT_TRACING = "2. Causal tracing (§4)"
+REPORT_TRANSFER = "3. Information transfer and ablation (§5-6)"
+REPORT_EDITING = "4. Model editing (§7)"
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
 TEXT_MODELS = list(config["toy_training"]["text_models"])
@@ -38,8 +48,9 @@ ROUTE_MODELS = (
 # the planted world (same questions, the entity only in the bottom patch row) for the controls
 PLANTED = DATA.parent / f"{DATA.name}_planted"
 ENV = "../environment.yml"
-# GPUs per model job: the local default profile runs at most one gpu=1 job at a time.
-GPU = 1 if config["use_gpu"] else 0
+# The GPU request of every model job (gpu, and gpu_model when set), from the config alone: the local
+# default profile runs at most one gpu=1 job at a time.
+GPU = gpu_request(config)
 
 
 def split_csvs(splits=SPLITS, data=DATA):
@@ -175,3 +186,23 @@ def editing_figures():
         for m in MLLM_MODELS
         for prefix in ("fig6_editing", "fig14_layer_sweep")
     ]
+
+
+def on_cluster_start():
+    """Before the first submission of a SLURM run (not a dry-run, not inside a job): stop if
+    the profile's placeholders are still in the jobs' resources, and make SIGTERM cancel the
+    submitted jobs. Snakemake's own SIGTERM handler waits for running jobs to finish; SIGINT's
+    (KeyboardInterrupt) cancels them with scancel, so SIGTERM is routed to it."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    problems = placeholder_problems(
+        (job.rule.name, job.resources) for job in workflow.dag.needrun_jobs()
+    )
+    if problems:
+        raise WorkflowError(placeholder_message(problems))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+onstart:
+    on_cluster_start()

@@ -85,7 +85,13 @@ rule fig_editing:
         trace_summary=TRACE / "summary.json",
     output:
         pdf=FIGURES / "{prefix}_{model}.pdf",
-        png=FIGURES / "{prefix}_{model}.png",
+        png=report(
+            FIGURES / "{prefix}_{model}.png",
+            caption="../report/fig_editing.rst",
+            category=REPORT_EDITING,
+            subcategory="{model}",
+            labels={"figure": "{prefix}", "model": "{model}"},
+        ),
     log:
         LOGS / "figures" / "{prefix}_{model}.log",
     wildcard_constraints:
@@ -103,7 +109,12 @@ rule table_editing:
     input:
         summary=EDITING / "summary.json",
     output:
-        table=TABLES / "editing.tex",
+        table=report(
+            TABLES / "editing.tex",
+            caption="../report/table_editing.rst",
+            category=REPORT_EDITING,
+            labels={"table": "editing"},
+        ),
     log:
         LOGS / "table_editing.log",
     conda:

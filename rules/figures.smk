@@ -9,7 +9,12 @@ if WORLD == "toy":
             images=rules.toy_world.output.images,
         output:
             pdf=FIGURES / "toy_world_examples.pdf",
-            png=FIGURES / "toy_world_examples.png",
+            png=report(
+                FIGURES / "toy_world_examples.png",
+                caption="../report/toy_world_examples.rst",
+                category=REPORT_DATA,
+                labels={"figure": "toy world examples"},
+            ),
         log:
             LOGS / "figure_toy_world_examples.log",
         conda:

@@ -5,7 +5,12 @@ rule table_dataset_stats:
     input:
         csvs=split_csvs(),
     output:
-        table=TABLES / "dataset_stats.tex",
+        table=report(
+            TABLES / "dataset_stats.tex",
+            caption="../report/table_dataset_stats.rst",
+            category=REPORT_DATA,
+            labels={"table": "dataset statistics"},
+        ),
     log:
         LOGS / "table_dataset_stats.log",
     conda:
@@ -18,7 +23,12 @@ rule table_model_accuracy:
     input:
         accuracy=METRICS / "model_accuracy.json",
     output:
-        table=TABLES / "model_accuracy.tex",
+        table=report(
+            TABLES / "model_accuracy.tex",
+            caption="../report/table_model_accuracy.rst",
+            category=REPORT_DATA,
+            labels={"table": "model accuracy"},
+        ),
     log:
         LOGS / "table_model_accuracy.log",
     conda:

@@ -30,7 +30,7 @@ rule train_vision:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **GPU,
     params:
         settings=config["toy_training"]["vision"],
         image_size=config["toy_world"]["image_size"],
@@ -55,7 +55,7 @@ rule train_text_model:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **GPU,
     params:
         settings=lambda wc: config["toy_training"]["text_models"][wc.name],
         prompts=config["prompts"],
@@ -84,7 +84,7 @@ rule train_mllm:
         ENV
     threads: config["threads"]
     resources:
-        gpu=GPU,
+        **GPU,
     params:
         settings=lambda wc: config["toy_training"]["mllms"][wc.name],
         prompts=config["prompts"],

@@ -54,7 +54,13 @@ rule fig_trace_average:
         shards=lambda wc: trace_shards([wc.model]),
     output:
         pdf=FIGURES / "trace_avg_{setting}_{model}_w{window}.pdf",
-        png=FIGURES / "trace_avg_{setting}_{model}_w{window}.png",
+        png=report(
+            FIGURES / "trace_avg_{setting}_{model}_w{window}.png",
+            caption="../report/fig_trace_average.rst",
+            category=REPORT_TRACING,
+            subcategory="{model}",
+            labels={"figure": "trace_avg_{setting}_w{window}", "model": "{model}"},
+        ),
     log:
         LOGS / "figures" / "trace_avg_{setting}_{model}_w{window}.log",
     wildcard_constraints:
@@ -75,7 +81,13 @@ rule fig_trace_examples:
         shards=lambda wc: trace_shards([wc.model]),
     output:
         pdf=FIGURES / "trace_examples_{model}.pdf",
-        png=FIGURES / "trace_examples_{model}.png",
+        png=report(
+            FIGURES / "trace_examples_{model}.png",
+            caption="../report/fig_trace_examples.rst",
+            category=REPORT_TRACING,
+            subcategory="{model}",
+            labels={"figure": "trace_examples", "model": "{model}"},
+        ),
     log:
         LOGS / "figures" / "trace_examples_{model}.log",
     wildcard_constraints:
@@ -96,7 +108,13 @@ rule fig_mllm_vs_llm:
         llm_shards=lambda wc: trace_shards([config["models"][wc.model]["llm"]]),
     output:
         pdf=FIGURES / "fig1_mllm_vs_llm_{model}.pdf",
-        png=FIGURES / "fig1_mllm_vs_llm_{model}.png",
+        png=report(
+            FIGURES / "fig1_mllm_vs_llm_{model}.png",
+            caption="../report/fig_mllm_vs_llm.rst",
+            category=REPORT_TRACING,
+            subcategory="{model}",
+            labels={"figure": "fig1_mllm_vs_llm", "model": "{model}"},
+        ),
     log:
         LOGS / "figures" / "fig1_mllm_vs_llm_{model}.log",
     wildcard_constraints:

@@ -104,7 +104,13 @@ rule fig_transfer:
         / "summary.json",
     output:
         pdf=FIGURES / "{prefix}_{model}.pdf",
-        png=FIGURES / "{prefix}_{model}.png",
+        png=report(
+            FIGURES / "{prefix}_{model}.png",
+            caption="../report/fig_transfer.rst",
+            category=REPORT_TRANSFER,
+            subcategory="{model}",
+            labels={"figure": "{prefix}", "model": "{model}"},
+        ),
     log:
         LOGS / "figures" / "{prefix}_{model}.log",
     wildcard_constraints:

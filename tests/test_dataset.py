@@ -55,6 +55,13 @@ def test_image_paths_must_stay_inside_the_data_folder(tiny_world, tmp_path, path
         load_split(bad)
 
 
+def test_a_colon_inside_a_relative_path_is_not_a_drive_letter(tiny_world, tmp_path):
+    """The release's folder "A photo of Il Postino: The Postman" is a relative path."""
+    ok = tmp_path / "known.csv"
+    _corrupt(tiny_world / "known.csv", ok, 2, "image_url", "A photo of Il Postino: The Postman")
+    assert load_split(ok)[1].image_url == "A photo of Il Postino: The Postman"
+
+
 def test_a_repeated_question_id_is_refused_on_load_and_on_write(tiny_world, tmp_path):
     from mmtrace.dataset import write_split
 

@@ -142,7 +142,10 @@ SMALL = {  # the paper's settings at stand-in size (the models have 2-4 layers, 
         "max_questions": 3,
         "examples": 1,
     },
-    "attention": {"top_share": 0.25, "n_perm": 20, "n_boot": 20, "min_per_class": 2},
+    # one job per model and split (config.yaml's paper settings shard attention and ablation
+    # 4 ways: 60 more jobs, each a model load, here; the sharded path runs in tracing above and
+    # in tests/test_workflow.py's attention)
+    "attention": {"top_share": 0.25, "n_perm": 20, "n_boot": 20, "min_per_class": 2, "shards": 1},
     "ablation": {
         "fractions": [0.25, 0.5],
         "block_layers": 1,
@@ -150,6 +153,7 @@ SMALL = {  # the paper's settings at stand-in size (the models have 2-4 layers, 
         "mean_images": 4,
         "only_correct": False,
         "max_questions": 2,
+        "shards": 1,
     },
     "editing": {
         "layer": 0,

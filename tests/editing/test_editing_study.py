@@ -39,7 +39,9 @@ def test_cases(records):
 
 
 def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
-    cfg = Editing(layer=0, steps=4, lr=0.5, finetune_steps=4, unrelated=6, sweep_edits=2)
+    cfg = Editing(
+        layer=0, steps=4, lr=0.5, finetune_steps=4, unrelated=6, sweep_edits=2, steps_sweep=[2, 4]
+    )
     weights = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
     targets = study.cases("long_tail", records, {})[:3]
     out = study.run_edits(loaded, "long_tail", targets, records, Prompts(), tiny_world, cfg, seed=3)

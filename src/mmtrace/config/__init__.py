@@ -23,7 +23,7 @@ from mmtrace.config.analyses import (
     Tracing,
     Validation,
 )
-from mmtrace.config.base import Flag, Paths, Positive, Prompts, Strict
+from mmtrace.config.base import Flag, GpuModel, Paths, Positive, Prompts, Strict
 from mmtrace.config.models import ModelSpec, Resources
 from mmtrace.config.paper import (
     REQUIRED_SOURCES,
@@ -74,6 +74,7 @@ __all__ = [
     "Tracing",
     "Validation",
     "VisionCfg",
+    "gpu_request",
     "job_resources",
     "select_world",
     "validate",
@@ -94,6 +95,8 @@ class Config(Strict):
     seed: int = 1234
     threads: Positive = 1  # torch threads per job; snakemake runs jobs in parallel
     use_gpu: Flag = False  # model jobs request a GPU (resource gpu=1)
+    # The GPU type model jobs ask for when `use_gpu` (SLURM: --gpus=<gpu_model>:1); None: any.
+    gpu_model: GpuModel = None
     paths: Paths = Paths()
     prompts: Prompts = Prompts()
     toy_world: ToyWorld = ToyWorld()
@@ -140,13 +143,26 @@ class Config(Strict):
         return self
 
 
+def gpu_request(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The GPU part of a model job's resources, from the workflow config alone: `gpu` (1 when
+    `use_gpu`, else 0) and, only when a GPU is requested and `gpu_model` is set, `gpu_model`.
+    The SLURM plugin adds `--gpus=<model>:<n>` whenever `gpu_model` is set, even for 0 GPUs, so
+    with `use_gpu: false` no job carries it."""
+    if not cfg["use_gpu"]:
+        return {"gpu": 0}
+    out: dict[str, Any] = {"gpu": 1}
+    if cfg.get("gpu_model"):
+        out["gpu_model"] = cfg["gpu_model"]
+    return out
+
+
 def job_resources(cfg: dict[str, Any], rule: str) -> dict[str, Any]:
     """A model job's Snakemake resources: `gpu` (1 when `use_gpu`), and `mem_mb` and `runtime`
     (minutes) from `resources.<rule>` times the attempt number, so a job that a retry resubmits
     (out of memory or time) asks for more."""
     base = Resources(**cfg["resources"].get(rule, {}))
     return {
-        "gpu": 1 if cfg["use_gpu"] else 0,
+        **gpu_request(cfg),
         "mem_mb": lambda wildcards, attempt: base.mem_mb * attempt,
         "runtime": lambda wildcards, attempt: base.runtime * attempt,
     }
@@ -171,7 +187,7 @@ def select_world(raw: dict[str, Any]) -> dict[str, Any]:
         return raw
     paper = raw.get("paper") or {}
     out = dict(raw)
-    for key in ("paths", "use_gpu", "models", "resources"):
+    for key in ("paths", "use_gpu", "gpu_model", "models", "resources"):
         if key in paper:
             out[key] = paper[key]
     if paper.get("run") is not None and isinstance(out.get("models"), dict):

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
-from mmtrace.config.base import Flag, Paths, Strict
+from mmtrace.config.base import Flag, GpuModel, Paths, Strict
 from mmtrace.config.models import ModelSpec, Resources
 
 SETTINGS_SECTIONS = ("evaluation", "tracing", "attention", "ablation", "editing")
@@ -102,6 +102,7 @@ class Paper(Strict):
         logs="logs/paper",
     )
     use_gpu: Flag = True
+    gpu_model: GpuModel = None
     models: dict[str, ModelSpec] = {}
     # Which of `models` to run (None: all); an MLLM's `llm` counterpart must be run with it.
     run: list[str] | None = None
