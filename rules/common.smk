@@ -29,6 +29,7 @@ REPORT_DATA = "1. Data and models"
 REPORT_TRACING = "2. Causal tracing (§4)"
 REPORT_TRANSFER = "3. Information transfer and ablation (§5-6)"
 REPORT_EDITING = "4. Model editing (§7)"
+REPORT_VALIDATION = "5. Does the method work? (controls)"
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
 TEXT_MODELS = list(config["toy_training"]["text_models"])

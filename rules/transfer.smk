@@ -162,7 +162,13 @@ rule fig_routes:
         diagnostics=RESULTS / "routes" / "{model}.json",
     output:
         pdf=FIGURES / "routes_{model}.pdf",
-        png=FIGURES / "routes_{model}.png",
+        png=report(
+            FIGURES / "routes_{model}.png",
+            caption="../report/fig_routes.rst",
+            category=REPORT_TRANSFER,
+            subcategory="{model}",
+            labels={"figure": "routes", "model": "{model}"},
+        ),
     log:
         LOGS / "figures" / "routes_{model}.log",
     wildcard_constraints:

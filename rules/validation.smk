@@ -27,7 +27,12 @@ rule fig_validation:
         summary=rules.validation.output.summary,
     output:
         pdf=FIGURES / "validation.pdf",
-        png=FIGURES / "validation.png",
+        png=report(
+            FIGURES / "validation.png",
+            caption="../report/fig_validation.rst",
+            category=REPORT_VALIDATION,
+            labels={"figure": "validation"},
+        ),
     log:
         LOGS / "figures" / "validation.log",
     conda:
@@ -40,7 +45,12 @@ rule table_validation:
     input:
         summary=rules.validation.output.summary,
     output:
-        table=TABLES / "validation.tex",
+        table=report(
+            TABLES / "validation.tex",
+            caption="../report/table_validation.rst",
+            category=REPORT_VALIDATION,
+            labels={"table": "validation"},
+        ),
     log:
         LOGS / "table_validation.log",
     conda:
