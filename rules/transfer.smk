@@ -147,7 +147,7 @@ rule route_diagnostics:
         ENV
     threads: config["threads"]
     resources:
-        **gpu_job("attention_shard"),
+        **gpu_job("route_diagnostics"),
     params:
         spec=lambda wc: config["models"][wc.model],
         prompts=lambda wc: prompts_for(wc.model),

@@ -15,7 +15,9 @@ from mmtrace.models.scoring import first_answer_token, next_token_probs
 
 
 def test_checkpoints_are_safetensors_with_logs(trained):
-    for d in trained.values():
+    for name, d in trained.items():
+        if name == "tok":
+            continue  # the tokenizer has no weights
         assert (d / "model.safetensors").exists() and not list(d.glob("*.bin"))
         assert (d / "training_log.json").exists()
 

@@ -87,6 +87,7 @@ RESOURCE_RULES = (
     "ablation_shard",
     "edit_shard",
     "edit_sweep",
+    "route_diagnostics",
 )
 
 
