@@ -291,9 +291,13 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
                 ),
                 "p_target_after_delta": _stat([i["p_target_by_step"][-1] for i in infos]),
             }
-        if rows and "multedit" in e:
+        spec = (
+            e.get("unedited", {}).get("specificity", {}).get("mean"),
+            e.get("multedit", {}).get("specificity", {}).get("mean"),
+        )
+        if rows and "multedit" in e and None not in spec:
             me = e["multedit"]
-            drop = e["unedited"]["specificity"]["mean"] - me["specificity"]["mean"]
+            drop = spec[0] - spec[1]
             e["targets"] = {
                 "efficacy>=0.9": me["efficacy"]["mean"] >= 0.9,
                 "generalisation>=0.7": me["generalisation"].get("mean", 0) >= 0.7,

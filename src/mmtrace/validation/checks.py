@@ -167,7 +167,9 @@ def editing(summary: dict | None, storage_layer: int, rules: Validation) -> list
     if me:
         eff = me["efficacy"]["mean"]
         gen = me["generalisation"].get("mean")
-        loss = e["unedited"]["specificity"]["mean"] - me["specificity"]["mean"]
+        before = e["unedited"]["specificity"].get("mean")
+        after = me["specificity"].get("mean")
+        loss = None if None in (before, after) else before - after
         n = me["n"]
         out += [
             _row(
@@ -195,7 +197,7 @@ def editing(summary: dict | None, storage_layer: int, rules: Validation) -> list
                 loss,
                 rules.max_specificity_loss,
                 n,
-                loss <= rules.max_specificity_loss,
+                loss is not None and loss <= rules.max_specificity_loss,
             ),
         ]
     by_layer = summary.get("sweep", {}).get("by_layer", {})
