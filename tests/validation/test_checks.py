@@ -1,0 +1,95 @@
+"""The validation checks on synthetic records whose answer is known: a trace whose effect sits
+on the planted route passes, one whose effect sits elsewhere fails, a flat one declares no site;
+the planted-token share and the knockout rule likewise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmtrace.config import Validation
+from mmtrace.validation import checks
+from mmtrace.validation.routes import planted_mask
+from mmtrace.validation.summary import summarise
+
+ROUTES = {
+    "hidden": {"constraint_last": [0, 1], "last_token": [2, 3]},
+    "mlp": {"constraint_last": [1], "last_token": [2]},
+    "attn": {"constraint_last": [0], "last_token": [2]},
+}
+
+
+def _trace(cells: dict[str, tuple[int, int]], window=1, value=1.0) -> dict:
+    """Positions 10..15 (15 is the last token), the constraint's last token at 12."""
+    ie = {}
+    for kind in ("mlp", "attn", "hidden"):
+        m = np.zeros((6, 4))
+        if kind in cells:
+            m[cells[kind]] = value
+        ie[kind] = m.tolist()
+    return {
+        "positions": list(range(10, 16)),
+        "tokens": ["a", "b", "Ġbuilding", "c", "d", ":"],
+        "constraint_positions": {"visual": [11, 12]},
+        "layers": [0, 1, 2, 3],
+        "window": window,
+        "window_style": "centered",
+        "setting": "single",
+        "ie": ie,
+    }
+
+
+def test_planted_mask_follows_the_window():
+    t = _trace({})
+    mask = planted_mask(t, "mlp", ROUTES)
+    assert mask[2].tolist() == [False, True, False, False]  # the constraint's last token, layer 1
+    assert mask[5].tolist() == [False, False, True, False]  # the last token, layer 2
+    wide = planted_mask({**t, "window": 3}, "mlp", ROUTES)
+    assert wide[2].tolist() == [True, True, True, False]  # every window touching layer 1
+
+
+def test_tracing_passes_on_the_route_and_fails_off_it():
+    rules = Validation(windows=[1])
+    on = [_trace({"mlp": (2, 1), "attn": (2, 0), "hidden": (5, 3)})] * 3
+    rows = {(r["method"], r["rule"]): r for r in checks.tracing(on, ROUTES, rules)}
+    assert rows[("tracing mlp w1", "argmax on the route")]["holds"]
+    assert rows[("tracing mlp w1", "quiet off the route")]["holds"]
+    off = [_trace({"mlp": (4, 1)})] * 3  # effect at a token off the route
+    rows = {(r["method"], r["rule"]): r for r in checks.tracing(off, ROUTES, rules)}
+    assert not rows[("tracing mlp w1", "argmax on the route")]["holds"]
+    assert not rows[("tracing mlp w1", "quiet off the route")]["holds"]
+    flat = [_trace({}, value=0.0)] * 3
+    rows = {(r["method"], r["rule"]): r for r in checks.tracing(flat, None, rules)}
+    assert not rows[("tracing mlp w1", "site declared")]["holds"]
+
+
+def test_planted_share_and_knockouts():
+    rules = Validation()
+    planted = [12, 13, 14, 15]
+    dominant = [{"visual_to_constraint": [0.001] * 12 + [1.0] * 4}]
+    spread = [{"visual_to_constraint": [1.0] * 16}]
+    assert checks.contributions(dominant, planted, rules)[0]["holds"]
+    assert not checks.contributions(spread, planted, rules)[0]["holds"]
+    knock = {
+        "ks": [1, 4],
+        "block": {
+            "top": {"correct": [1.0, 0.0]},
+            "random": {"correct": [1.0, 1.0]},
+            "bottom": {"correct": [1.0, 1.0]},
+        },
+    }
+    assert checks.ablation([knock], 4, rules)[0]["holds"]
+
+
+def test_a_negative_control_that_declares_a_site_counts_as_a_false_positive():
+    rules = Validation(windows=[1])
+    traces = {"pos": [_trace({"mlp": (2, 1)})], "neg": [_trace({"mlp": (4, 1)})]}
+    truth = {
+        "pos": {
+            "routes": ROUTES,
+            "planted_visual_tokens": [12, 13, 14, 15],
+            "storage": {"layer": 1},
+        }
+    }
+    out = summarise({"pos": "positive", "neg": "negative"}, truth, traces, {}, {}, {}, rules)
+    assert "tracing mlp w1: site declared" in out["models"]["neg"]["fired"]
+    assert 0 < out["false_positive_rate"] <= 1
