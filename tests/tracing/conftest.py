@@ -8,6 +8,16 @@ import torch
 from tiny_models import MODELS, inputs
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a loaded machine OpenMP threads
+    waiting for each other made single tests up to 100x slower: run the tracing tests on one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(params=sorted(MODELS))
 def setup(request):
     build, mm = MODELS[request.param]
