@@ -87,7 +87,11 @@ def _future(q: int, g: int, device) -> torch.Tensor:
 def _split_fused(
     kernel: Fused, query, key, value, pk, pv, scaling: float, causal: bool = True
 ) -> torch.Tensor:
-    """Both parts through the fused kernel, merged by their log-sum-exps: [b, q, H, d]."""
+    """Both parts through the fused kernel, merged by their log-sum-exps: [b, q, H, d].
+
+    The rows are folded into the query length as (row, position, group) under each KV head;
+    for transformers' query layout ([b, q, H, d] in memory) and no grouping that is a view,
+    and so are the kernel's outputs read back in the [b, q, H, d] layout returned."""
     b, h, q, d = query.shape
     hkv, t = key.shape[1], pk.shape[2]
     g = h // hkv
@@ -95,18 +99,16 @@ def _split_fused(
         key = key.repeat_interleave(g, dim=1)
         value = value.repeat_interleave(g, dim=1)
     out, lse = kernel(query, key, value, causal, scaling)  # [b, H, q, d], [b, H, q]
-    if t:
-        # Rows folded into the query length: [1, Hkv, b*g*q, d] queries over [1, Hkv, t, d].
-        qf = query.view(b, hkv, g, q, d).transpose(0, 1).reshape(1, hkv, b * g * q, d)
-        out_p, lse_p = kernel(qf, pk, pv, False, scaling)
-        out_p = out_p.reshape(hkv, b, g, q, d).transpose(0, 1).reshape(b, h, q, d)
-        lse_p = lse_p.float().reshape(hkv, b, g, q).transpose(0, 1).reshape(b, h, q)
-        lse = lse.float()
-        total = torch.logaddexp(lse, lse_p)
-        w_s = (lse - total).exp_().unsqueeze(-1)
-        w_p = (lse_p - total).exp_().unsqueeze(-1)
-        out = (out.float() * w_s).addcmul_(out_p.float(), w_p).to(query.dtype)
-    return out.transpose(1, 2)
+    out, lse = out.transpose(1, 2), lse.transpose(1, 2)  # [b, q, H, d], [b, q, H]
+    if not t:
+        return out
+    qf = query.transpose(1, 2).reshape(b, q, hkv, g, d).permute(2, 0, 1, 3, 4)
+    out_p, lse_p = kernel(qf.reshape(1, hkv, b * q * g, d), pk, pv, False, scaling)
+    out_p = out_p.transpose(1, 2).reshape(b, q, g, hkv, d).transpose(2, 3).reshape(b, q, h, d)
+    lse_p = lse_p.transpose(1, 2).reshape(b, q, g, hkv).transpose(2, 3).reshape(b, q, h)
+    # softmax over the union of keys: the prefix part weighs exp(lse_p) / (exp(lse_p) + exp(lse))
+    w_p = torch.sigmoid(lse_p.float() - lse.float()).unsqueeze(-1)
+    return torch.lerp(out.float(), out_p.float(), w_p).to(query.dtype)
 
 
 def _split_eager(query, key, value, pk, pv, scaling: float, causal: bool = True) -> torch.Tensor:
@@ -201,8 +203,7 @@ def _shared_prefix_attention(
     if kernel is not None:
         out = _split_fused(kernel, query, key, value, pk, pv, scaling, not last_only)
     else:
-        out = _split_eager(query, key, value, pk, pv, scaling, not last_only)
-    out = out.reshape(b, -1, h, d)
+        out = _split_eager(query, key, value, pk, pv, scaling, not last_only).reshape(b, -1, h, d)
     if last_only:
         out = torch.cat([out.new_zeros(b, q - 1, h, d), out], dim=1)
     return out, None
