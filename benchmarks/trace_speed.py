@@ -1,81 +1,65 @@
-"""Speed of the tracing engine against the release's scheme (one full forward per cell).
+"""Speed of the tracing engine against the release's scheme and two peers, on CPU time.
 
-A randomly initialised LLaVA with LLaVA-1.5's token layout (BOS, 576 visual tokens, then ~30
-question tokens; 32 decoder layers) but small hidden sizes so it runs on a CPU. Both
-implementations trace MLP and attention with window 1 over the positions from the last visual
-token to the last token, in one process. The last line reads
-`speedup: <ratio>x  max_abs_diff: <max |dIE|>`.
+A random LLaVA with LLaVA-1.5's token layout (BOS, 576 visual tokens, then 30 question tokens with
+a two-token constraint from the 7th on; 32 decoder layers) at a small hidden size (64, 4 heads of
+16), initialised at 10x transformers' default scale so that restorations have real effects (the
+largest |IE| is printed against the 1e-5 tolerance). One question is traced as the workflow
+traces it: every kind of config.Tracing (mlp, attn, hidden) and its windows (1 and 3, centered),
+positions from the last visual token to the last token. In one process, with one torch thread,
+on CPU time (time.process_time), medians of --repeats runs:
 
-Before it, a PROJECTION (not a measurement) of the engine's time per question and for all 9.7K
-questions with LLaVA-1.5-7B on one GPU. Assumption: at 7B shape the work is compute-bound, so time
-= FLOPs / sustained throughput. FLOPs are counted from the batches the engine actually runs for
-this token layout (rows x layers x positions per batch, from `engine.batch_plan`) at LLaVA-1.5-7B
-shape (d=4096, d_ff=11008, 32 layers, 32 heads, vocab 32000, CLIP ViT-L/14-336 tower), plus the
-clean and corrupted full runs. --gpu-tflops is the assumed sustained bf16 throughput; its default,
-200 TFLOP/s, is about 40-65% of an A100's or 20-25% of an H100's dense bf16 peak. The throughput
-measured here (FLOP/s of the same count at this model's shape) is printed for comparison.
+- engine: `tracing.engine.trace_many` (one clean and one corrupted pass for the question);
+- release: the release's scheme, one full forward per cell (`tracing.reference.trace_reference`,
+  once per kind and window), timed on a sample of positions and extrapolated per forward pass;
+  its IE on the sample is the ground truth of `max_rel_diff` (max |dIE| / max |IE|);
+- batched: 64 cells per forward of the whole sequence with plain hooks (benchmarks/peers.py),
+  timed on --batched-sample of its batches plus its two passes and extrapolated per batch;
+- prefix_cached: the same with the positions before the corruption computed once into
+  transformers' DynamicCache and expanded per batch (benchmarks/peers.py), timed in full.
 
-    python benchmarks/trace_speed.py [--layers 32] [--hidden 64] [--text-tokens 30]
-        [--gpu-tflops 200]
+FLOPs are counted with torch.utils.flop_counter (the CPU flash-attention kernel counted like
+SDPA) and compared with the minimum: each cell recomputes positions t.. through layers lo.. of its
+window attending to the full prefix, plus the LM head at the last position
+(`tracing.batching.minimal_flops`), plus one clean and one corrupted forward. The torch.mm peak is
+measured on 2048 x 2048 float32 matrices. The last line reads (one line)
+`engine_vs_prefix_cached: <x>x  engine_vs_batched: <y>x  engine_vs_release: <z>x`
+`  flop_overhead: <f>  max_rel_diff: <d>`.
+
+`--scaling` instead prints, for 16/144/576 visual x 15/30/60 text tokens, the engine, the two
+peers and the FLOP ratio (`--markdown` as a markdown table); the release is left out there.
+
+    python benchmarks/trace_speed.py [--repeats 3] [--scaling [--markdown]]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import statistics
 import time
 
+import peers
 import torch
-from transformers import LlavaForConditionalGeneration
 
+from mmtrace.config import Tracing
 from mmtrace.models import random
-from mmtrace.tracing.engine import batch_plan, trace
+from mmtrace.models.lookup import locate
+from mmtrace.tracing import batching
+from mmtrace.tracing.batching import counted_flops
+from mmtrace.tracing.engine import trace_many
 from mmtrace.tracing.reference import trace_reference
 
 IMAGE_TOKEN = 5
-QUESTIONS = 9700
-# LLaVA-1.5-7B: Vicuna-7B text model; CLIP ViT-L/14-336 tower (577 tokens) and an MLP projector.
-LLAVA_7B = dict(d=4096, d_ff=11008, layers=32, vocab=32000)
-CLIP_L_336 = dict(d=1024, d_ff=4096, layers=24, tokens=577, proj_out=4096)
+TOL = 1e-5
+DEFAULTS = Tracing()
+KINDS, WINDOWS, STYLE = tuple(DEFAULTS.kinds), tuple(DEFAULTS.windows), DEFAULTS.window_style
+PEER_BATCH = 64
 
 
-def token_layer_flops(d: int, d_ff: int, keys: float) -> float:
-    """Forward FLOPs of one token through one Llama layer: q/k/v/o projections (full multi-head),
-    the gated MLP, and attention scores and mixing over `keys` keys."""
-    return 2 * (4 * d * d + 3 * d * d_ff) + 4 * d * keys
-
-
-def full_run_flops(seq: int, d: int, d_ff: int, layers: int, vocab: int, vision: bool) -> float:
-    """One ordinary forward: every token through every layer, logits at every position (as
-    transformers computes them), and the vision tower plus projector when `vision`."""
-    text = sum(token_layer_flops(d, d_ff, p + 1) for p in range(seq)) * layers
-    text += 2 * d * vocab * seq
-    if not vision:
-        return text
-    v = CLIP_L_336
-    # CLIP's MLP has two matrices, not three: pass 2/3 of d_ff to the gated-MLP count.
-    tower = v["tokens"] * v["layers"] * token_layer_flops(v["d"], v["d_ff"] * 2 / 3, v["tokens"])
-    proj = 2 * v["tokens"] * (v["d"] * v["proj_out"] + v["proj_out"] * d)
-    return text + tower + proj
-
-
-def engine_flops(plan, seq: int, d: int, d_ff: int, layers: int, vocab: int) -> float:
-    """FLOPs of the restored batches `trace` runs: each row runs its batch's layers over its
-    batch's positions (attending to every earlier key), then the LM head at the last position."""
-    total = 0.0
-    for chunk in plan:
-        start, low = chunk[0][2], min(c[3][0] for c in chunk)
-        per_row = sum(token_layer_flops(d, d_ff, p + 1) for p in range(start, seq))
-        total += len(chunk) * ((layers - low) * per_row + 2 * d * vocab)
-    return total
-
-
-def engine_question_flops(plan, seq, kinds, d, d_ff, layers, vocab, vision) -> float:
-    """Per question: for each kind, the clean and corrupted full runs plus the batches."""
-    full = full_run_flops(seq, d, d_ff, layers, vocab, vision)
-    return kinds * (2 * full + engine_flops(plan, seq, d, d_ff, layers, vocab))
-
-
-def build(layers: int, hidden: int) -> LlavaForConditionalGeneration:
+def build(layers: int, hidden: int, heads: int, visual: int, init: float):
+    side = math.isqrt(visual)
+    if side * side != visual:
+        raise ValueError("the number of visual tokens must be a square")
     return random.llava(
         "llama",
         text=dict(
@@ -83,81 +67,206 @@ def build(layers: int, hidden: int) -> LlavaForConditionalGeneration:
             hidden_size=hidden,
             intermediate_size=hidden * 11 // 4,
             num_layers=layers,
-            num_heads=4,
-            max_positions=1024,
+            num_heads=heads,
+            max_positions=2048,
+            initializer_range=init,
         ),
-        vision=dict(hidden_size=32, intermediate_size=64, image_size=336, patch_size=14),
+        vision=dict(hidden_size=32, intermediate_size=64, image_size=14 * side, patch_size=14),
         image_token=IMAGE_TOKEN,
     )
+
+
+def question(model, visual: int, text: int):
+    """Clean and corrupted inputs (a two-token constraint from the 7th question token on), the
+    first corrupted position, the traced positions and the clean run's top answer."""
+    g = torch.Generator().manual_seed(1)
+    words = torch.randint(10, 256, (text,), generator=g)
+    ids = torch.cat([torch.tensor([1]), torch.full((visual,), IMAGE_TOKEN), words]).unsqueeze(0)
+    corrupted = ids.clone()
+    first = 1 + visual + 6
+    corrupted[0, first : first + 2] = torch.tensor([200, 201])
+    side = model.config.vision_config.image_size
+    px = torch.randn(1, 3, side, side, generator=g)
+    clean_in, corr_in = (
+        {"input_ids": ids, "pixel_values": px},
+        {"input_ids": corrupted, "pixel_values": px},
+    )
+    with torch.no_grad():
+        answer = int(model(**clean_in).logits[0, -1].argmax())
+    return clean_in, corr_in, first, list(range(visual, ids.shape[1])), answer
+
+
+def cpu_time(fn, repeats: int):
+    """Median CPU seconds of `repeats` calls, and the last call's result."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        out = fn()
+        times.append(time.process_time() - t0)
+    return statistics.median(times), out
+
+
+def mm_peak(repeats: int = 5) -> float:
+    """Measured torch.mm GFLOP/s on 2048 x 2048 float32 matrices."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    seconds, _ = cpu_time(lambda: torch.mm(a, b), repeats)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def measure(args, visual: int, text: int, release: bool) -> dict:
+    model = build(args.layers, args.hidden, args.heads, visual, args.init)
+    clean, corr, first, positions, answer = question(model, visual, text)
+    n, seq = args.layers, clean["input_ids"].shape[1]
+    call = (model, clean, corr, answer)
+    m: dict = dict(visual=visual, text=text, seq=seq, positions=len(positions), first=first)
+
+    def engine():
+        return trace_many(*call, KINDS, WINDOWS, positions, STYLE, batch_size=DEFAULTS.batch_size)
+
+    m["engine_s"], eng = cpu_time(engine, args.repeats)
+    eng_ie = {key: r.ie for key, r in eng.items()}
+    m["max_ie"] = max(ie.abs().max().item() for ie in eng_ie.values())
+
+    def cached():
+        return peers.trace(*call, KINDS, WINDOWS, positions, first, True, batch=PEER_BATCH)
+
+    m["prefix_cached_s"], ie = cpu_time(cached, args.repeats)
+    m["prefix_cached_diff"] = max((ie[k] - eng_ie[k]).abs().max().item() for k in ie)
+
+    # The batched peer: every batch runs the same shape, so time a few and extrapolate.
+    cells = len(KINDS) * len(WINDOWS) * sum(t >= first for t in positions) * n
+    n_batches = math.ceil(cells / PEER_BATCH)
+    k = min(args.batched_sample, n_batches)
+
+    def batched(limit):
+        return lambda: peers.trace(
+            *call, KINDS, WINDOWS, positions, first, False, PEER_BATCH, limit
+        )
+
+    passes_s, _ = cpu_time(batched(0), args.repeats)
+    sample_s, ie = cpu_time(batched(k), args.repeats)
+    m["batched_s"] = passes_s + (sample_s - passes_s) * n_batches / k
+    m["batched_note"] = f"{k} of {n_batches} batches timed, extrapolated"
+    m["batched_diff"] = max((ie[k] - eng_ie[k]).nan_to_num().abs().max().item() for k in ie)
+
+    todo = batching.cells(KINDS, WINDOWS, positions, range(n), first, n, STYLE)
+    blocks = locate(model)
+    one_pass = counted_flops(lambda: model(**clean, logits_to_keep=1))
+    m["minimal_flops"] = batching.minimal_flops(model, blocks.layers, todo, seq) + 2 * one_pass
+    m["engine_flops"] = counted_flops(engine)
+    m["flop_overhead"] = m["engine_flops"] / m["minimal_flops"]
+    if release:
+        m.update(release_scheme(args, call, first, positions, eng_ie, seq))
+    return m
+
+
+def release_scheme(args, call, first: int, positions: list[int], eng_ie: dict, seq: int) -> dict:
+    """Time `trace_reference` on a sample of positions per kind and window; extrapolate per
+    forward pass (2 passes + one per cell, every position and layer, as the release runs)."""
+    sample = sorted({first - 1, first, first + 1, seq - 1} & set(positions))
+    rows = [positions.index(t) for t in sample]
+    per_forward, diff, top = [], 0.0, 0.0
+    for kind in KINDS:
+        for w in WINDOWS:
+            t0 = time.process_time()
+            ref = trace_reference(*call, kind, sample, w, STYLE)
+            per_forward.append((time.process_time() - t0) / (2 + len(sample) * args.layers))
+            diff = max(diff, (ref.ie - eng_ie[(kind, w)][rows]).abs().max().item())
+            top = max(top, ref.ie.abs().max().item())
+    forwards = len(KINDS) * len(WINDOWS) * (2 + len(positions) * args.layers)
+    return dict(
+        release_s=statistics.median(per_forward) * forwards,
+        release_note=f"{len(sample)} of {len(positions)} positions timed, extrapolated",
+        ref_max_ie=top,
+        max_abs_diff=diff,
+        max_rel_diff=diff / top,
+    )
+
+
+def report(args, m: dict) -> None:
+    cells = len(KINDS) * len(WINDOWS) * m["positions"] * args.layers
+    peak = mm_peak()
+    print(
+        f"sequence {m['seq']} tokens ({m['visual']} visual + {m['text']} text), "
+        f"{m['positions']} traced positions, {args.layers} layers, {cells} cells "
+        f"(kinds {'/'.join(KINDS)}, windows {'/'.join(map(str, WINDOWS))} {STYLE}); "
+        f"hidden {args.hidden}, {args.heads} heads, initializer_range {args.init}; "
+        f"1 torch thread, CPU time, median of {args.repeats}"
+    )
+    print(f"engine:        {m['engine_s']:8.2f} s")
+    diff = f"max |dIE| vs engine {m['prefix_cached_diff']:.1e}"
+    print(f"prefix_cached: {m['prefix_cached_s']:8.2f} s  ({diff})")
+    diff = f"max |dIE| vs engine {m['batched_diff']:.1e}"
+    print(f"batched:       {m['batched_s']:8.2f} s  ({m['batched_note']}; {diff})")
+    print(f"release:       {m['release_s']:8.2f} s  ({m['release_note']})")
+    print(
+        f"exactness: max |IE| {m['max_ie']:.2e} (engine, all cells) = {m['max_ie'] / TOL:.0f}x the "
+        f"{TOL:.0e} tolerance; on the release's sample max |IE| {m['ref_max_ie']:.2e}, "
+        f"max |dIE| {m['max_abs_diff']:.2e}, diff / max|IE| {m['max_rel_diff']:.2e}"
+    )
+    print(
+        f"FLOPs: engine {m['engine_flops'] / 1e9:.1f} GFLOP counted, minimum "
+        f"{m['minimal_flops'] / 1e9:.1f} GFLOP (cells + one clean and one corrupted forward); "
+        f"engine {m['engine_flops'] / m['engine_s'] / 1e9:.1f} GFLOP/s vs torch.mm peak "
+        f"{peak:.1f} GFLOP/s ({peak * m['engine_s'] * 1e9 / m['engine_flops']:.1f}x from it)"
+    )
+    print(
+        f"engine_vs_prefix_cached: {m['prefix_cached_s'] / m['engine_s']:.1f}x  "
+        f"engine_vs_batched: {m['batched_s'] / m['engine_s']:.1f}x  "
+        f"engine_vs_release: {m['release_s'] / m['engine_s']:.1f}x  "
+        f"flop_overhead: {m['flop_overhead']:.3f}  max_rel_diff: {m['max_rel_diff']:.1e}"
+    )
+
+
+def scaling(args) -> None:
+    head = [
+        "visual",
+        "text",
+        "engine s",
+        "prefix_cached s",
+        "batched s",
+        "vs prefix_cached",
+        "vs batched",
+        "flop_overhead",
+        "max |IE|",
+    ]
+    rows = []
+    for visual in (16, 144, 576):
+        for text in (15, 30, 60):
+            m = measure(args, visual, text, release=False)
+            rows.append([
+                str(visual), str(text), f"{m['engine_s']:.2f}", f"{m['prefix_cached_s']:.2f}",
+                f"{m['batched_s']:.1f}", f"{m['prefix_cached_s'] / m['engine_s']:.1f}x",
+                f"{m['batched_s'] / m['engine_s']:.1f}x", f"{m['flop_overhead']:.3f}",
+                f"{m['max_ie']:.1e}",
+            ])  # fmt: skip
+            if not args.markdown:
+                print("  ".join(rows[-1]), flush=True)
+    if args.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=int, default=32)
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--text-tokens", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument(
-        "--gpu-tflops",
-        type=float,
-        default=200.0,
-        help="assumed sustained bf16 TFLOP/s of one GPU for the 7B projection",
-    )
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--init", type=float, default=0.2, help="initializer_range of the text model")
+    ap.add_argument("--visual", type=int, default=576)
+    ap.add_argument("--text", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batched-sample", type=int, default=4, help="batched peer: batches timed")
+    ap.add_argument("--scaling", action="store_true", help="print the scaling table instead")
+    ap.add_argument("--markdown", action="store_true", help="the scaling table in markdown")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    model = build(args.layers, args.hidden)
-    g = torch.Generator().manual_seed(1)
-    text = torch.randint(10, 256, (args.text_tokens,), generator=g)
-    ids = torch.cat([torch.tensor([1]), torch.full((576,), IMAGE_TOKEN), text]).unsqueeze(0)
-    corrupted = ids.clone()
-    first = 1 + 576 + 6  # a two-token constraint early in the question, as in the release
-    corrupted[0, first : first + 2] = torch.tensor([200, 201])
-    px = torch.randn(1, 3, 336, 336, generator=g)
-    clean_in = {"input_ids": ids, "pixel_values": px}
-    corr_in = {"input_ids": corrupted, "pixel_values": px}
-    with torch.no_grad():
-        answer = int(model(**clean_in).logits[0, -1].argmax())
-    positions = list(range(576, ids.shape[1]))  # last visual token .. last token
-    n_cells = 2 * len(positions) * args.layers
-    print(
-        f"sequence {ids.shape[1]} tokens, {len(positions)} traced positions, "
-        f"{args.layers} layers, {n_cells} cells (mlp + attn, window 1)"
-    )
-
-    timings, results = {}, {}
-    for name, fn in (("engine", trace), ("reference", trace_reference)):
-        t0 = time.perf_counter()
-        results[name] = [
-            fn(model, clean_in, corr_in, answer, kind, positions, 1, "centered")
-            for kind in ("mlp", "attn")
-        ]
-        timings[name] = time.perf_counter() - t0
-        print(f"{name}: {timings[name]:.2f} s ({n_cells / timings[name]:.1f} cells/s)")
-    diff = max(
-        (a.ie - b.ie).abs().max().item()
-        for a, b in zip(results["engine"], results["reference"], strict=True)
-    )
-    # The engine's batches for this layout; the 7B text model also has 32 layers.
-    seq, kinds = ids.shape[1], 2
-    plan = batch_plan(positions, range(args.layers), first, args.layers, seq, 1, "centered", 64)
-    plan_7b = batch_plan(positions, range(32), first, 32, seq, 1, "centered", 64)
-    here = dict(d=args.hidden, d_ff=args.hidden * 11 // 4, layers=args.layers, vocab=256)
-    here_flops = engine_question_flops(plan, seq, kinds, **here, vision=False)
-    print(
-        f"engine here: {timings['engine']:.2f} s per question, "
-        f"{here_flops / timings['engine'] / 1e9:.1f} GFLOP/s on this CPU (text model only)"
-    )
-    flops_7b = engine_question_flops(plan_7b, seq, kinds, **LLAVA_7B, vision=True)
-    ref_7b = kinds * (len(positions) * 32 + 2) * full_run_flops(seq, **LLAVA_7B, vision=True)
-    rate = args.gpu_tflops * 1e12
-    print(
-        f"PROJECTION, LLaVA-1.5-7B on one GPU at an assumed {args.gpu_tflops:.0f} TFLOP/s "
-        f"sustained (compute-bound; FLOPs of this trace at 7B shape): engine "
-        f"{flops_7b / 1e12:.1f} TFLOP = {flops_7b / rate:.2f} s per question, "
-        f"{flops_7b / rate * QUESTIONS / 3600:.1f} h for {QUESTIONS} questions; reference "
-        f"{ref_7b / rate:.1f} s per question, {ref_7b / rate * QUESTIONS / 3600:.0f} h"
-    )
-    print(f"speedup: {timings['reference'] / timings['engine']:.1f}x  max_abs_diff: {diff:.2e}")
+    torch.set_num_threads(1)
+    if args.scaling:
+        scaling(args)
+        return
+    report(args, measure(args, args.visual, args.text, release=True))
 
 
 if __name__ == "__main__":

@@ -77,6 +77,14 @@ def layer_input(args: tuple, kwargs: Mapping[str, Any]) -> torch.Tensor:
     return kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
 
 
+def replace_layer_input(args: tuple, kwargs: dict[str, Any], new: torch.Tensor) -> tuple:
+    """(args, kwargs) with the hidden states replaced by `new`, wherever `layer_input` found
+    them: what a forward pre-hook registered `with_kwargs` returns to change a layer's input."""
+    if "hidden_states" in kwargs:
+        return args, {**kwargs, "hidden_states": new}
+    return (new, *args[1:]), kwargs
+
+
 @contextmanager
 def capture(blocks: DecoderBlocks, kind: str, layers: Sequence[int]) -> Iterator[dict]:
     """Record the output of site `kind` at `layers` during the forward passes inside the block."""

@@ -101,10 +101,12 @@ def llava(
     image_token: int = 5,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
     **extra: Any,
 ) -> LlavaForConditionalGeneration:
     """A random LLaVA in eval mode; `text` and `vision` are keyword arguments of `text_config`
-    and `vision_config`, `extra` goes to `LlavaConfig`."""
+    and `vision_config`, `extra` goes to `LlavaConfig`. With `device`, the weights are created
+    there (LLaVA-1.5-7B's never exist in float32 on the CPU)."""
     vision_cfg = vision_config(**(vision or {}))
     n_visual = (vision_cfg.image_size // vision_cfg.patch_size) ** 2
     cfg = LlavaConfig(
@@ -115,7 +117,10 @@ def llava(
         **extra,
     )
     torch.manual_seed(seed)
-    return LlavaForConditionalGeneration(cfg).to(dtype).eval()
+    if device is None:
+        return LlavaForConditionalGeneration(cfg).to(dtype).eval()
+    with torch.device(device):
+        return LlavaForConditionalGeneration(cfg).to(dtype).eval()
 
 
 def llama(*, seed: int = 0, dtype: torch.dtype = torch.float32, **text: Any) -> LlamaForCausalLM:

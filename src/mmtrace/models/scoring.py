@@ -30,6 +30,17 @@ def answer_probs(logits: torch.Tensor, answer_id: int) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=-1)[..., answer_id]
 
 
+def last_logits(model, inputs: dict) -> torch.Tensor:
+    """Next-token logits after a batch-1 prompt, [vocab]: the LM head runs on the last position
+    only (`logits_to_keep=1`), not on every position as a plain forward does (models without
+    that argument get a plain forward)."""
+    try:
+        out = model(**inputs, logits_to_keep=1)
+    except TypeError:
+        out = model(**inputs)
+    return out.logits[0, -1]
+
+
 def answer_prob(model, inputs: dict, answer_id: int) -> float:
     """p(answer) after a batch-1 prompt: the quantity every causal trace compares."""
     return float(answer_probs(model(**inputs).logits[0, -1], answer_id))

@@ -1,39 +1,46 @@
 """The fast MultiModalCausalTrace engine. It is exact (it matches tracing.reference to <= 1e-5 in
-float32) and it saves work in five ways:
+float32) and it executes, per question, at most the FLOPs an exact trace needs:
 
-- Causal start: attention is causal, so restoring position t cannot change any position before t.
-  A cell therefore only recomputes positions t.. (a batch starts at its smallest t). Everything
-  before comes from the corrupted run: its keys and values are computed once and reused, and a
-  batch row whose t is later than the batch's start recomputes the corrupted values it already
-  holds, which is wasted work but still exact.
-- Layer skipping: below a window's lowest layer the restored run equals the corrupted run. Each
-  batch starts at its cells' lowest such layer, from the corrupted residual stream cached once.
-- A shared prefix: the corrupted keys and values before the batch's start are the same for every
-  row. They are kept once (batch 1) and never copied per row: a registered attention function
-  scores each row's queries against that prefix and against the row's own (causal) suffix and
-  takes one softmax over both, which is the same attention as over the concatenated keys.
-- Batching: cells run as batches, one row per cell, each row with its own restoration. Cells are
-  tiled by (lowest window layer, position) so that a batch wastes few layers and positions; the
-  tile shape minimises a simple cost model (rows x layers x positions, plus a per-layer overhead).
-- Exact zeros: restoring a position before the corruption changes nothing. Those cells are filled
-  with p_corr without running anything (the reference tests check this invariant).
+- Two ordinary passes, shared by every kind and window (`record_passes`): the clean run records
+  the output of every site kind (hidden, mlp, attn) at every layer; the corrupted run records
+  every layer's input (the residual stream) and every layer's keys and values. Both compute
+  logits at the last position only.
+- Causal start and layer skipping: restoring position t cannot change any position before t,
+  and below a window's lowest layer lo the restored run equals the corrupted run. A cell
+  therefore needs only positions t.. through layers lo.. (the minimum, tracing.batching).
+- The joining layer in one pass per layer: at lo itself only position t differs from the
+  corrupted run (later positions read keys and values computed from the corrupted input). So
+  one pass of layer lo with `kind` restored at every position gives, at row t, layer lo's
+  output for every cell at t whose window starts at lo (`_Runner.join`), and the cell starts
+  at lo + 1 from it and the corrupted input there.
+- Batches by position, rows joining at their own layer: the cells of one position, of every
+  kind and window, run as one batch (or a few of at most `batch_size` rows), ordered by lo; the
+  rows whose window starts at lo join the batch at layer lo + 1. No row runs a layer or a
+  position it does not need.
+- A shared prefix: the corrupted keys and values before t are the same for every row. They are
+  kept once and never copied per row; tracing.prefix_attention attends every row's queries to
+  them (a fused SDPA kernel with the rows folded into the query length, where torch offers one
+  that returns the log-sum-exp) and merges that exactly with the row's own causal suffix.
+- The last layer: only its last position reaches the LM head, so its attention computes the
+  last query only.
+- Exact zeros, not run: restoring a position before the corruption changes nothing, and
+  restoring a window of the last layer alone changes nothing unless t is the last position.
+  Those cells get p_corr (the reference tests check both invariants).
 
-Only the last position's hidden state goes through the LM head. The text model's own forward is
-used (layers are run through its layer list, sliced), so models are located by structure and any
-decoder whose attention goes through transformers' AttentionInterface works.
+The text model's own forward is used (its layer list, sliced), so models are located by
+structure and any decoder whose attention goes through transformers' AttentionInterface works.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from mmtrace.models import attention
 from mmtrace.models.hooks import (
     capture,
     first_output,
@@ -41,187 +48,274 @@ from mmtrace.models.hooks import (
     layer_input,
     output_hooks,
     replace_first_output,
+    replace_layer_input,
 )
-from mmtrace.models.lookup import DecoderBlocks, locate, parent_of
-from mmtrace.models.scoring import answer_prob, answer_probs
+from mmtrace.models.lookup import SITES, DecoderBlocks, locate, parent_of
+from mmtrace.models.scoring import answer_probs, last_logits
+from mmtrace.tracing import prefix_attention
+from mmtrace.tracing.batching import Cell, batches, cells, runnable
 from mmtrace.tracing.noise import EmbeddingNoise, applying
 from mmtrace.tracing.reference import TraceResult
-from mmtrace.tracing.windows import window_layers
-
-_SPLIT = "mmtrace_shared_prefix"
-# Per-layer cost of running a batch, in row-positions: kernel launches and Python per layer are
-# worth about this many rows x positions of compute. It only shapes the tiling, never the result.
-_LAYER_OVERHEAD = 64
 
 
-class _PrefixState:
-    """What the registered attention function reads: the shared prefix per attention module."""
+@dataclass
+class Passes:
+    """A question's clean and corrupted runs, recorded once for all its restorations."""
+
+    clean_logits: torch.Tensor  # [vocab], last position
+    corrupted_logits: torch.Tensor  # [vocab], last position
+    sites: dict[str, dict[int, torch.Tensor]]  # kind -> layer -> clean output [1, seq, d]
+    inputs: dict[int, torch.Tensor]  # layer -> corrupted input [1, seq, d]
+    kv: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]  # attention -> corrupted keys, values
+    first: int  # the first corrupted position (seq if nothing is corrupted)
+    seq: int
+
+    def probs(self, answer_id: int) -> tuple[float, float]:
+        """(p_clean, p_corr) of the answer token."""
+        return (
+            float(answer_probs(self.clean_logits, answer_id)),
+            float(answer_probs(self.corrupted_logits, answer_id)),
+        )
+
+
+@torch.no_grad()
+def record_passes(
+    model,
+    clean: dict,
+    corrupted: dict,
+    noise: EmbeddingNoise | None = None,
+    kinds: Sequence[str] = SITES,
+) -> Passes:
+    """Run the clean pass (recording `kinds` at every layer) and the corrupted pass (recording
+    every layer's input, keys and values), each once."""
+    ids_c, ids_x = clean["input_ids"][0], corrupted["input_ids"][0]
+    if ids_c.shape != ids_x.shape:
+        raise ValueError("clean and corrupted inputs must have the same shape")
+    blocks = locate(model)
+    n, seq = len(blocks), ids_c.shape[0]
+    starts = (ids_c != ids_x).nonzero().flatten().tolist() + (noise.positions if noise else [])
+    with ExitStack() as stack:
+        sites = {k: stack.enter_context(capture(blocks, k, range(n))) for k in kinds}
+        clean_logits = last_logits(model, clean)
+
+    inputs: dict[int, torch.Tensor] = {}
+
+    def recorder(i: int):
+        def hook(_m, args, kwargs):
+            inputs[i] = layer_input(args, kwargs).detach()
+
+        return hook
+
+    with (
+        input_hooks(((blocks.layers[i], recorder(i)) for i in range(n)), with_kwargs=True),
+        applying(model, noise),
+    ):
+        out = model(**corrupted, use_cache=True, logits_to_keep=1)
+    cache = getattr(out, "cache", None)
+    if cache is None:
+        cache = getattr(out, "past_key_values", None)
+    if cache is None:
+        raise ValueError(f"{type(model).__name__} returned no KV cache")
+    attn = [blocks.module("attn", i) for i in range(n)]
+    kv = {}
+    for i, m in enumerate(attn):
+        layer = cache.layers[getattr(m, "layer_idx", i)]
+        kv[m] = (layer.keys, layer.values)
+    return Passes(clean_logits, out.logits[0, -1], sites, inputs, kv, min(starts, default=seq), seq)
+
+
+class _Batch:
+    """What the persistent hooks of `_batch_hooks` read while one forward pass runs."""
 
     def __init__(self) -> None:
-        self.kv: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.calls = 0
-
-
-_STATE = _PrefixState()
-
-
-def _shared_prefix_attention(
-    module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float,
-    dropout: float = 0.0,
-    **kwargs,
-) -> tuple[torch.Tensor, None]:
-    """Causal attention of a batch-b suffix over a batch-1 prefix plus its own keys.
-
-    query [b, H, q, d]; key and value [b, Hkv, q, d] (the suffix only: no cache is passed); the
-    prefix is [1, Hkv, s, d]. Returns [b, q, H, d] like transformers' eager attention."""
-    for unsupported in ("sliding_window", "softcap", "s_aux"):
-        if kwargs.get(unsupported) is not None:
-            raise NotImplementedError(f"shared-prefix attention does not support {unsupported}")
-    if dropout and module.training:
-        raise NotImplementedError("tracing runs in eval mode")
-    pk, pv = _STATE.kv[module]
-    _STATE.calls += 1
-    b, h, q, d = query.shape
-    hkv = key.shape[1]
-    g = h // hkv
-    s = pk.shape[2]
-    # Heads sharing a KV head are laid out as [Hkv, b, g*q, d], so the prefix product is one
-    # batched matmul per KV head over all rows at once.
-    qh = query.unflatten(1, (hkv, g)).transpose(0, 1).contiguous().view(hkv, b, g * q, d)
-    qh = qh * scaling
-    scores_s = torch.matmul(qh, key.transpose(0, 1).transpose(2, 3)).float()  # [Hkv, b, g*q, q]
-    future = torch.ones(q, q, dtype=torch.bool, device=query.device).triu(1).repeat(g, 1)
-    scores_s.masked_fill_(future, float("-inf"))
-    top = scores_s.amax(-1, keepdim=True)
-    if s:
-        scores_p = torch.matmul(qh.view(hkv, b * g * q, d), pk[0].transpose(1, 2)).float()
-        scores_p = scores_p.view(hkv, b, g * q, s)
-        top = torch.maximum(top, scores_p.amax(-1, keepdim=True))
-    # One softmax over prefix and suffix keys together, without concatenating them: both parts
-    # are exponentiated against the same maximum and normalised by their joint sum.
-    scores_s.sub_(top).exp_()
-    total = scores_s.sum(-1, keepdim=True)
-    out = torch.matmul(scores_s.to(value.dtype), value.transpose(0, 1))
-    if s:
-        scores_p.sub_(top).exp_()
-        total += scores_p.sum(-1, keepdim=True)
-        weights_p = scores_p.to(value.dtype).view(hkv, b * g * q, s)
-        out += torch.matmul(weights_p, pv[0]).view(hkv, b, g * q, d)
-    out = (out.float() / total).to(query.dtype)
-    return out.view(hkv, b, g, q, d).permute(1, 3, 0, 2, 4).reshape(b, q, h, d), None
-
-
-def _no_mask(*_args, **_kwargs) -> None:
-    """The shared-prefix attention builds its own causal mask (inputs are single, unpadded)."""
-    return None
-
-
-attention.register(_SPLIT, _shared_prefix_attention, _no_mask)
+        self.t = 0  # the restored position, batch position 0
+        self.span = 1  # positions restored from t on (all of them when computing `joined`)
+        self.joining: dict[int, torch.Tensor] = {}  # layer -> inputs of the rows joining there
+        self.patches: dict[tuple[str, int], torch.Tensor] = {}  # (kind, layer) -> row indices
 
 
 @contextmanager
-def _shared_prefix(
-    decoder: nn.Module, kv: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
+def _batch_hooks(
+    blocks: DecoderBlocks, passes: Passes, kinds: Sequence[str], state: _Batch
 ) -> Iterator[None]:
-    """Route the text model's attention through `_shared_prefix_attention` with prefix `kv`."""
-    _STATE.kv, _STATE.calls = kv, 0
-    try:
-        with attention.attention_implementation(decoder, _SPLIT):
-            yield
-    finally:
-        _STATE.kv = {}
+    """Pre-hooks that append the rows joining at each layer, and output hooks that restore the
+    clean value at positions t..t+span-1 in the rows listed for each (kind, layer)."""
+
+    def joiner(layer: int):
+        def hook(_m, args, kwargs):
+            new = state.joining.get(layer)
+            if new is None:
+                return None
+            hidden = layer_input(args, kwargs)
+            return replace_layer_input(args, kwargs, torch.cat([hidden, new.to(hidden.dtype)]))
+
+        return hook
+
+    def restorer(kind: str, layer: int):
+        def hook(_m, _i, out):
+            rows = state.patches.get((kind, layer))
+            if rows is None:
+                return None
+            hidden = first_output(out).clone()
+            src = passes.sites[kind][layer][0, state.t : state.t + state.span]
+            hidden[rows, : state.span] = src.to(hidden.dtype)
+            return replace_first_output(out, hidden)
+
+        return hook
+
+    n = len(blocks)
+    with (
+        input_hooks(((blocks.layers[i], joiner(i)) for i in range(n)), with_kwargs=True),
+        output_hooks((blocks.module(k, i), restorer(k, i)) for k in kinds for i in range(n)),
+    ):
+        yield
 
 
 @contextmanager
-def _only_layers_from(parent: nn.Module, attr: str, layers: nn.ModuleList, start: int):
-    """Run the text model from layer `start` on. Each attention module keeps its own identity,
-    so the shared prefix stays matched to its layer."""
-    setattr(parent, attr, nn.ModuleList(list(layers)[start:]))
+def _only_layers(parent: nn.Module, attr: str, layers: nn.ModuleList, start: int, stop: int):
+    """Run the text model's layers start..stop-1 only. Each attention module keeps its own
+    identity, so the shared prefix stays matched to its layer."""
+    setattr(parent, attr, nn.ModuleList(list(layers)[start:stop]))
     try:
         yield
     finally:
         setattr(parent, attr, layers)
 
 
-@contextmanager
-def _patch_rows(
-    blocks: DecoderBlocks,
-    kind: str,
-    plan: dict[int, list[tuple[int, int, int]]],
-    clean: dict[int, torch.Tensor],
-):
-    """plan[layer] = [(row, suffix position, absolute position)]: restore those entries."""
-    hooks = []
-    for layer, entries in plan.items():
-        src = clean[layer]
-        rows = torch.tensor([e[0] for e in entries], device=src.device)
-        rel = torch.tensor([e[1] for e in entries], device=src.device)
-        src = src[0, torch.tensor([e[2] for e in entries], device=src.device)]
+class _Runner:
+    """Runs the restored rows of one question through the text model's own forward."""
 
-        def hook(_m, _i, out, rows=rows, rel=rel, src=src):
-            hidden = first_output(out).clone()
-            hidden[rows, rel] = src.to(hidden.dtype)
-            return replace_first_output(out, hidden)
+    def __init__(self, model, blocks: DecoderBlocks, passes: Passes, kinds: tuple[str, ...]):
+        self.model, self.blocks, self.passes, self.kinds = model, blocks, passes, kinds
+        self.parent, self.attr = parent_of(model, blocks.layers)
+        self.state = _Batch()
+        self.joined: dict[tuple[str, int], torch.Tensor] = {}
+        self.attn = None  # the shared-prefix attention's state, while `active`
 
-        hooks.append((blocks.module(kind, layer), hook))
-    with output_hooks(hooks):
-        yield
+    @contextmanager
+    def active(self, fused: bool | None) -> Iterator[_Runner]:
+        """The shared-prefix attention and the batch hooks, for the block."""
+        with (
+            prefix_attention.shared_prefix(self.blocks.layers, {}, fused) as self.attn,
+            _batch_hooks(self.blocks, self.passes, self.kinds, self.state),
+        ):
+            yield self
 
+    def forward(self, t: int, start: int, stop: int, hidden: torch.Tensor) -> torch.Tensor:
+        """The text model's layers start..stop-1 (then its final norm) on `hidden`, positions
+        t.., with the current joins and restorations; the prefix is the corrupted run's."""
+        p, n = self.passes, len(self.blocks)
+        self.state.t = t
+        for m, (k, v) in p.kv.items():
+            self.attn.kv[m] = (k[:, :, :t], v[:, :, :t])
+        self.attn.last = self.blocks.module("attn", n - 1) if stop == n else None
+        calls = self.attn.calls
+        with _only_layers(self.parent, self.attr, self.blocks.layers, start, stop):
+            res = self.parent(
+                inputs_embeds=hidden,
+                position_ids=torch.arange(t, p.seq, device=hidden.device).unsqueeze(0),
+                use_cache=False,
+            )
+        if self.attn.calls - calls != stop - start:
+            raise RuntimeError(
+                f"{type(self.model).__name__} does not route attention through AttentionInterface"
+            )
+        return res.last_hidden_state
 
-Cell = tuple[int, int, int, list[int]]  # (position index, layer index, position, window layers)
+    def join(self, lows: set[int]) -> None:
+        """`joined[(kind, l)]`: the output of layer l, at every position from the corruption
+        on, when `kind` is restored there at every position. A position's output at l depends
+        on the layer's input (corrupted) at that and earlier positions and on its own
+        restoration only, so row t of it is the output of layer l of every cell at t whose
+        window starts at l: such a cell joins the batch at l + 1."""
+        p, first = self.passes, self.passes.first
+        for kind in self.kinds:
+            if kind == "hidden":  # the restored output is the clean one
+                for low in lows:
+                    self.joined[(kind, low)] = p.sites[kind][low][0, first:]
+        computed = [k for k in self.kinds if k != "hidden"]
+        if not computed:
+            return
+        self.state.span, self.state.joining = p.seq - first, {}
+        rows = torch.arange(len(computed), device=p.inputs[0].device)
+        for low in sorted(lows):
+            self.state.patches = {(k, low): rows[r : r + 1] for r, k in enumerate(computed)}
+            hidden = p.inputs[low][:, first:].expand(len(computed), -1, -1)
+            with capture(self.blocks, "hidden", [low]) as out:
+                self.forward(first, low, low + 1, hidden)
+            for r, k in enumerate(computed):
+                self.joined[(k, low)] = out[low][r]
+        self.state.span = 1
 
+    def _inputs(self, chunk: list[Cell], layer: int, t: int) -> torch.Tensor:
+        """The inputs to `layer` of the rows of `chunk` (positions t..) joining there."""
+        p, rows = self.passes, [c for c in chunk if c.low + 1 == layer]
+        at_t = torch.stack([self.joined[(c.kind, c.low)][t - p.first] for c in rows])
+        if layer == len(self.blocks):  # nothing runs after t: t is the last position
+            return at_t.unsqueeze(1)
+        rest = p.inputs[layer][:, t + 1 :].expand(len(rows), -1, -1)
+        return torch.cat([at_t.unsqueeze(1).to(rest.dtype), rest], dim=1)
 
-def batch_plan(
-    positions: Sequence[int],
-    layers: Sequence[int],
-    first: int,
-    n_layers: int,
-    seq: int,
-    window: int,
-    style: str,
-    batch_size: int,
-) -> list[list[Cell]]:
-    """The batches `trace` runs; cells at positions before `first` are exact zeros, not run.
-
-    Cells are cut into bands of `width` consecutive lowest window layers, each band sorted by
-    position and split into equal batches of at most `batch_size`; the width with the smallest
-    modelled cost wins. A batch costs (layers it runs) x (per-layer overhead + rows x positions
-    it runs); a batch runs from its lowest window layer and its smallest position."""
-    cells: list[Cell] = [
-        (i, j, t, window_layers(layer, window, n_layers, style))
-        for i, t in enumerate(positions)
-        if t >= first
-        for j, layer in enumerate(layers)
-    ]
-    if not cells:
-        return []
-    lows = sorted({c[3][0] for c in cells})
-
-    def tiled(width: int) -> tuple[float, list[list[Cell]]]:
-        bands: dict[int, list[Cell]] = defaultdict(list)
-        for c in cells:
-            bands[lows.index(c[3][0]) // width].append(c)
-        cost, out = 0.0, []
-        for band in bands.values():
-            band.sort(key=lambda c: (c[2], c[3][0]))
-            k = math.ceil(len(band) / batch_size)
-            size = math.ceil(len(band) / k)
-            for i in range(0, len(band), size):
-                chunk = band[i : i + size]
-                lo = min(c[3][0] for c in chunk)
-                cost += (n_layers - lo) * (_LAYER_OVERHEAD + len(chunk) * (seq - chunk[0][2]))
-                out.append(chunk)
-        return cost, out
-
-    return min((tiled(w) for w in range(1, len(lows) + 1)), key=lambda p: p[0])[1]
+    def run(self, chunk: list[Cell]) -> torch.Tensor:
+        """Last-position logits of one batch (cells of one position, ordered by lowest window
+        layer), one row per cell."""
+        n, t, start = len(self.blocks), chunk[0].t, chunk[0].low + 1
+        patches: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for row, c in enumerate(chunk):
+            for layer in c.restored[1:]:
+                patches[(c.kind, layer)].append(row)
+        device = self.passes.inputs[0].device
+        self.state.patches = {k: torch.tensor(v, device=device) for k, v in patches.items()}
+        joins = sorted({c.low + 1 for c in chunk} - {start})
+        self.state.joining = {layer: self._inputs(chunk, layer, t) for layer in joins}
+        hidden = self.forward(t, start, n, self._inputs(chunk, start, t))
+        return self.model.get_output_embeddings()(hidden[:, -1])
 
 
 @torch.no_grad()
+def trace_many(
+    model,
+    clean: dict,
+    corrupted: dict,
+    answer_id: int,
+    kinds: Sequence[str],
+    windows: Sequence[int],
+    positions: Sequence[int],
+    style: str = "centered",
+    layers: Sequence[int] | None = None,
+    batch_size: int = 64,
+    noise: EmbeddingNoise | None = None,
+    passes: Passes | None = None,
+    fused: bool | None = None,
+) -> dict[tuple[str, int], TraceResult]:
+    """`trace` for every kind and window at once: {(kind, window): TraceResult}, with one clean
+    and one corrupted pass (`passes`, recorded here unless given) and the cells of every kind
+    and window batched together. `fused=False` keeps attention on the eager path."""
+    blocks = locate(model)
+    n = len(blocks)
+    layers = list(range(n)) if layers is None else list(layers)
+    if passes is None:
+        passes = record_passes(model, clean, corrupted, noise, tuple(dict.fromkeys(kinds)))
+    p_clean, p_corr = passes.probs(answer_id)
+    out = {
+        (k, w): torch.full((len(positions), len(layers)), p_corr, dtype=torch.float64)
+        for k in kinds
+        for w in windows
+    }
+    todo = cells(kinds, windows, positions, layers, passes.first, n, style)
+    todo = runnable(todo, n, passes.seq)
+    with _Runner(model, blocks, passes, tuple(dict.fromkeys(kinds))).active(fused) as runner:
+        runner.join({c.low for c in todo})
+        for chunk in batches(todo, batch_size, n):
+            probs = answer_probs(runner.run(chunk), answer_id).tolist()
+            for c, p in zip(chunk, probs, strict=True):
+                out[(c.kind, c.window)][c.i, c.j] = p
+    return {
+        (k, w): TraceResult(k, list(positions), layers, p_clean, p_corr, p)
+        for (k, w), p in out.items()
+    }
+
+
 def trace(
     model,
     clean: dict,
@@ -236,70 +330,8 @@ def trace(
     noise: EmbeddingNoise | None = None,
 ) -> TraceResult:
     """Same contract as `tracing.reference.trace_reference`, computed with shared work."""
-    ids_c, ids_x = clean["input_ids"][0], corrupted["input_ids"][0]
-    if ids_c.shape != ids_x.shape:
-        raise ValueError("clean and corrupted inputs must have the same shape")
-    blocks = locate(model)
-    n = len(blocks)
-    layers = list(range(n)) if layers is None else list(layers)
-    seq = ids_c.shape[0]
-    starts = (ids_c != ids_x).nonzero().flatten().tolist() + (noise.positions if noise else [])
-    first = min(starts, default=seq)
-
-    with capture(blocks, kind, range(n)) as clean_cache:
-        p_clean = answer_prob(model, clean, answer_id)
-
-    # The corrupted run, once: each layer's input (the residual stream) and its keys and values.
-    layer_inputs: dict[int, torch.Tensor] = {}
-
-    def recorder(i: int):
-        def hook(_m, args, kwargs):
-            layer_inputs[i] = layer_input(args, kwargs).detach()
-
-        return hook
-
-    with (
-        input_hooks(((blocks.layers[i], recorder(i)) for i in range(n)), with_kwargs=True),
-        applying(model, noise),
-    ):
-        out = model(**corrupted, use_cache=True)
-    p_corr = float(answer_probs(out.logits[0, -1], answer_id))
-    kv_cache = getattr(out, "cache", None)
-    if kv_cache is None:
-        kv_cache = getattr(out, "past_key_values", None)
-    if kv_cache is None:
-        raise ValueError(f"{type(model).__name__} returned no KV cache")
-    attn = [blocks.module("attn", i) for i in range(n)]
-    cache_layers = [kv_cache.layers[getattr(m, "layer_idx", i)] for i, m in enumerate(attn)]
-    corrupted_kv = {m: (c.keys, c.values) for m, c in zip(attn, cache_layers, strict=True)}
-
-    p_restored = torch.full((len(positions), len(layers)), p_corr, dtype=torch.float64)
-    plan = batch_plan(positions, layers, first, n, seq, window, style, batch_size)
-    parent, attr = parent_of(model, blocks.layers)
-    head = model.get_output_embeddings()
-    for chunk in plan:
-        b, s, lo = len(chunk), chunk[0][2], min(c[3][0] for c in chunk)
-        restore: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-        for row, (_i, _j, t, win) in enumerate(chunk):
-            for w in win:
-                restore[w].append((row, t - s, t))
-        hidden = layer_inputs[lo][:, s:].expand(b, -1, -1).contiguous()
-        prefix = {m: (k[:, :, :s], v[:, :, :s]) for m, (k, v) in corrupted_kv.items()}
-        with (
-            _only_layers_from(parent, attr, blocks.layers, lo),
-            _patch_rows(blocks, kind, restore, clean_cache),
-            _shared_prefix(blocks.layers, prefix),
-        ):
-            res = parent(
-                inputs_embeds=hidden,
-                position_ids=torch.arange(s, seq, device=hidden.device).unsqueeze(0),
-                use_cache=False,
-            )
-            if _STATE.calls != n - lo:
-                raise RuntimeError(
-                    f"{type(model).__name__} does not route attention through AttentionInterface"
-                )
-        probs = answer_probs(head(res.last_hidden_state[:, -1]), answer_id).tolist()
-        for row, (i, j, _t, _w) in enumerate(chunk):
-            p_restored[i, j] = probs[row]
-    return TraceResult(kind, list(positions), layers, p_clean, p_corr, p_restored)
+    res = trace_many(
+        model, clean, corrupted, answer_id, [kind], [window], positions, style, layers,
+        batch_size, noise,
+    )  # fmt: skip
+    return res[(kind, window)]

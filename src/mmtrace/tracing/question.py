@@ -19,8 +19,8 @@ from mmtrace.models.loading import LoadedModel
 from mmtrace.models.lookup import locate
 from mmtrace.models.scoring import answer_probs
 from mmtrace.tracing.corruption import corrupt_ids
-from mmtrace.tracing.engine import trace
-from mmtrace.tracing.noise import EmbeddingNoise, applying, gaussian_noise
+from mmtrace.tracing.engine import Passes, record_passes, trace_many
+from mmtrace.tracing.noise import EmbeddingNoise, gaussian_noise
 from mmtrace.tracing.roles import roles
 
 _DEFAULTS = Tracing()
@@ -40,7 +40,8 @@ class TraceSettings:
 
 @dataclass
 class Prepared:
-    """A question's clean and corrupted runs, before any restoration."""
+    """A question's clean and corrupted runs, before any restoration: `passes` holds what they
+    recorded, so the restorations of every kind and window reuse them."""
 
     enc: EncodedQuestion
     constraint: str
@@ -51,6 +52,7 @@ class Prepared:
     answer_id: int
     p_clean: float
     p_corr: float
+    passes: Passes | None = None
 
 
 @torch.no_grad()
@@ -64,29 +66,27 @@ def prepare(
     answer_id: int | None = None,
     pool: Sequence[str] = (),
 ) -> Prepared:
-    """Clean and corrupted runs: the answer token (the model's own top-1 unless given),
-    p_clean and p_corr, so questions can be screened before the expensive restorations.
-    `pool`: the phrases a `natural` corruption draws from."""
+    """Clean and corrupted runs, recorded once for every restoration: the answer token (the
+    model's own top-1 unless given), p_clean and p_corr, so questions can be screened before
+    the expensive restorations. `pool`: the phrases a `natural` corruption draws from."""
     model = loaded.model
-    probs = torch.softmax(model(**enc.inputs).logits[0, -1].float(), dim=-1)
-    answer = int(probs.argmax()) if answer_id is None else int(answer_id)
     if settings.corruption == "noise":
         noise = gaussian_noise(
             model, enc.span_positions[constraint], settings.noise_scale, settings.seed
         )
         corrupted, fit, text = enc.inputs, "noise", ""
-        with applying(model, noise):
-            logits = model(**corrupted).logits[0, -1]
     else:
         noise = None
         ids, fit, text = corrupt_ids(
             enc, loaded, template, question, constraint, settings.corruption, pool, settings.seed
         )
         corrupted = {**enc.inputs, "input_ids": ids}
-        logits = model(**corrupted).logits[0, -1]
-    p_corr = float(answer_probs(logits, answer))
+    passes = record_passes(model, enc.inputs, corrupted, noise, settings.kinds)
+    probs = torch.softmax(passes.clean_logits.float(), dim=-1)
+    answer = int(probs.argmax()) if answer_id is None else int(answer_id)
+    p_corr = float(answer_probs(passes.corrupted_logits, answer))
     return Prepared(
-        enc, constraint, corrupted, noise, fit, text, answer, float(probs[answer]), p_corr
+        enc, constraint, corrupted, noise, fit, text, answer, float(probs[answer]), p_corr, passes
     )
 
 
@@ -97,7 +97,8 @@ def run(
     settings: TraceSettings,
     meta: dict | None = None,
 ) -> list[dict]:
-    """One record per window, each with the IE of every kind."""
+    """One record per window, each with the IE of every kind: all of them traced at once, from
+    the question's one clean and one corrupted pass."""
     enc = prep.enc
     positions = enc.positions_to_trace()
     n_layers = len(locate(loaded.model))
@@ -124,22 +125,24 @@ def run(
         "p_clean": prep.p_clean,
         "p_corr": prep.p_corr,
     }
-    records = []
-    for window in windows:
-        ie = {}
-        for kind in settings.kinds:
-            res = trace(
-                loaded.model,
-                enc.inputs,
-                prep.corrupted,
-                prep.answer_id,
-                kind,
-                positions,
-                window,
-                settings.window_style,
-                batch_size=settings.batch_size,
-                noise=prep.noise,
-            )
-            ie[kind] = res.ie.tolist()
-        records.append({**base, "window": int(window), "ie": ie})
-    return records
+    results = trace_many(
+        loaded.model,
+        enc.inputs,
+        prep.corrupted,
+        prep.answer_id,
+        settings.kinds,
+        windows,
+        positions,
+        settings.window_style,
+        batch_size=settings.batch_size,
+        noise=prep.noise,
+        passes=prep.passes,
+    )
+    return [
+        {
+            **base,
+            "window": int(window),
+            "ie": {kind: results[(kind, window)].ie.tolist() for kind in settings.kinds},
+        }
+        for window in windows
+    ]
