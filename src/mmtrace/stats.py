@@ -45,3 +45,21 @@ def two_sided_paired(a, b) -> dict:
         return {"n": 0}
     p = _wilcoxon(d, "two-sided")
     return {"n": int(d.size), "mean_difference": float(d.mean()), "p_value": p}
+
+
+def holm(p_values) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None entries, untested members,
+    stay None and do not count): controls the family-wise error rate, so a layer is declared
+    only if its test survives the test of every layer (Holm 1979)."""
+    tested = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(tested)):
+        running = max(running, min(1.0, (len(tested) - rank) * float(p)))
+        out[i] = running
+    return out
+
+
+def greater_than_zero(values) -> float:
+    """One-sided Wilcoxon signed-rank p-value for values > 0 (1.0 when all are 0)."""
+    return _wilcoxon(np.asarray(values, dtype=float), "greater")

@@ -4,7 +4,8 @@
 that names it, before any job runs. Defaults live in these models (one home per default) and
 config.yaml sets every key explicitly so users see them. Sections: `base` (paths, prompts),
 `toy` (the toy world and models), `models` (what the analyses run on, job resources),
-`analyses` (evaluation, tracing, attention, ablation, editing), `paper` (the paper world).
+`analyses` (evaluation, tracing, attention, ablation, editing), `verdicts` (the claims'
+decision rules, the reproduction check's tolerances), `paper` (the paper world).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from mmtrace.config.toy import (
     ToyWorld,
     VisionCfg,
 )
+from mmtrace.config.verdicts import Claims, Tolerance, Verify
 
 __all__ = [
     "REQUIRED_SOURCES",
@@ -50,6 +52,7 @@ __all__ = [
     "SETTINGS_SECTIONS",
     "Ablation",
     "Attention",
+    "Claims",
     "CompiledCfg",
     "Config",
     "ConfigError",
@@ -68,11 +71,13 @@ __all__ = [
     "Routes",
     "Source",
     "TextModelCfg",
+    "Tolerance",
     "TokenizerCfg",
     "ToyTraining",
     "ToyWorld",
     "Tracing",
     "Validation",
+    "Verify",
     "VisionCfg",
     "gpu_request",
     "job_resources",
@@ -110,6 +115,8 @@ class Config(Strict):
     editing: Editing = Editing()
     routes: Routes = Routes()
     validation: Validation = Validation()
+    claims: Claims = Claims()
+    verify: Verify = Verify()
     resources: dict[str, Resources] = {}
     paper: Paper = Paper()
 

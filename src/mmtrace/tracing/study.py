@@ -28,6 +28,7 @@ from mmtrace.logs import progress
 from mmtrace.models.encoding import AlignmentError, encode_question, encode_record, question_text
 from mmtrace.models.loading import LoadedModel, load_image
 from mmtrace.seeding import derive
+from mmtrace.stats import greater_than_zero, holm, mean_ci
 from mmtrace.tracing import controls, question
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,9 @@ def summarise(shards: list[dict]) -> dict:
         entry["excluded"] = dict(sorted(m["excluded"].items()))
         entry["traces"] = {}
     for (model, split, setting, kind, window), ts in sorted(groups.items()):
-        curve = np.mean([constraint_curve(t, kind) for t in ts], axis=0)
+        per_question = np.array([constraint_curve(t, kind) for t in ts])
+        curve, half = mean_ci(per_question)
+        p_holm = holm([greater_than_zero(per_question[:, j]) for j in range(curve.size)])
         layers = ts[0]["layers"]
         entry = out[model][split]["traces"].setdefault(setting, {}).setdefault(kind, {})
         entry[f"window_{window}"] = {
@@ -273,6 +276,12 @@ def summarise(shards: list[dict]) -> dict:
             "peak_layer_at_constraint": int(layers[int(np.argmax(curve))]),
             "peak_mean_ie_at_constraint": float(np.max(curve)),
             "mean_ie_at_constraint_by_layer": [float(v) for v in curve],
+            # t-intervals of the mean, and Holm-adjusted one-sided Wilcoxon p-values of IE > 0
+            # across the layers: the evidence a "causal layer" needs (docs/method.md §4)
+            "ci95_ie_at_constraint_by_layer": [
+                [float(m - h), float(m + h)] for m, h in zip(curve, half, strict=True)
+            ],
+            "p_holm_ie_positive_by_layer": [float(p) for p in p_holm],
         }
         emb = [v for t in ts if (v := embedding_at_constraint(t)) is not None]
         if emb:

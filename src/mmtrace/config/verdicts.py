@@ -1,0 +1,60 @@
+"""The decision rules of the claims table and the tolerances of the reproduction check, fixed
+here (and in config.yaml) before any run: a verdict is computed from a run's outputs by these
+rules and never chosen after seeing them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mmtrace.config.base import Positive, Strict
+
+
+class Claims(Strict):
+    """How each of the paper's claims is decided (docs/method.md §4-§7). Layers are placed by
+    their relative depth l / (L - 1): `early` up to `early_until`, `middle` up to `middle_until`,
+    `late` beyond, so the rules read the same on 6 toy layers and 32 real ones."""
+
+    alpha: float = Field(0.05, gt=0, lt=1)  # every test, after Holm's correction where per layer
+    early_until: float = Field(1 / 3, gt=0, lt=1)
+    middle_until: float = Field(2 / 3, gt=0, le=1)
+    # a trace-based verdict needs this many traced questions in a split, else `inconclusive`
+    min_traced: Positive = 20
+    # F3b / F4 compare correct with incorrect answers: fewer errors than this is `inconclusive`
+    min_errors: Positive = 30
+    # F4: contribution "predicts" correctness when its AUROC's CI lies above this
+    chance_auroc: float = Field(0.5, ge=0, le=1)
+    # F5: MultEdit may lose at most this much specificity against the unedited model
+    max_specificity_drop: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Claims:
+        if not self.early_until < self.middle_until:
+            raise ValueError("claims: early_until must be below middle_until")
+        return self
+
+
+class Tolerance(Strict):
+    abs: float = Field(ge=0)
+    rel: float = Field(ge=0)
+
+
+class Verify(Strict):
+    """`snakemake verify`: a run's key statistics against a committed reference. A number
+    agrees when |run - reference| <= abs + rel * |reference|, with (abs, rel) the entry of
+    `tolerances` whose key is the longest prefix of the statistic's name (`default` otherwise)."""
+
+    reference: str = "reference/toy.json"
+    tolerances: dict[str, Tolerance] = {
+        "accuracy": Tolerance(abs=0.02, rel=0.0),
+        "default": Tolerance(abs=0.05, rel=0.25),
+    }
+    # a verdict that differs from the reference: `fail` the check, or only `report` it
+    verdicts: Literal["fail", "report"] = "fail"
+
+    @model_validator(mode="after")
+    def _tolerances(self) -> Verify:
+        if "default" not in self.tolerances:
+            raise ValueError("verify.tolerances needs a `default` entry")
+        return self

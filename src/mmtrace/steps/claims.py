@@ -1,0 +1,93 @@
+"""rules/claims.smk: the claims table (`mmtrace.verdicts`) and the reproduction check."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mmtrace import config
+from mmtrace.io import read_json, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+
+def claims(
+    *,
+    roles: dict,
+    controls: dict,
+    rules: dict,
+    accuracy: Path,
+    trace_summary: Path,
+    attention_summary: Path,
+    ablation_summary: Path,
+    edit_summary: Path,
+    validation_summary: list[Path],
+    claims: Path,
+    markdown: Path,
+) -> None:
+    """Decide every claim by the config's rules; write results/claims.json (rows, rules and
+    the key statistics `verify` compares) and its Markdown table."""
+    from mmtrace.report.claims import markdown as render
+    from mmtrace.verdicts.claims import decide
+    from mmtrace.verdicts.evidence import Evidence
+    from mmtrace.verdicts.reproduction import key_statistics
+
+    ev = Evidence.load(
+        roles,
+        controls,
+        accuracy=accuracy,
+        trace=trace_summary,
+        attention=attention_summary,
+        ablation=ablation_summary,
+        editing=edit_summary,
+        validation=validation_summary[0] if validation_summary else None,
+    )
+    settings = config.Claims(**rules)
+    rows = decide(ev, settings)
+    for row in rows:
+        log.info("%s / %s: %s (%s)", row.claim, row.model, row.verdict, row.reason)
+    out = {
+        "rules": settings.model_dump(),
+        "rows": [r.as_dict() for r in rows],
+        "statistics": key_statistics(ev, rows),
+    }
+    write_json(claims, out)
+    write_text(markdown, render(read_json(claims)))
+
+
+def table_claims(*, claims: Path, table: Path) -> None:
+    from mmtrace.report.claims import table_claims as render
+
+    write_text(table, render(read_json(claims)))
+
+
+class ReproductionError(RuntimeError):
+    """A run disagrees with the reference beyond the tolerances (names every differing number)."""
+
+
+def verify(*, claims: Path, reference: Path, settings: dict, reproduction: Path) -> None:
+    """Compare a run's key statistics with the committed reference; write the report, and fail
+    naming every number (and verdict) that differs beyond its tolerance."""
+    from mmtrace.verdicts.reproduction import compare, failures, report
+
+    if not reference.is_file():
+        raise FileNotFoundError(
+            f"{reference}: no reference to verify against (config verify.reference); a "
+            "finished run's results/claims.json is one"
+        )
+    cfg = config.Verify(**settings)
+    comparisons = compare(read_json(claims)["statistics"], read_json(reference)["statistics"], cfg)
+    text = report(comparisons, cfg, str(reference))
+    write_text(reproduction, text)
+    failed = failures(comparisons, cfg)
+    log.info("verify: %d of %d statistics agree", len(comparisons) - len(failed), len(comparisons))
+    if failed:
+        log.error("the reproduction report (Snakemake removes a failed job's output):\n%s", text)
+        for c in failed:
+            log.error("differs: %s (reference %s, this run %s)", c.name, c.reference, c.run)
+        names = ", ".join(c.name for c in failed[:20])
+        more = f" and {len(failed) - 20} more" if len(failed) > 20 else ""
+        raise ReproductionError(
+            f"{len(failed)} statistic(s) differ from {reference} beyond tolerance: "
+            f"{names}{more} (the full report is in this job's log)"
+        )

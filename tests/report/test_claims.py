@@ -1,0 +1,70 @@
+"""The claims table: LaTeX that compiles and Markdown for the README, from the same rows; the
+committed README's table is exactly the one the committed reference renders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mmtrace.config import Claims
+from mmtrace.io import read_json
+from mmtrace.report.claims import (
+    README_BEGIN,
+    README_END,
+    markdown,
+    splice_readme,
+    table_claims,
+)
+from mmtrace.report.tables import compile_tables, write_table
+from mmtrace.verdicts.claims import decide
+from mmtrace.verdicts.evidence import Evidence
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def claims() -> dict:
+    ev = Evidence(
+        {"toy-llava": "mllm", "toy_llm": "llm"},
+        validation={
+            "models": {
+                "ctrl": {"control": "negative", "fired": ["tracing: site declared"], "total": 3}
+            }
+        },
+    )
+    return {"rows": [r.as_dict() for r in decide(ev, Claims())]}
+
+
+def test_markdown_has_one_line_per_row_and_escapes_pipes():
+    c = claims()
+    c["rows"][0]["reason"] = "a | b"
+    lines = markdown(c).splitlines()
+    assert len(lines) == 2 + len(c["rows"])
+    assert "a \\| b" in lines[2]
+
+
+def test_splice_replaces_only_the_marked_block():
+    readme = f"intro\n{README_BEGIN}\nold table\n{README_END}\noutro\n"
+    new = splice_readme(readme, claims())
+    assert new.startswith("intro\n") and new.endswith(f"{README_END}\noutro\n")
+    assert "old table" not in new and "| ctrl |" in new
+    with pytest.raises(ValueError, match="claims markers"):
+        splice_readme("no markers", claims())
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
+def test_claims_table_compiles(tmp_path):
+    c = claims()
+    c["rows"][0]["reason"] = "50% of {l1,l2} & p_holm < 0.05 #1 ~"
+    write_table(tmp_path / "claims.tex", table_claims(c))
+    assert compile_tables([tmp_path / "claims.tex"], tmp_path / "build").exists()
+
+
+def test_readme_table_is_the_committed_reference():
+    """README and reference/toy.json agree (regenerate with `make claims-readme`)."""
+    reference = ROOT / "reference" / "toy.json"
+    readme = (ROOT / "README.md").read_text()
+    assert splice_readme(readme, read_json(reference)) == readme
+    rows = read_json(reference)["rows"]
+    assert rows and all(r["verdict"] and r["rule"] and r["reason"] for r in rows)

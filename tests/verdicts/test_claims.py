@@ -1,0 +1,292 @@
+"""The claims' decision rules on synthetic summaries whose answer is known: each rule says
+`supported`, `not supported` or `inconclusive` exactly where it should."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmtrace.config import Claims
+from mmtrace.stats import holm
+from mmtrace.verdicts import controls, editing, storage, transfer
+from mmtrace.verdicts.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, decide
+from mmtrace.verdicts.evidence import Evidence, band, layer_evidence
+
+RULES = Claims()
+SIX = 6  # layers: l0-l1 early, l2-l3 middle, l4-l5 late
+
+
+def entry(means, p, n=50, window=1):
+    return {
+        "window": window,
+        "n_traced": n,
+        "mean_ie_at_constraint_by_layer": means,
+        "p_holm_ie_positive_by_layer": p,
+        "peak_layer_at_constraint": max(range(len(means)), key=means.__getitem__),
+        "peak_mean_ie_at_constraint": max(means),
+    }
+
+
+def traced(setting, kinds_windows):
+    """{split: {traces: {setting: {kind: {window_w: entry}}}}} for one split."""
+    return {
+        "known": {
+            "traces": {
+                setting: {
+                    kind: {f"window_{e['window']}": e for e in entries}
+                    for kind, entries in kinds_windows.items()
+                }
+            }
+        }
+    }
+
+
+SIG, NS = 1e-6, 0.5
+
+
+def peak_at(layer, n=50, window=1, significant=True):
+    means = [0.01] * SIX
+    means[layer] = 0.4
+    p = [NS] * SIX
+    if significant:
+        p[layer] = SIG
+    return entry(means, p, n=n, window=window)
+
+
+def test_band_by_relative_depth():
+    assert [band(layer, SIX, RULES) for layer in range(SIX)] == [
+        "early",
+        "early",
+        "middle",
+        "middle",
+        "late",
+        "late",
+    ]
+    assert band(0, 1, RULES) == "early"
+
+
+def test_a_causal_layer_needs_its_holm_p_below_alpha_and_a_positive_mean():
+    le = layer_evidence(entry([0.3, -0.2, 0.1, 0, 0, 0], [SIG, SIG, 0.2, NS, NS, NS]), RULES)
+    assert le.causal == [0] and le.peak == 0
+    assert (
+        layer_evidence(
+            {**entry([0.3] * SIX, [SIG] * SIX), "p_holm_ie_positive_by_layer": None}, RULES
+        ).causal
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("layer", "significant", "n", "verdict"),
+    [
+        (1, True, 50, SUPPORTED),  # early peak
+        (4, True, 50, NOT_SUPPORTED),  # late peak
+        (1, False, 50, NOT_SUPPORTED),  # no causal layer at all
+        (1, True, 5, INCONCLUSIVE),  # too few traced
+    ],
+)
+def test_f1_early_storage(layer, significant, n, verdict):
+    ev = Evidence(
+        {"m": "mllm"},
+        trace={
+            "m": traced(
+                "single",
+                {
+                    "mlp": [peak_at(layer, n=n, significant=significant)],
+                    "attn": [peak_at(layer, n=n, significant=significant)],
+                },
+            )
+        },
+    )
+    (row,) = [r for r in storage.rows(ev, RULES) if r.claim == "F1"]
+    assert row.verdict == verdict, row.reason
+
+
+def test_f1_llm_wants_middle_layers_and_controls_are_not_studied():
+    ev = Evidence(
+        {"llm": "llm", "ctrl": "llm"},
+        controls={"ctrl": "negative"},
+        trace={
+            "llm": traced("llm", {"mlp": [peak_at(2, window=3)]}),
+            "ctrl": traced("llm", {"mlp": [peak_at(0, window=3)]}),
+        },
+    )
+    rows = [r for r in storage.rows(ev, RULES) if r.claim == "F1-LLM"]
+    assert [(r.model, r.verdict) for r in rows] == [("llm", SUPPORTED)]
+
+
+def test_f2_needs_an_early_and_a_middle_causal_layer():
+    both = entry([0.3, 0.0, 0.2, 0.0, 0.0, 0.0], [SIG, NS, SIG, NS, NS, NS], window=3)
+    early_only = entry([0.3, 0.0, 0.2, 0.0, 0.0, 0.0], [SIG, NS, NS, NS, NS, NS], window=3)
+    for e, verdict in ((both, SUPPORTED), (early_only, NOT_SUPPORTED)):
+        ev = Evidence({"m": "mllm"}, trace={"m": traced("multi", {"mlp": [e]})})
+        (row,) = [r for r in storage.rows(ev, RULES) if r.claim == "F2"]
+        assert row.verdict == verdict
+
+
+def test_f2_window_is_decided_only_on_a_sweep_from_window_1():
+    single = traced("single", {"mlp": [peak_at(1, window=1)]})["known"]["traces"]
+    unswept = traced("multi", {"mlp": [peak_at(1, window=3)]})["known"]["traces"]
+    swept = traced(
+        "multi", {"mlp": [peak_at(1, window=1, significant=False), peak_at(1, window=3)]}
+    )["known"]["traces"]
+    for multi, verdict in ((unswept, INCONCLUSIVE), (swept, SUPPORTED)):
+        ev = Evidence({"m": "mllm"}, trace={"m": {"known": {"traces": single | multi}}})
+        (row,) = storage.windows(ev, RULES)
+        assert row.verdict == verdict, row.reason
+
+
+def attention(n_incorrect, p_values, correct_mean, incorrect_mean, contribution, difference):
+    return {
+        "m": {
+            "splits": {
+                "all": {
+                    "constraint_to_last": {
+                        "correct": {"mean": correct_mean, "n": 500},
+                        "incorrect": {"mean": incorrect_mean, "n": n_incorrect},
+                        "p_value": p_values,
+                    },
+                    "failure_prediction": {
+                        "evaluation": {"n": 250, "n_incorrect": n_incorrect},
+                        "layer": 2,
+                        "contribution": {"auroc": sum(contribution) / 2, "ci95": contribution},
+                        "confidence": {"auroc": 0.9, "ci95": [0.85, 0.95]},
+                        "difference": {"auroc": -0.2, "ci95": difference},
+                    },
+                }
+            }
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("n_incorrect", "p_l2", "verdict"),
+    [(100, 1e-4, SUPPORTED), (100, 0.2, NOT_SUPPORTED), (10, 1e-4, INCONCLUSIVE)],
+)
+def test_f3b_middle_layer_separation_is_holm_corrected(n_incorrect, p_l2, verdict):
+    p = [0.5, 0.5, p_l2, 0.5, 0.5, 0.5]
+    ev = Evidence(
+        {"m": "mllm"},
+        attention=attention(n_incorrect, p, [1.0] * SIX, [0.5] * SIX, [0.6, 0.7], [-0.3, -0.1]),
+    )
+    (row,) = transfer.separation(ev, RULES)
+    assert row.verdict == verdict, row.reason
+    # 0.01 on one of six layers is significant alone, but not after Holm (6 x 0.01 > 0.05)
+    assert holm([0.01, 0.5, 0.5, 0.5, 0.5, 0.5])[0] > RULES.alpha
+
+
+@pytest.mark.parametrize(
+    ("contribution", "difference", "n_incorrect", "verdict"),
+    [
+        ([0.55, 0.7], [-0.3, -0.1], 100, SUPPORTED),
+        ([0.45, 0.7], [-0.3, -0.1], 100, NOT_SUPPORTED),  # contribution at chance
+        ([0.55, 0.7], [-0.3, 0.05], 100, NOT_SUPPORTED),  # confidence not better
+        ([0.55, 0.7], [-0.3, -0.1], 12, INCONCLUSIVE),
+    ],
+)
+def test_f4_contribution_and_confidence(contribution, difference, n_incorrect, verdict):
+    ev = Evidence(
+        {"m": "mllm"},
+        attention=attention(
+            n_incorrect, [0.5] * SIX, [1.0] * SIX, [1.0] * SIX, contribution, difference
+        ),
+    )
+    (row,) = transfer.prediction(ev, RULES)
+    assert row.verdict == verdict, row.reason
+
+
+def test_ablation_top_against_random_at_the_largest_k():
+    def way(top, rnd, p):
+        return {
+            "k": [1, 8],
+            "top": {"drop_p_answer": [0.0, top]},
+            "random": {"drop_p_answer": [0.0, rnd]},
+            "p_value_top_vs_random": [0.5, p],
+        }
+
+    for block, verdict in ((way(0.3, 0.1, 1e-4), SUPPORTED), (way(0.1, 0.3, 1e-4), NOT_SUPPORTED)):
+        ev = Evidence(
+            {"m": "mllm"},
+            ablation={
+                "m": {"splits": {"all": {"n": 100, "block": block, "mean": way(0.3, 0.1, 1e-4)}}}
+            },
+        )
+        (row,) = transfer.ablation(ev, RULES)
+        assert row.verdict == verdict, row.reason
+
+
+def scenario(n, diffs, p, spec_after):
+    stat = {"mean": 0.8}
+    return {
+        "n": n,
+        "unedited": {"specificity": {"mean": 1.0}},
+        "multedit": {"efficacy": stat, "specificity": {"mean": spec_after}},
+        "multedit_vs": {
+            b: {"efficacy": {"mean_difference": d, "p_value": p}}
+            for b, d in zip(editing.BASELINES, diffs, strict=True)
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("n", "diffs", "spec_after", "verdict"),
+    [
+        (100, (0.2, 0.3), 0.99, SUPPORTED),
+        (100, (-0.2, 0.3), 0.99, NOT_SUPPORTED),  # fine-tuning is better
+        (100, (0.2, 0.3), 0.80, NOT_SUPPORTED),  # specificity lost
+        (10, (0.2, 0.3), 0.99, INCONCLUSIVE),
+    ],
+)
+def test_f5_multedit_against_both_baselines(n, diffs, spec_after, verdict):
+    ev = Evidence(
+        {"m": "mllm"},
+        editing={"m": {"scenarios": {"long_tail": scenario(n, diffs, 1e-5, spec_after)}}},
+    )
+    (row,) = editing.comparison(ev, RULES)
+    assert row.verdict == verdict, row.reason
+
+
+def test_f6_best_edit_layer_must_be_a_causal_layer():
+    sweep = {str(layer): {"efficacy": {"mean": e}} for layer, e in enumerate([0.2, 0.9, 0.3])}
+    for causal_layer, verdict in ((1, SUPPORTED), (4, NOT_SUPPORTED)):
+        ev = Evidence(
+            {"m": "mllm"},
+            trace={"m": traced("single", {"mlp": [peak_at(causal_layer)]})},
+            editing={"m": {"sweep": {"by_layer": sweep}}},
+        )
+        (row,) = editing.layer_sweep(ev, RULES)
+        assert row.verdict == verdict, row.reason
+    no_trace = Evidence({"m": "mllm"}, editing={"m": {"sweep": {"by_layer": sweep}}})
+    assert editing.layer_sweep(no_trace, RULES)[0].verdict == INCONCLUSIVE
+
+
+def test_validation_rows_follow_the_controls():
+    ev = Evidence(
+        {},
+        validation={
+            "models": {
+                "pos": {"control": "positive", "passed": 9, "total": 10, "failed": ["tracing: x"]},
+                "neg": {"control": "negative", "fired": [], "total": 4},
+            }
+        },
+    )
+    verdicts = {r.model: r.verdict for r in controls.rows(ev, RULES)}
+    assert verdicts == {"neg": SUPPORTED, "pos": NOT_SUPPORTED}
+
+
+def test_every_row_has_a_verdict_a_rule_and_a_reason():
+    ev = Evidence({"m": "mllm", "l": "llm"}, trace={"m": traced("single", {"mlp": [peak_at(1)]})})
+    rows = decide(ev, RULES)
+    assert {r.claim for r in rows} >= {
+        "F1",
+        "F1-LLM",
+        "F2",
+        "F2-window",
+        "F3",
+        "F3b",
+        "F4",
+        "Ablation",
+        "F6",
+    }
+    for r in rows:
+        assert r.verdict in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
+        assert r.rule and r.reason and r.statement
