@@ -41,8 +41,25 @@ def test_trace_records_and_summary(trained, tiny_world, known, name):
             assert np.abs(ie[before]).max(initial=0.0) <= 1e-6
         expected = {"single": [1, 2], "multi": [2], "llm": [2]}[t["setting"]]
         assert t["window"] in expected
+    # the window sweep (every window 1..L at the constraint's tokens) agrees with the full
+    # trace's windows, averaged over the constraint's rows
+    by_window = {(t["qid"], t["window"]): t for t in traced}
+    swept = [t for t in traced if "window_sweep" in t]
+    assert len(swept) == len(records) - 1
+    for t in swept:
+        sw = t["window_sweep"]
+        assert sw["windows"] == list(range(1, n_layers + 1))
+        for i, w in enumerate(sw["windows"]):
+            if (t["qid"], w) not in by_window:
+                continue
+            for kind in cfg.kinds:
+                full = study.constraint_curve(by_window[(t["qid"], w)], kind)
+                np.testing.assert_allclose(sw["ie"][kind][i], full, atol=1e-6)
     summary = study.summarise([{"model": name, "split": "known", **out}])
     entry = summary[name]["known"]
+    for setting, sweep in entry["window_sweep"].items():
+        assert sweep["n"] == sum(t["setting"] == setting for t in swept)
+        assert len(sweep["kinds"]["mlp"]) == n_layers
     assert entry["n_candidates"] == out["n_candidates"]
     for setting, kinds in entry["traces"].items():
         for windows in kinds.values():

@@ -123,16 +123,44 @@ def test_f2_needs_an_early_and_a_middle_causal_layer():
         assert row.verdict == verdict
 
 
-def test_f2_window_is_decided_only_on_a_sweep_from_window_1():
-    single = traced("single", {"mlp": [peak_at(1, window=1)]})["known"]["traces"]
-    unswept = traced("multi", {"mlp": [peak_at(1, window=3)]})["known"]["traces"]
-    swept = traced(
-        "multi", {"mlp": [peak_at(1, window=1, significant=False), peak_at(1, window=3)]}
-    )["known"]["traces"]
-    for multi, verdict in ((unswept, INCONCLUSIVE), (swept, SUPPORTED)):
-        ev = Evidence({"m": "mllm"}, trace={"m": {"known": {"traces": single | multi}}})
-        (row,) = storage.windows(ev, RULES)
-        assert row.verdict == verdict, row.reason
+def sweep(first_window_restoring, n=50, windows=(1, 2, 3, 4, 5, 6), drop=0.6):
+    """A window sweep whose mlp restores 0.4 (>= half the drop 0.6) at layer 1 from
+    `first_window_restoring` on, and 0.1 below it."""
+    per_window = []
+    for w in windows:
+        means = [0.0] * SIX
+        means[1] = 0.4 if w >= first_window_restoring else 0.1
+        per_window.append(
+            {"mean_ie_by_layer": means, "p_holm_ie_positive_by_layer": [NS, SIG, NS, NS, NS, NS]}
+        )
+    return {"n": n, "windows": list(windows), "mean_drop": drop, "kinds": {"mlp": per_window}}
+
+
+@pytest.mark.parametrize(
+    ("multi", "single", "verdict"),
+    [(3, 1, SUPPORTED), (1, 1, NOT_SUPPORTED), (7, 1, INCONCLUSIVE)],  # 7: never restores
+)
+def test_f2_window_smallest_window_restoring_half_the_drop(multi, single, verdict):
+    ev = Evidence(
+        {"m": "mllm"},
+        trace={"m": {"known": {"window_sweep": {"multi": sweep(multi), "single": sweep(single)}}}},
+    )
+    rows = [r for r in storage.windows(ev, RULES) if r.claim == "F2-window"]
+    assert [r.verdict for r in rows] == [verdict], rows[0].reason
+
+
+def test_window_rows_without_a_sweep_are_inconclusive_and_name_the_pair():
+    ev = Evidence(
+        {"m": "mllm", "l": "llm"},
+        trace={
+            "l": {"known": {"window_sweep": {"llm": sweep(3)}}},
+            "m": {"known": {"window_sweep": {"single": sweep(1)}}},
+        },
+    )
+    rows = {r.claim: r for r in storage.windows(ev, RULES)}
+    assert rows["F2-window"].verdict == INCONCLUSIVE
+    assert rows["F1-LLM-window"].model == "l vs m"
+    assert rows["F1-LLM-window"].verdict == SUPPORTED
 
 
 def attention(n_incorrect, p_values, correct_mean, incorrect_mean, contribution, difference):

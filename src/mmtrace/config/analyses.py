@@ -43,6 +43,9 @@ class Tracing(Strict):
     # the image-swap control (mmtrace.tracing.controls): this many single-constraint questions
     # per tracing job are traced again with another entity's image (0: none)
     image_swap: NonNegative = 5
+    # the window sweep: every question also traced at its constraint's tokens for every window
+    # 1..L (every kind), so the claims can name the smallest window that restores the fact
+    window_sweep: Flag = True
 
 
 class Attention(Strict):

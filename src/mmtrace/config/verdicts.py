@@ -23,6 +23,9 @@ class Claims(Strict):
     min_traced: Positive = 20
     # F3b / F4 compare correct with incorrect answers: fewer errors than this is `inconclusive`
     min_errors: Positive = 30
+    # F1/F2 windows: a window "restores the fact" when, at a causal layer, the mean IE at the
+    # constraint recovers at least this share of the corruption's mean drop p_clean - p_corr
+    window_share: float = Field(0.5, gt=0, le=1)
     # F4: contribution "predicts" correctness when its AUROC's CI lies above this
     chance_auroc: float = Field(0.5, ge=0, le=1)
     # F5: MultEdit may lose at most this much specificity against the unedited model

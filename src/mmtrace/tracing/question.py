@@ -146,3 +146,33 @@ def run(
         }
         for window in windows
     ]
+
+
+@torch.no_grad()
+def sweep(
+    loaded: LoadedModel, prep: Prepared, settings: TraceSettings, windows: Sequence[int]
+) -> dict:
+    """The window sweep (F2's "needs a larger window"): every kind restored at the corrupted
+    constraint's tokens only, for each window in `windows`, from the question's recorded passes;
+    the IE averaged over those tokens, per window and layer: {windows, ie: {kind: [w][layer]}}."""
+    positions = prep.enc.span_positions[prep.constraint]
+    results = trace_many(
+        loaded.model,
+        prep.enc.inputs,
+        prep.corrupted,
+        prep.answer_id,
+        settings.kinds,
+        windows,
+        positions,
+        settings.window_style,
+        batch_size=settings.batch_size,
+        noise=prep.noise,
+        passes=prep.passes,
+    )
+    return {
+        "windows": [int(w) for w in windows],
+        "ie": {
+            kind: [results[(kind, w)].ie.mean(dim=0).tolist() for w in windows]
+            for kind in settings.kinds
+        },
+    }

@@ -131,6 +131,11 @@ def trace_records(
         )
         for r in records_of:
             r["ie_embedding"] = emb
+        if cfg.window_sweep:
+            n_layers = len(records_of[0]["layers"])
+            records_of[0]["window_sweep"] = question.sweep(
+                loaded, prep, own, range(1, n_layers + 1)
+            )
         if mm and setting == "single" and swapped < cfg.image_swap:
             other = _other_image(rec, world, data_dir, derive(seed, "swap", rec.qid))
             if other is not None:
@@ -241,6 +246,36 @@ def _swap_summary(ts: list[dict], kind: str) -> dict | None:
     }
 
 
+def _sweep_summary(ts: list[dict]) -> dict | None:
+    """Per window and kind, the mean IE at the constraint per layer with Holm-adjusted
+    p-values of IE > 0, and the corruption's mean drop p_clean - p_corr (what a window's
+    restoration is measured against)."""
+    swept = [t for t in ts if "window_sweep" in t]
+    if not swept:
+        return None
+    windows = swept[0]["window_sweep"]["windows"]
+    out: dict = {
+        "n": len(swept),
+        "windows": windows,
+        "mean_drop": float(np.mean([t["p_clean"] - t["p_corr"] for t in swept])),
+        "kinds": {},
+    }
+    for kind in swept[0]["window_sweep"]["ie"]:
+        per_window = []
+        for i in range(len(windows)):
+            ie = np.array([t["window_sweep"]["ie"][kind][i] for t in swept])
+            mean = ie.mean(axis=0)
+            p = holm([greater_than_zero(ie[:, j]) for j in range(mean.size)])
+            per_window.append(
+                {
+                    "mean_ie_by_layer": [float(v) for v in mean],
+                    "p_holm_ie_positive_by_layer": [float(v) for v in p],
+                }
+            )
+        out["kinds"][kind] = per_window
+    return out
+
+
 def summarise(shards: list[dict]) -> dict:
     """Per model, split, setting, kind and window: questions traced and excluded, mean p_clean
     and p_corr, the layer of peak mean IE at the constraint tokens, the embedding row there
@@ -261,6 +296,15 @@ def summarise(shards: list[dict]) -> dict:
         entry["n_candidates"] = m["n_candidates"]
         entry["excluded"] = dict(sorted(m["excluded"].items()))
         entry["traces"] = {}
+    sweeps: dict[tuple, list[dict]] = defaultdict(list)
+    for shard in shards:
+        for t in shard["traces"]:
+            if "window_sweep" in t:
+                sweeps[(shard["model"], shard["split"], t["setting"])].append(t)
+    for (model, split, setting), ts in sorted(sweeps.items()):
+        swept = _sweep_summary(ts)
+        if swept:
+            out[model][split].setdefault("window_sweep", {})[setting] = swept
     for (model, split, setting, kind, window), ts in sorted(groups.items()):
         per_question = np.array([constraint_curve(t, kind) for t in ts])
         curve, half = mean_ci(per_question)

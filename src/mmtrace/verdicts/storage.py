@@ -117,52 +117,78 @@ def rows(ev: Evidence, rules: Claims) -> list[Row]:
     return out + windows(ev, rules)
 
 
-def _smallest_window(
-    ev: Evidence, model: str, setting: str, rules: Claims
-) -> tuple[int | None, str]:
-    """The smallest traced window at which the constraint's IE has a causal layer (mlp), if
-    the windows traced start at 1; otherwise why it cannot be told."""
-    found = []
-    for split, s in sorted(ev.trace.get(model, {}).items()):
-        ws = s.get("traces", {}).get(setting, {}).get("mlp", {})
-        sizes = sorted(e["window"] for e in ws.values())
-        if not sizes:
-            continue
-        if sizes[0] != 1:
-            return None, f"{setting} traced at windows {sizes} only (a sweep from 1 is needed)"
-        for size in sizes:
-            if layer_evidence(ws[f"window_{size}"], rules).peak is not None:
-                found.append(size)
-                break
-        else:
-            return None, f"{setting}/{split}: no window in {sizes} has a causal layer"
-    return (max(found), "") if found else (None, f"{setting}: not traced")
+def smallest_window(sweep: dict | None, rules: Claims) -> tuple[int | None, str]:
+    """The smallest swept window whose restoration at the constraint (mlp) has a causal layer
+    recovering at least `window_share` of the corruption's mean drop; None and why otherwise."""
+    if not sweep:
+        return None, "no window sweep (tracing.window_sweep)"
+    if sweep["n"] < rules.min_traced:
+        return None, f"{sweep['n']} swept < {rules.min_traced}"
+    need = rules.window_share * sweep["mean_drop"]
+    for w, e in zip(sweep["windows"], sweep["kinds"]["mlp"], strict=True):
+        for m, p in zip(e["mean_ie_by_layer"], e["p_holm_ie_positive_by_layer"], strict=True):
+            if p < rules.alpha and m > 0 and m >= need:
+                return w, ""
+    return None, f"no window up to {sweep['windows'][-1]} restores {need:.3f}"
 
 
-def windows(ev: Evidence, rules: Claims) -> list[Row]:
-    """F2's "needs a larger window": the smallest window with a causal layer is larger for
-    multi-constraint questions than for single-constraint ones."""
+def _window_rows(ev: Evidence, rules: Claims, claim: str, pairs, statement: str, paper: str):
+    """One row per (model, larger setting, smaller setting, partner model): the larger
+    setting's smallest window must exceed the smaller's in every split where both were swept."""
     out = []
-    for model in ev.studied("mllm"):
-        single, why_s = _smallest_window(ev, model, "single", rules)
-        multi, why_m = _smallest_window(ev, model, "multi", rules)
-        if single is None or multi is None:
-            verdict, reason = INCONCLUSIVE, "; ".join(x for x in (why_s, why_m) if x)
-        else:
-            verdict = SUPPORTED if multi > single else NOT_SUPPORTED
-            reason = f"smallest causal window: multi {multi}, single {single}"
+    for model, big, partner, small in pairs:
+        parts, numbers = [], {}
+        for split, s in sorted(ev.trace.get(model, {}).items()):
+            other = ev.trace.get(partner, {}).get(split, {})
+            a_sweep = s.get("window_sweep", {}).get(big)
+            b_sweep = other.get("window_sweep", {}).get(small)
+            if not a_sweep and not b_sweep:
+                continue
+            a, why_a = smallest_window(a_sweep, rules)
+            b, why_b = smallest_window(b_sweep, rules)
+            numbers[f"{split}/{big}"], numbers[f"{split}/{small}"] = a, b
+            if a is None or b is None:
+                why = "; ".join(f"{n}: {w}" for n, w in ((big, why_a), (small, why_b)) if w)
+                parts.append((INCONCLUSIVE, f"{split}: {why}"))
+            else:
+                verdict = SUPPORTED if a > b else NOT_SUPPORTED
+                parts.append((verdict, f"{split}: {big} {a} vs {small} {b}"))
+        verdict, reason = combine(parts)
         out.append(
             Row(
-                "F2-window",
-                model,
-                "multi-constraint questions need a larger window",
-                "window 6 vs 1-3 of 32",
-                "smallest window with a causal layer (mlp)",
-                f"single={single}, multi={multi}",
-                "multi's smallest causal window > single's (windows swept from 1)",
+                claim,
+                model if partner == model else f"{model} vs {partner}",
+                statement,
+                paper,
+                f"smallest window (mlp, swept 1..L) restoring >= {rules.window_share:g} of the "
+                "corruption's drop at a causal layer",
+                ", ".join(f"{k}={v}" for k, v in numbers.items()) or "n/a",
+                f"{big}'s smallest window > {small}'s, per split",
                 verdict,
-                reason,
-                {"single": single, "multi": multi},
+                reason or "no window sweep (tracing.window_sweep)",
+                numbers,
             )
         )
     return out
+
+
+def windows(ev: Evidence, rules: Claims) -> list[Row]:
+    """The windows the claims mention: multi-constraint questions need a larger window than
+    single-constraint ones (F2), and the LLM a larger one than its MLLM (F1, window 5 vs 1-3)."""
+    mllms, llms = ev.studied("mllm"), ev.studied("llm")
+    out = _window_rows(
+        ev,
+        rules,
+        "F2-window",
+        [(m, "multi", m, "single") for m in mllms],
+        "multi-constraint questions need a larger window",
+        "window 6 vs 1-3 of 32",
+    )
+    return out + _window_rows(
+        ev,
+        rules,
+        "F1-LLM-window",
+        [(llm, "llm", m, "single") for llm in llms for m in mllms],
+        "the LLM needs a larger window than the MLLM",
+        "window 5 (LLM) vs 1-3 (MLLM) of 32",
+    )
