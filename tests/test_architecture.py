@@ -124,3 +124,27 @@ def test_no_code_file_is_far_above_400_lines():
         and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not long, f"files over {MAX_LINES} lines: {long}"
+
+
+def test_the_verdicts_read_results_and_import_no_analysis():
+    """mmtrace.verdicts decides claims from the analyses' summary files; it must not borrow
+    their code (nor the validation package's), so a claim reads what a run wrote."""
+    edges = []
+    for path in _modules():
+        if _name(path).split(".")[:2] != ["mmtrace", "verdicts"]:
+            continue
+        for module, names in _imports(path):
+            for t in [module] + [f"{module}.{n}" for n in names]:
+                parts = t.split(".")
+                if (
+                    parts[0] == "mmtrace"
+                    and len(parts) > 1
+                    and parts[1]
+                    in (
+                        *ANALYSES,
+                        "validation",
+                        "models",
+                    )
+                ):
+                    edges.append(f"{_name(path)} -> {t}")
+    assert not edges, "\n".join(sorted(set(edges)))
