@@ -21,7 +21,8 @@ class Claims(Strict):
     middle_until: float = Field(2 / 3, gt=0, le=1)
     # a trace-based verdict needs this many traced questions in a split, else `inconclusive`
     min_traced: Positive = 20
-    # F3b / F4 compare correct with incorrect answers: fewer errors than this is `inconclusive`
+    # F3b / F4 compare correct with incorrect answers: fewer than this in either class is
+    # `inconclusive` (and fewer edits than this for F5)
     min_errors: Positive = 30
     # F1/F2 windows: a window "restores the fact" when, at a causal layer, the mean IE at the
     # constraint recovers at least this share of the corruption's mean drop p_clean - p_corr

@@ -142,8 +142,8 @@ def _window_rows(ev: Evidence, rules: Claims, claim: str, pairs, statement: str,
             other = ev.trace.get(partner, {}).get(split, {})
             a_sweep = s.get("window_sweep", {}).get(big)
             b_sweep = other.get("window_sweep", {}).get(small)
-            if not a_sweep and not b_sweep:
-                continue
+            if not a_sweep:
+                continue  # e.g. a split without multi-constraint questions
             a, why_a = smallest_window(a_sweep, rules)
             b, why_b = smallest_window(b_sweep, rules)
             numbers[f"{split}/{big}"], numbers[f"{split}/{small}"] = a, b

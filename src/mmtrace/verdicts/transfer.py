@@ -88,9 +88,10 @@ def separation(ev: Evidence, rules: Claims) -> list[Row]:
                 f"correct>incorrect at {_layers(better)}, incorrect>correct at "
                 f"{_layers(worse)} (n={c['correct']['n']}/{n_bad})"
             )
-            if n_bad < rules.min_errors:
+            n_good = c["correct"]["n"]
+            if min(n_bad, n_good) < rules.min_errors:
                 verdict = INCONCLUSIVE
-                reason = f"{n_bad} incorrect answers < {rules.min_errors}"
+                reason = f"{n_good} correct / {n_bad} incorrect: a class < {rules.min_errors}"
             else:
                 middle = [x for x in better if band(x, n_layers, rules) == "middle"]
                 verdict = SUPPORTED if middle else NOT_SUPPORTED
@@ -105,7 +106,7 @@ def separation(ev: Evidence, rules: Claims) -> list[Row]:
                 "per-layer Mann-Whitney p, Holm-corrected",
                 value,
                 f"a middle layer with correct > incorrect at Holm p < {rules.alpha}; "
-                f">= {rules.min_errors} errors",
+                f">= {rules.min_errors} answers in each class",
                 verdict,
                 reason,
                 numbers,
@@ -139,9 +140,12 @@ def prediction(ev: Evidence, rules: Claims) -> list[Row]:
             )
             predicts = con["ci95"][0] > rules.chance_auroc
             conf_better = diff["ci95"][1] < 0
-            if n_bad < rules.min_errors:
+            n_good = fp["evaluation"]["n"] - n_bad
+            if min(n_bad, n_good) < rules.min_errors:
                 verdict = INCONCLUSIVE
-                reason = f"{n_bad} incorrect answers evaluated < {rules.min_errors}"
+                reason = (
+                    f"{n_good} correct / {n_bad} incorrect evaluated: a class < {rules.min_errors}"
+                )
             else:
                 verdict = SUPPORTED if predicts and conf_better else NOT_SUPPORTED
                 reason = (
@@ -158,7 +162,7 @@ def prediction(ev: Evidence, rules: Claims) -> list[Row]:
                 "AUROC on the held-out half (layer chosen on the other half), bootstrap CI",
                 value,
                 f"contribution's CI above {rules.chance_auroc} and the difference's CI "
-                f"below 0; >= {rules.min_errors} errors",
+                f"below 0; >= {rules.min_errors} answers in each class",
                 verdict,
                 reason,
                 numbers,
