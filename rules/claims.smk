@@ -58,3 +58,37 @@ rule verify:
         settings=config["verify"],
     script:
         "scripts/verify.py"
+
+
+# `snakemake robustness`: the whole workflow once per seed of config `robustness.seeds` (nested
+# runs under results/robustness/seed_<s>/), then the claims pooled. Not part of `all`.
+rule robustness_seed:
+    output:
+        claims=RESULTS / "robustness" / "seed_{seed}" / "results" / "claims.json",
+    log:
+        LOGS / "robustness" / "seed_{seed}.log",
+    conda:
+        ENV
+    threads: workflow.cores
+    params:
+        workflow_config={k: v for k, v in config.items()},
+    script:
+        "scripts/robustness_seed.py"
+
+
+rule robustness:
+    input:
+        seed_claims=expand(
+            rules.robustness_seed.output.claims, seed=config["robustness"]["seeds"]
+        ),
+    output:
+        pooled=RESULTS / "robustness.json",
+        markdown=RESULTS / "robustness.md",
+    log:
+        LOGS / "robustness.log",
+    conda:
+        ENV
+    params:
+        seeds=config["robustness"]["seeds"],
+    script:
+        "scripts/robustness.py"

@@ -44,7 +44,7 @@ from mmtrace.config.toy import (
     ToyWorld,
     VisionCfg,
 )
-from mmtrace.config.verdicts import Claims, Tolerance, Verify
+from mmtrace.config.verdicts import Claims, Robustness, Tolerance, Verify
 
 __all__ = [
     "REQUIRED_SOURCES",
@@ -68,6 +68,7 @@ __all__ = [
     "Prompts",
     "RandomCfg",
     "Resources",
+    "Robustness",
     "Routes",
     "Source",
     "TextModelCfg",
@@ -117,6 +118,7 @@ class Config(Strict):
     validation: Validation = Validation()
     claims: Claims = Claims()
     verify: Verify = Verify()
+    robustness: Robustness = Robustness()
     resources: dict[str, Resources] = {}
     paper: Paper = Paper()
 

@@ -62,3 +62,10 @@ class Verify(Strict):
         if "default" not in self.tolerances:
             raise ValueError("verify.tolerances needs a `default` entry")
         return self
+
+
+class Robustness(Strict):
+    """`snakemake robustness`: the whole workflow once per seed (each a complete run under
+    results/robustness/seed_<s>/), and the claims pooled over the seeds."""
+
+    seeds: list[int] = Field([1234, 1235, 1236], min_length=1)

@@ -91,3 +91,60 @@ def verify(*, claims: Path, reference: Path, settings: dict, reproduction: Path)
             f"{len(failed)} statistic(s) differ from {reference} beyond tolerance: "
             f"{names}{more} (the full report is in this job's log)"
         )
+
+
+def robustness_seed(*, seed: int, workflow_config: dict, threads: int, claims: Path) -> None:
+    """One complete run of the workflow with `seed`, under the folder of `claims`
+    (results/robustness/seed_<s>/results/claims.json): a nested Snakemake on this run's own
+    config with the seed and the paths replaced, up to its claims."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    base = claims.parent.parent
+    cfg = {
+        **workflow_config,
+        "seed": int(seed),
+        "paths": {
+            "data": str(base / "data"),
+            "results": str(base / "results"),
+            "figures": str(base / "figures"),
+            "tables": str(base / "paper_tables"),
+            "logs": str(base / "logs"),
+        },
+    }
+    base.mkdir(parents=True, exist_ok=True)
+    cfg_file = base / "config.yaml"
+    write_text(cfg_file, yaml.safe_dump(cfg, sort_keys=True))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(threads),
+        "--nolock",
+        "--configfile",
+        str(cfg_file),
+        "--",
+        "claims",
+    ]
+    log.info("seed %d: %s", seed, " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    log.info("%s", proc.stdout[-4000:] + proc.stderr[-8000:])
+    if proc.returncode != 0 or not claims.is_file():
+        raise RuntimeError(
+            f"the seed-{seed} run failed (exit {proc.returncode}); its logs are in {base / 'logs'}"
+        )
+
+
+def robustness(*, seed_claims: list[Path], seeds: list, pooled: Path, markdown: Path) -> None:
+    """Pool the seeds' claims: each claim's verdict per seed, and `unstable` where they differ."""
+    from mmtrace.verdicts.robustness import markdown as render
+    from mmtrace.verdicts.robustness import pool
+
+    out = pool({int(s): read_json(p) for s, p in zip(seeds, seed_claims, strict=True)})
+    for r in out["rows"]:
+        log.info("%s / %s: %s %s", r["claim"], r["model"], r["pooled"], r["verdicts"])
+    write_json(pooled, out)
+    write_text(markdown, render(out))

@@ -1,0 +1,3 @@
+from mmtrace.steps import claims, run
+
+run(snakemake, claims.robustness)
