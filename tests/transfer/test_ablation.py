@@ -199,3 +199,45 @@ def test_variants_from_precomputed_image_features_equal_the_pixel_path(trained, 
             for j, k in enumerate([1, 2]):
                 sel = [i for i, (kk, r, _) in enumerate(plan) if kk == k and r == ranking]
                 assert out[way][ranking]["p"][j] == pytest.approx(float(p[sel].mean()), abs=1e-6)
+
+
+def test_per_layer_blocking_equals_blocking_every_token_at_that_layer(trained, tiny_world):
+    """The per-layer curve (every visual token blocked in one layer) equals the top-k knockout
+    at k = all visual tokens with `block_layers` = that one layer; its summary has one Holm
+    p-value per layer."""
+    from mmtrace.models.encoding import encode_record
+
+    loaded = load(trained["mm-llama"], "mllm")
+    rec = load_questions([tiny_world / "known.csv"])[0]
+    enc = encode_record(loaded, rec, Prompts(), tiny_world)
+    n = len(enc.image_positions)
+    contrib = np.arange(n, dtype=float)
+    out = ablation.ablate_question(
+        loaded, enc, [5], contrib, [n], ["block"], [0], None, 1, 0, 64, per_layer=True
+    )
+    n_layers = loaded.model.config.text_config.num_hidden_layers
+    assert len(out["per_layer"]["p"]) == n_layers
+    for layer in range(n_layers):
+        at = ablation.ablate_question(
+            loaded, enc, [5], contrib, [n], ["block"], [layer], None, 1, 0, 64
+        )
+        assert out["per_layer"]["p"][layer] == pytest.approx(at["block"]["top"]["p"][0], abs=1e-6)
+    rows = [{"qid": "q", "split": "known", "n_visual": n, **out}] * 3
+    summary = study.summarise_ablation(
+        [
+            {
+                "model": "m",
+                "split": "known",
+                "ways": ["block"],
+                "block_layers": [0],
+                "mean_images": 0,
+                "records": rows,
+                "excluded": {},
+            }
+        ]
+    )
+    per_layer = summary["m"]["splits"]["known"]["per_layer"]
+    assert per_layer["n"] == 3 and len(per_layer["p_holm_drop_positive"]) == n_layers
+    np.testing.assert_allclose(
+        per_layer["drop_p_answer"], [out["p_clean"] - p for p in out["per_layer"]["p"]], atol=1e-9
+    )

@@ -318,3 +318,33 @@ def test_every_row_has_a_verdict_a_rule_and_a_reason():
     for r in rows:
         assert r.verdict in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
         assert r.rule and r.reason and r.statement
+
+
+@pytest.mark.parametrize(
+    ("drops", "p_first", "verdict"),
+    [
+        ([0.5, 0.1, 0.0], 1e-4, SUPPORTED),
+        ([0.1, 0.5, 0.0], 1e-4, NOT_SUPPORTED),  # transfer happens later
+        ([0.5, 0.1, 0.0], 0.3, NOT_SUPPORTED),  # not significant
+    ],
+)
+def test_f3_layer_first_layer_blocking_hurts_most(drops, p_first, verdict):
+    curve = {"n": 50, "drop_p_answer": drops, "p_holm_drop_positive": [p_first, 0.5, 0.5]}
+    ev = Evidence({"m": "mllm"}, ablation={"m": {"splits": {"all": {"per_layer": curve}}}})
+    (row,) = transfer.transfer_layer(ev, RULES)
+    assert row.verdict == verdict, row.reason
+
+
+def test_ablation_is_judged_below_k_equal_all_tokens():
+    """At k = all visual tokens top, random and bottom are the same set: the rule reads the
+    largest k below it."""
+    way = {
+        "k": [1, 8, 16],
+        "n_visual": 16,
+        "top": {"drop_p_answer": [0.0, 0.3, 0.6]},
+        "random": {"drop_p_answer": [0.0, 0.1, 0.6]},
+        "p_value_top_vs_random": [0.5, 1e-4, 1.0],
+    }
+    ev = Evidence({"m": "mllm"}, ablation={"m": {"splits": {"all": {"n": 50, "block": way}}}})
+    (row,) = transfer.ablation(ev, RULES)
+    assert row.verdict == SUPPORTED and "k=8" in row.reason

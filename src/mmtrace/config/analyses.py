@@ -79,6 +79,9 @@ class Ablation(Strict):
     max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
     shards: Shards = 1
     batch_size: int = Field(64, ge=1)  # ablated variants per forward pass
+    # every visual token blocked in one layer at a time (one pass per layer): where transfer
+    # happens (the first attention layer, by F3)
+    per_layer: Flag = True
 
     @model_validator(mode="after")
     def _fractions(self) -> Ablation:

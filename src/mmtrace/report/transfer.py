@@ -162,18 +162,43 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
     return save_figure(fig, stem)
 
 
+def _per_layer_panel(ax, split_entry: dict, first: bool) -> None:
+    """Every visual token blocked in one layer only: p(answer) (solid, 95% CI) and accuracy
+    (dashed) per layer; layers whose drop is > 0 at Holm p < 0.05 are starred."""
+    g = split_entry["per_layer"]
+    clean = split_entry[next(w for w in WAY_LABELS if w in split_entry)]["clean"]
+    layers = np.arange(len(g["drop_p_answer"]))
+    p = clean["p_answer"] - np.asarray(g["drop_p_answer"])
+    ci = clean["p_answer"] - np.asarray(g["drop_p_answer_ci95"])
+    colour = RANKING_COLOURS["top"]
+    ax.plot(layers, p, color=colour, marker="o", ms=3)
+    ax.fill_between(layers, ci[:, 1], ci[:, 0], color=colour, alpha=0.2, lw=0)
+    ax.plot(layers, clean["accuracy"] - np.asarray(g["drop_accuracy"]), color=colour, ls="--")
+    for x, q in zip(layers, g["p_holm_drop_positive"], strict=True):
+        if q is not None and q < 0.05:
+            ax.text(x, 1.02, "*", ha="center", va="bottom")
+    ax.set_ylim(0, 1.1)
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer where every visual token is blocked")
+    if first:
+        ax.set_ylabel("one layer blocked\np(answer) / accuracy (dashed)")
+
+
 def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
     """Visual-token ablation: p(answer) (solid) and accuracy (dashed) against k for top-k,
     random-k and bottom-k knockouts, per way (rows) and split (columns), with 95% CIs; k where
-    top-k drops more than random-k at p < 0.05 (Wilcoxon) are starred."""
+    top-k drops more than random-k at p < 0.05 (Wilcoxon) are starred. Last row, where run:
+    every visual token blocked in one layer at a time (where the image's information moves)."""
     apply_style()
     entry = summary[model]
     splits = [s for s in _splits(entry, pooled=True) if entry["splits"][s]["n"]]
     ways = entry["ways"]
     if not splits:
         return empty_figure(stem, f"{model}: no question was ablated")
-    fig = Figure(figsize=(2.8 * len(splits), 0.8 + 2.5 * len(ways)), layout="constrained")
-    axes = fig.subplots(len(ways), len(splits), squeeze=False)
+    per_layer = all("per_layer" in entry["splits"][s] for s in splits)
+    n_rows = len(ways) + int(per_layer)
+    fig = Figure(figsize=(2.8 * len(splits), 0.8 + 2.5 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, len(splits), squeeze=False)
     for r, way in enumerate(ways):
         for c, split in enumerate(splits):
             ax = axes[r][c]
@@ -197,6 +222,9 @@ def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
                 ax.set_ylabel(f"{WAY_LABELS[way]}\np(answer) / accuracy (dashed)")
             if r == len(ways) - 1:
                 ax.set_xlabel("k visual tokens knocked out")
+    if per_layer:
+        for c, split in enumerate(splits):
+            _per_layer_panel(axes[len(ways)][c], entry["splits"][split], c == 0)
     axes[0][0].legend(loc="lower left")
     layers = entry["block_layers"]
     fig.suptitle(

@@ -174,11 +174,14 @@ def ablate_question(
     draws: int,
     seed: int,
     batch_size: int,
+    per_layer: bool = False,
 ) -> dict:
     """p(answer) and correctness of one question under every knockout.
 
     Returns {way: {ranking: {"p": [per k], "correct": [per k]}}} with random draws averaged,
-    plus the clean `p_clean` and `correct_clean`; `gold` are the answer's first-token ids."""
+    plus the clean `p_clean` and `correct_clean`; `gold` are the answer's first-token ids.
+    `per_layer`: also `per_layer` = {"p", "correct"} per layer l with every visual token
+    blocked (from every later token) in layer l only: where the image's information moves."""
     model = loaded.model
     gold_t = torch.as_tensor(list(gold), device=loaded.device)
 
@@ -229,6 +232,17 @@ def ablate_question(
                 result[ranking]["p"].append(float(p_all[sel].mean()))
                 result[ranking]["correct"].append(float(ok_all[sel].mean()))
         out[way] = result
+    if per_layer:
+        single = {"inputs_embeds": embeds}
+        if mask is not None:
+            single["attention_mask"] = mask
+        curve_p, curve_ok = [], []
+        for layer in range(len(locate(model))):
+            with blocking(model, [list(enc.image_positions)], [layer]):
+                p, ok = score(model(**single).logits)
+            curve_p.append(float(p[0]))
+            curve_ok.append(bool(ok[0]))
+        out["per_layer"] = {"p": curve_p, "correct": curve_ok}
     return out
 
 
