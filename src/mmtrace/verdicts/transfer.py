@@ -256,7 +256,8 @@ def transfer_layer(ev: Evidence, rules: Claims) -> list[Row]:
 def rows(ev: Evidence, rules: Claims) -> list[Row]:
     return (
         concentration(ev, rules)
+        + transfer_layer(ev, rules)
         + separation(ev, rules)
         + prediction(ev, rules)
-        + (ablation(ev, rules))
+        + ablation(ev, rules)
     )
