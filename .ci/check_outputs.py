@@ -151,8 +151,14 @@ def check_attention_summary(path: Path) -> str:
         for split, e in splits.items():
             if "failure_prediction" not in e or "constraint_to_last" not in e:
                 raise AssertionError(f"{path}: {model}/{split}: missing analyses")
-            conc = e.get("visual", {}).get("concentration", {}).get("mean")
-            if "visual" in e and not (_is_number(conc) and 0 < conc <= 1):
+            visual = e.get("visual")
+            if visual and visual.get("n") == 0 and visual.get("n_zero_contribution", 0) > 0:
+                # every contribution is exactly 0 (the route-cut control: the constraint
+                # cannot see the image), so there is no share to concentrate: a finding
+                notes.append(f"{model}/{split}: all {visual['n_zero_contribution']} zero")
+                continue
+            conc = (visual or {}).get("concentration", {}).get("mean")
+            if visual is not None and not (_is_number(conc) and 0 < conc <= 1):
                 raise AssertionError(f"{path}: {model}/{split}: concentration {conc}")
         notes.append(f"{model}: n={splits['all']['n']}")
     return ", ".join(sorted(notes))

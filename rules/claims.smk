@@ -67,9 +67,12 @@ rule robustness_seed:
         claims=RESULTS / "robustness" / "seed_{seed}" / "results" / "claims.json",
     log:
         LOGS / "robustness" / "seed_{seed}.log",
+    # the driver of a nested run: it stays on this machine (whose cores it may use, scaled
+    # down to --cores), and its nested workflow runs the model jobs
+    localrule: True
     conda:
         ENV
-    threads: workflow.cores
+    threads: 4
     params:
         workflow_config={k: v for k, v in config.items()},
     script:

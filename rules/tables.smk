@@ -43,3 +43,4 @@ rule tables:
         rules.table_model_accuracy.output,
         rules.table_editing.output,
         [TABLES / "validation.tex"] if CONTROLS else [],
+        TABLES / "claims.tex",
