@@ -253,6 +253,7 @@ def write_table(path: str | Path, tex: str) -> None:
 _DOCUMENT = r"""\documentclass{article}
 \usepackage[utf8]{inputenc}
 \usepackage{booktabs}
+\usepackage{longtable}
 \pagestyle{empty}
 \begin{document}
 %s
