@@ -49,7 +49,7 @@ rule table_validation:
             TABLES / "validation.tex",
             caption="../report/table_validation.rst",
             category=REPORT_VALIDATION,
-            labels={"table": "validation"},
+            labels={"table": "validation table"},
         ),
     log:
         LOGS / "table_validation.log",
