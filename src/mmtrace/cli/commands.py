@@ -65,7 +65,7 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
     Prompts(**{role: template})  # the same placeholder checks as the config's prompts
     image = load_image(args.image) if role == "mllm" else None
     for name in ("out", "plot", "save"):
-        target = getattr(args, name, None)
+        target = vars(args).get(name)  # the parsed options only, never a class attribute
         if target is not None and Path(target).is_dir():
             raise CliError(f"--{name} is a directory", str(target), "give a file name")
     loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
@@ -97,10 +97,10 @@ def trace(args: argparse.Namespace) -> int:
         f"answer {record['answer']!r}: p_clean={record['p_clean']:.4f} "
         f"p_corr={record['p_corr']:.4f}; wrote {args.out}"
     )
-    if args.plot is not None:
+    if vars(args).get("plot") is not None:
         from mmtrace.report.traces import plot_trace
 
-        written = plot_trace(record, plot_path(args.plot))
+        written = plot_trace(record, plot_path(vars(args)["plot"]))
         print("plotted " + ", ".join(str(p) for p in written))
     return 0
 
@@ -155,10 +155,10 @@ def attention(args: argparse.Namespace) -> int:
         )
         + f"; wrote {args.out}"
     )
-    if args.plot is not None:
+    if vars(args).get("plot") is not None:
         from mmtrace.report.transfer import plot_question
 
-        written = plot_question(record, plot_path(args.plot))
+        written = plot_question(record, plot_path(vars(args)["plot"]))
         print("plotted " + ", ".join(str(p) for p in written))
     return 0
 
@@ -169,10 +169,11 @@ def edit(args: argparse.Namespace) -> int:
     from mmtrace.editing.multedit import MultEditSettings, multedit, target_logprob
     from mmtrace.models.scoring import first_answer_token
 
-    if args.save is not None and not args.force and _same_folder(args.save, args.model):
+    save = vars(args).get("save")  # (nnsight, a test dependency, gives every object .save)
+    if save is not None and not args.force and _same_folder(save, args.model):
         raise CliError(
             "--save would overwrite the model it edits",
-            str(args.save),
+            str(save),
             "save elsewhere, or add --force",
         )
     loaded, enc, _, _ = _load_question(args, "edit", mllm=True)
@@ -201,10 +202,10 @@ def edit(args: argparse.Namespace) -> int:
         f"(MultEdit at layer {args.layer}, ||delta|| = {edit.info['delta_norm']:.3g}, "
         f"||v0|| = {edit.info['v0_norm']:.3g})"
     )
-    if args.save is not None:
-        loaded.model.save_pretrained(args.save)  # safetensors
-        loaded.processor.save_pretrained(args.save)
-        print(f"saved the edited model to {args.save}")
+    if save is not None:
+        loaded.model.save_pretrained(save)  # safetensors
+        loaded.processor.save_pretrained(save)
+        print(f"saved the edited model to {save}")
     return 0
 
 

@@ -125,19 +125,7 @@ def run(
         "p_clean": prep.p_clean,
         "p_corr": prep.p_corr,
     }
-    results = trace_many(
-        loaded.model,
-        enc.inputs,
-        prep.corrupted,
-        prep.answer_id,
-        settings.kinds,
-        windows,
-        positions,
-        settings.window_style,
-        batch_size=settings.batch_size,
-        noise=prep.noise,
-        passes=prep.passes,
-    )
+    results = _restore(loaded, prep, settings, windows, positions)
     return [
         {
             **base,
@@ -148,15 +136,15 @@ def run(
     ]
 
 
-@torch.no_grad()
-def sweep(
-    loaded: LoadedModel, prep: Prepared, settings: TraceSettings, windows: Sequence[int]
+def _restore(
+    loaded: LoadedModel,
+    prep: Prepared,
+    settings: TraceSettings,
+    windows: Sequence[int],
+    positions: Sequence[int],
 ) -> dict:
-    """The window sweep (F2's "needs a larger window"): every kind restored at the corrupted
-    constraint's tokens only, for each window in `windows`, from the question's recorded passes;
-    the IE averaged over those tokens, per window and layer: {windows, ie: {kind: [w][layer]}}."""
-    positions = prep.enc.span_positions[prep.constraint]
-    results = trace_many(
+    """Every kind and window at `positions`, from the question's recorded passes."""
+    return trace_many(
         loaded.model,
         prep.enc.inputs,
         prep.corrupted,
@@ -169,6 +157,17 @@ def sweep(
         noise=prep.noise,
         passes=prep.passes,
     )
+
+
+@torch.no_grad()
+def sweep(
+    loaded: LoadedModel, prep: Prepared, settings: TraceSettings, windows: Sequence[int]
+) -> dict:
+    """The window sweep (F2's "needs a larger window"): every kind restored at the corrupted
+    constraint's tokens only, for each window in `windows`, from the question's recorded passes;
+    the IE averaged over those tokens, per window and layer: {windows, ie: {kind: [w][layer]}}."""
+    positions = prep.enc.span_positions[prep.constraint]
+    results = _restore(loaded, prep, settings, windows, positions)
     return {
         "windows": [int(w) for w in windows],
         "ie": {
