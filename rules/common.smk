@@ -64,6 +64,12 @@ def data_of(model):
     return PLANTED if config["models"][model]["data"] == "planted" else DATA
 
 
+def training_data(name):
+    """The data folder a toy MLLM learns from: the world's, or the planted world's."""
+    planted = config["toy_training"]["mllms"][name]["data"] == "planted"
+    return PLANTED if planted else DATA
+
+
 def csvs_of(model, splits=SPLITS):
     return split_csvs(splits, data_of(model))
 

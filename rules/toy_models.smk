@@ -66,8 +66,8 @@ rule train_text_model:
 
 rule train_mllm:
     input:
-        csvs=split_csvs(ANALYSED_SPLITS),
-        world=DATA / "world.json",
+        csvs=lambda wc: split_csvs(ANALYSED_SPLITS, training_data(wc.name)),
+        world=lambda wc: training_data(wc.name) / "world.json",
         vision=rules.train_vision.output.vision,
         text_model=lambda wc: trained(
             config["toy_training"]["mllms"][wc.name]["text_model"]

@@ -18,6 +18,9 @@ rule validation:
     params:
         controls=CONTROLS,
         rules=config["validation"],
+        data={m: config["models"][m]["data"] for m in CONTROLS},
+        image_size=config["toy_world"]["image_size"],
+        patch=config["toy_training"]["vision"]["patch_size"],
     script:
         "scripts/validation.py"
 

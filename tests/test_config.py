@@ -39,6 +39,15 @@ def test_mllm_needs_known_text_model(raw):
         validate(bad)
 
 
+def test_a_trained_mllm_is_analysed_on_the_data_it_learnt_from(raw):
+    bad = copy.deepcopy(raw)
+    bad["toy_training"]["mllms"]["toy-phi"]["data"] = "planted"
+    with pytest.raises(ConfigError, match=r"models\.toy-phi\.data: 'default'.*'planted'"):
+        validate(bad)
+    bad["models"]["toy-phi"]["data"] = "planted"
+    assert validate(bad)["toy_training"]["mllms"]["toy-phi"]["data"] == "planted"
+
+
 def test_prompt_needs_placeholders(raw):
     bad = copy.deepcopy(raw)
     bad["prompts"]["mllm"] = "USER: {question}"

@@ -93,3 +93,40 @@ def test_a_negative_control_that_declares_a_site_counts_as_a_false_positive():
     out = summarise({"pos": "positive", "neg": "negative"}, truth, traces, {}, {}, {}, rules)
     assert "tracing mlp w1: site declared" in out["models"]["neg"]["fired"]
     assert 0 < out["false_positive_rate"] <= 1
+
+
+def test_a_trained_planted_control_is_scored_on_its_planted_tokens_only():
+    """A model trained on the planted world has no ground-truth route: its traces are not
+    validated (even a trace that would fail the compiled model's route), its Eq. 1 share and
+    knockouts are, against the planted tokens given for its data."""
+    rules = Validation(windows=[1])
+    off_route = [_trace({"mlp": (4, 1)})]
+    contributions = {"trained": [{"visual_to_constraint": [0.001] * 12 + [1.0] * 4}]}
+    knock = {
+        "ks": [1, 4],
+        "block": {
+            "top": {"correct": [1.0, 0.0]},
+            "random": {"correct": [1.0, 1.0]},
+            "bottom": {"correct": [1.0, 1.0]},
+        },
+    }
+    out = summarise(
+        {"trained": "positive"},
+        {},
+        {"trained": off_route},
+        contributions,
+        {"trained": [knock]},
+        {},
+        rules,
+        {"trained": [12, 13, 14, 15]},
+    )
+    entry = out["models"]["trained"]
+    assert entry["ground_truth"] == "planted tokens"
+    assert {r["method"] for r in entry["checks"]} == {"Eq. 1", "ablation (block, k=4)"}
+    assert (entry["passed"], entry["total"], entry["failed"]) == (2, 2, [])
+    # the same data with its planted tokens spread out fails the Eq. 1 rule
+    spread = {"trained": [{"visual_to_constraint": [1.0] * 16}]}
+    out = summarise(
+        {"trained": "positive"}, {}, {}, spread, {}, {}, rules, {"trained": [12, 13, 14, 15]}
+    )
+    assert out["models"]["trained"]["failed"] == ["Eq. 1: planted tokens dominate"]

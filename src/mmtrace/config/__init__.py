@@ -141,6 +141,12 @@ class Config(Strict):
                 raise ValueError(f"models.{name}: a toy model must be defined in toy_training")
             if spec.source == "toy" and (name in toy.multimodal) != (spec.role == "mllm"):
                 raise ValueError(f"models.{name}.role: does not match its toy_training entry")
+            if name in toy.mllms and toy.mllms[name].data != spec.data:
+                raise ValueError(
+                    f"models.{name}.data: {spec.data!r}, but toy_training.mllms.{name} is "
+                    f"trained on {toy.mllms[name].data!r} renderings; analyse it on the data it "
+                    "learnt from"
+                )
             unknown = set(spec.settings) - set(SETTINGS_SECTIONS)
             if unknown:
                 raise ValueError(f"models.{name}.settings: unknown sections {sorted(unknown)}")

@@ -84,6 +84,10 @@ class MLLMCfg(Strict):
     # the default world: unfreezing it at 5e-4 did not raise accuracy.)
     vision_lr: float = Field(0.0, ge=0)
     warmup: NonNegative = 100
+    # The renderings it learns from: the world's (`default`) or the planted world's, whose
+    # entity is drawn only in the bottom patch row (a trained control whose visual subset is
+    # known, `mmtrace.toyworld.planted`). Its `models:` entry must name the same data.
+    data: Literal["default", "planted"] = "default"
 
 
 class CompiledCfg(Strict):

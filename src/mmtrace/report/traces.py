@@ -22,8 +22,7 @@ from mmtrace.report.style import (
     split_label,
 )
 from mmtrace.stats import mean_ci
-from mmtrace.tracing.roles import ROLE_LABELS, ROLES
-from mmtrace.tracing.study import constraint_curve
+from mmtrace.tracing.roles import ROLE_LABELS, ROLES, constraint_curve
 
 KIND_LABELS = {"hidden": "hidden state", "mlp": "MLP", "attn": "self-attention"}
 KIND_COLOURS = {"hidden": "#6a3d9a", "mlp": "#2a7a2a", "attn": "#c0392b"}

@@ -12,9 +12,11 @@ from mmtrace.report.tables import render_template
 
 CAPTION = (
     "Method validation. Each method run on the controls: the compiled LLaVA (positive: its "
-    "route is known) must pass every rule; the negative controls (the compiled model with its "
-    "route cut, a randomly initialised LLaVA) must fire none. Rules and thresholds are fixed in "
-    "the config before the run."
+    "route is known) must pass every rule; a LLaVA trained on the planted world (positive for "
+    "the token-level rules only: its data fixes which visual tokens carry the entity, its route "
+    "is learnt) must pass those; the negative controls (the compiled model with its route cut, "
+    "a randomly initialised LLaVA) must fire none. Rules and thresholds are fixed in the config "
+    "before the run."
 )
 
 

@@ -22,10 +22,14 @@ def validation(
     ablation_shards: list[Path],
     edit_summary: Path,
     rules: dict,
+    data: dict,
+    image_size: int,
+    patch: int,
     summary: Path,
 ) -> None:
     """Apply the config's validation rules to the controls' traces, contributions, knockouts
-    and edits (see `mmtrace.validation`)."""
+    and edits (see `mmtrace.validation`). `data`: each control's data (`default` | `planted`)."""
+    from mmtrace.toyworld.planted import planted_tokens
     from mmtrace.validation.summary import summarise
 
     def records(paths: list[Path], key: str) -> dict[str, list[dict]]:
@@ -44,6 +48,7 @@ def validation(
         records(ablation_shards, "records"),
         read_json(edit_summary),
         config.Validation(**rules),
+        {m: planted_tokens(image_size, patch) for m, d in data.items() if d == "planted"},
     )
     for model, entry in result["models"].items():
         if entry["control"] == "positive":

@@ -4,8 +4,12 @@ group them (extended with the last visual token and a second constraint)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from mmtrace.models.encoding import EncodedQuestion
+import numpy as np
+
+if TYPE_CHECKING:  # figures read roles without loading torch and transformers
+    from mmtrace.models.encoding import EncodedQuestion
 
 # In the order figures list them.
 ROLES = (
@@ -19,6 +23,8 @@ ROLES = (
     "further",
     "last_token",
 )
+# the roles of the corrupted constraint's own tokens
+CONSTRAINT_ROLES = ("first", "middle", "last")
 ROLE_LABELS = {
     "last_image": "last visual token",
     "before": "tokens before constraint",
@@ -59,3 +65,10 @@ def roles(enc: EncodedQuestion, positions: Sequence[int], constraint: str) -> li
         else:
             out.append("further")
     return out
+
+
+def constraint_curve(trace: dict, kind: str) -> np.ndarray:
+    """Mean IE over the corrupted constraint's tokens, per layer."""
+    ie = np.asarray(trace["ie"][kind], dtype=float)
+    rows = [i for i, r in enumerate(trace["roles"]) if r in CONSTRAINT_ROLES]
+    return ie[rows].mean(axis=0)

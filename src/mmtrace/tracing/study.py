@@ -30,10 +30,9 @@ from mmtrace.models.loading import LoadedModel, load_image
 from mmtrace.seeding import derive
 from mmtrace.stats import greater_than_zero, holm, mean_ci
 from mmtrace.tracing import controls, question
+from mmtrace.tracing.roles import CONSTRAINT_ROLES, constraint_curve
 
 log = logging.getLogger(__name__)
-
-CONSTRAINT_ROLES = ("first", "middle", "last")
 
 
 def settings_from(cfg: config.Tracing, seed: int) -> question.TraceSettings:
@@ -212,13 +211,6 @@ def role_means(trace: dict, kind: str, roles: Iterable[str]) -> dict[str, np.nda
         if rows:
             out[role] = ie[rows].mean(axis=0)
     return out
-
-
-def constraint_curve(trace: dict, kind: str) -> np.ndarray:
-    """Mean IE over the corrupted constraint's tokens, per layer."""
-    ie = np.asarray(trace["ie"][kind], dtype=float)
-    rows = [i for i, r in enumerate(trace["roles"]) if r in CONSTRAINT_ROLES]
-    return ie[rows].mean(axis=0)
 
 
 def embedding_at_constraint(trace: dict) -> float | None:

@@ -16,12 +16,14 @@ statistics are deterministic.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
-from mmtrace.models.encoding import EncodedQuestion
-from mmtrace.transfer.contributions import attention_contributions
+if TYPE_CHECKING:  # the figures use the statistics below without loading torch
+    from torch import nn
+
+    from mmtrace.models.encoding import EncodedQuestion
 
 # Bound on the elements of one block of simulated random top-k indicators ([sims, questions, n]).
 MAX_SIM_BLOCK = 1 << 24
@@ -33,6 +35,8 @@ def visual_to_constraint(model: nn.Module, enc: EncodedQuestion, layer: int = 0)
     constraint, so the one the constraint's visual information should be routed into."""
     if not enc.image_positions:
         raise ValueError(f"question {enc.qid}: no visual tokens (text-only model or input?)")
+    from mmtrace.transfer.contributions import attention_contributions
+
     contrib = attention_contributions(model, enc.inputs, layers=[layer], targets=[target(enc)])
     return contrib[0, 0, enc.image_positions].double().cpu().numpy()
 

@@ -18,7 +18,11 @@ def rows(ev: Evidence, rules: Claims) -> list[Row]:
             value = f"{passed}/{total} checks hold"
             verdict = INCONCLUSIVE if not total else (NOT_SUPPORTED if failed else SUPPORTED)
             reason = ("failed: " + "; ".join(failed)) if failed else value
-            statement = "each method finds the mechanism planted in the positive control"
+            statement = (
+                "Eq. 1 and ablation find the visual tokens a trained model's data planted"
+                if entry.get("ground_truth") == "planted tokens"
+                else "each method finds the mechanism planted in the positive control"
+            )
             numbers = {"passed": passed, "total": total}
         else:
             fired = entry.get("fired", [])
