@@ -21,11 +21,13 @@ rule train_tokenizer:
 
 rule train_vision:
     output:
-        vision=MODEL_DIR / "toy-vision" / "training_log.json",
+        vision=MODEL_DIR / "toy-vision{variant}" / "training_log.json",
     log:
-        LOGS / "train_vision.log",
+        LOGS / "train_vision{variant}.log",
     benchmark:
-        BENCH / "train_vision.tsv"
+        BENCH / "train_vision{variant}.tsv"
+    wildcard_constraints:
+        variant="|-planted",
     conda:
         ENV
     threads: config["threads"]
@@ -35,6 +37,7 @@ rule train_vision:
         settings=config["toy_training"]["vision"],
         image_size=config["toy_world"]["image_size"],
         seed=config["seed"],
+        world=lambda wc: "planted" if wc.variant else "default",
     script:
         "scripts/train_vision.py"
 
@@ -68,7 +71,7 @@ rule train_mllm:
     input:
         csvs=lambda wc: split_csvs(ANALYSED_SPLITS, training_data(wc.name)),
         world=lambda wc: training_data(wc.name) / "world.json",
-        vision=rules.train_vision.output.vision,
+        vision=lambda wc: vision_tower(wc.name),
         text_model=lambda wc: trained(
             config["toy_training"]["mllms"][wc.name]["text_model"]
         ),

@@ -65,3 +65,20 @@ def test_text_model_loads_as_causal_lm(trained):
     assert type(loaded.model).__name__ == "PhiForCausalLM"
     assert loaded.model.lm_head.bias is not None  # Phi's biased lm_head, as in Phi-2
     assert not loaded.is_multimodal
+
+
+def test_planted_vision_data_draws_the_labels_in_the_code_strip_only():
+    """The planted tower learns the attributes from the bottom patch row: its renderings carry
+    the labelled triple there (as the planted world's images do) and a distractor elsewhere."""
+    import numpy as np
+
+    from mmtrace.models.train import ATTRS, _random_renders
+    from mmtrace.toyworld.planted import code_tile
+
+    images, labels = _random_renders(6, 7, 48, planted_patch=12)
+    natural, _ = _random_renders(6, 7, 48)
+    for i, image in enumerate(images):
+        attrs = {k: v[int(labels[k][i])] for k, v in ATTRS.items()}
+        strip = np.asarray(image)[36:]
+        assert all((strip[:, x : x + 12] == code_tile(attrs, 12)).all() for x in range(0, 48, 12))
+        assert not (np.asarray(natural[i])[36:] == strip).all()

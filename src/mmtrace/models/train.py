@@ -53,6 +53,7 @@ from mmtrace.models.tokenizer import train_bpe
 from mmtrace.prompts import answer_continuation
 from mmtrace.seeding import derive, seed_everything
 from mmtrace.toyworld.images import render
+from mmtrace.toyworld.planted import render_planted
 from mmtrace.toyworld.vocab import BACKGROUNDS, COLORS, SHAPES
 
 log = logging.getLogger(__name__)
@@ -103,27 +104,42 @@ class AttributeHeads(nn.Module):
         return {k: h(feats) for k, h in self.heads.items()}
 
 
-def _random_renders(n: int, seed: int, size: int):
+def _random_renders(n: int, seed: int, size: int, planted_patch: int | None = None):
+    """n renderings of random attribute triples and their labels; with `planted_patch`, planted
+    renderings (the triple drawn as the code strip, a random other triple as the distractor)."""
     rng = random.Random(seed)
     images, labels = [], {k: [] for k in ATTRS}
     for i in range(n):
         attrs = {k: rng.choice(v) for k, v in ATTRS.items()}
-        images.append(render(attrs, derive(seed, "vision", i), size))
+        if planted_patch is None:
+            images.append(render(attrs, derive(seed, "vision", i), size))
+        else:
+            distractor = {k: rng.choice(v) for k, v in ATTRS.items()}
+            images.append(
+                render_planted(attrs, distractor, derive(seed, "vision", i), size, planted_patch)
+            )
         for k, v in ATTRS.items():
             labels[k].append(v.index(attrs[k]))
     return images, {k: torch.tensor(v) for k, v in labels.items()}
 
 
-def train_vision(cfg: VisionCfg, image_size: int, seed: int, out_dir: Path) -> dict:
+def train_vision(
+    cfg: VisionCfg, image_size: int, seed: int, out_dir: Path, planted: bool = False
+) -> dict:
     """Pre-train the CLIP vision tower to recognise shape, colour and background from the patch
-    features LLaVA reads (penultimate layer, CLS dropped)."""
+    features LLaVA reads (penultimate layer, CLS dropped). `planted`: on planted renderings,
+    for the MLLM trained on the planted world (a tower pre-trained on natural renderings does
+    not read the code strip, and LLaVA keeps its tower frozen: measured, a toy-llava trained on
+    the planted world over the natural tower answered 12-29% after 1500 steps)."""
     seed_everything(derive(seed, "vision-init"))
     vcfg = toy.vision_config(cfg, image_size)
     model = CLIPVisionModel(vcfg)
     heads = AttributeHeads(cfg.hidden_size)
     processor = toy.image_processor(image_size)
     n_images = min(cfg.steps * cfg.batch_size, 8000)
-    images, labels = _random_renders(n_images, derive(seed, "vision-data"), image_size)
+    data_seed = derive(seed, "vision-data", "planted") if planted else derive(seed, "vision-data")
+    patch = cfg.patch_size if planted else None
+    images, labels = _random_renders(n_images, data_seed, image_size, patch)
     pixels = processor(images=images, return_tensors="pt")["pixel_values"]
     gen = torch.Generator().manual_seed(derive(seed, "vision-order"))
     stream = index_stream(n_images, cfg.batch_size, gen)
@@ -141,7 +157,7 @@ def train_vision(cfg: VisionCfg, image_size: int, seed: int, out_dir: Path) -> d
     t0 = time.time()
     losses = run_steps(step, params, cfg.steps, cfg.lr, 50, "vision")
     # held-out check on fresh renderings
-    test_images, test_labels = _random_renders(512, derive(seed, "vision-test"), image_size)
+    test_images, test_labels = _random_renders(512, derive(seed, "vision-test"), image_size, patch)
     with torch.no_grad():
         px = processor(images=test_images, return_tensors="pt")["pixel_values"]
         logits = heads(features(px))

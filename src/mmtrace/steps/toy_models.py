@@ -26,14 +26,19 @@ def train_tokenizer(
     )
 
 
-def train_vision(*, settings: dict, image_size: int, seed: int, threads: int, vision: Path) -> None:
-    """The toy CLIP vision tower, pre-trained on attribute recognition."""
+def train_vision(
+    *, settings: dict, image_size: int, seed: int, threads: int, world: str, vision: Path
+) -> None:
+    """The toy CLIP vision tower, pre-trained on attribute recognition in the world's renderings
+    (`world`: default | planted)."""
     import torch
 
     from mmtrace.models import train
 
     torch.set_num_threads(threads)
-    train.train_vision(config.VisionCfg(**settings), image_size, seed, vision.parent)
+    train.train_vision(
+        config.VisionCfg(**settings), image_size, seed, vision.parent, planted=world == "planted"
+    )
 
 
 def train_text_model(
