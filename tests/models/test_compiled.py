@@ -95,3 +95,24 @@ def test_cutting_the_route_removes_every_answer(planted, trained, tmp_path):
     rows = score_questions(loaded, single, Prompts(), planted, 32)
     assert max(row["p_answer"] for row in rows) < 0.01
     assert json.loads((tmp_path / "ground_truth.json").read_text())["route_cut"] is True
+
+
+def test_knocking_out_the_planted_mask_removes_the_answer(compiled, planted):
+    """Ground truth for the ablation's content ranking: the compiled model reads the entity
+    only from the code strip, so mean-ablating the mask's 4 patches removes every answer, and
+    Eq. 1's top 4 at the constraint are exactly those patches (overlap 1)."""
+    from mmtrace.config import Ablation, Attention
+    from mmtrace.transfer import study
+
+    loaded, _, records, _ = compiled
+    single = [r for r in records if r.constraint_type == "single" and not r.held_out][:4]
+    scores = {r.qid: {"correct": True} for r in single}
+    cfg = Ablation(ways=["mean"], random_draws=2, mean_images=8, fractions=[0.25])
+    images = study.mean_image_files(records, planted, cfg.mean_images)
+    out = study.ablation_records(
+        loaded, single, scores, Prompts(), planted, Attention(), cfg, images, seed=1
+    )
+    for r in out["records"]:
+        assert r["ks"] == [4] and r["mask_overlap"] == [1.0]
+        assert r["mean"]["mask"]["correct"] == [0.0] and r["p_clean"] > 0.99
+        assert r["mean"]["bottom"]["correct"] == [1.0]

@@ -64,3 +64,46 @@ def test_renderings_vary_but_are_reproducible():
     assert not np.array_equal(a, np.asarray(render(attrs, 2)))
     other = np.asarray(render({**attrs, "color": "blue"}, 1)).astype(int)
     assert np.abs(a.astype(int) - other).mean() > 5
+
+
+def test_object_masks_mark_the_drawn_shape(tiny_world):
+    """The mask is the renderer's own record of the shape: the rendering is unchanged by
+    drawing it, its pixels carry the entity's colour (before jitter and noise), and its patch
+    coverage is the per-patch mean of the mask."""
+    import csv
+
+    from PIL import Image
+
+    from mmtrace.toyworld.images import mask_path, patch_coverage, render_with_mask
+    from mmtrace.toyworld.vocab import COLORS
+
+    attrs = {"shape": "square", "color": "red", "background": "plain"}
+    image, mask = render_with_mask(attrs, 11, 48)
+    assert np.array_equal(np.asarray(image), np.asarray(render(attrs, 11, 48)))
+    m = np.asarray(mask) > 0
+    assert 0.05 < m.mean() < 0.6
+    inside = np.asarray(image, dtype=float)[m].mean(axis=0)
+    assert np.abs(inside - np.array(COLORS["red"])).max() < 30
+    with open(tiny_world / "known.csv", encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    path = tiny_world / row["image_url"]
+    assert mask_path(path).exists()
+    cover = patch_coverage(path, 4)
+    full = np.asarray(Image.open(mask_path(path)), dtype=float) / 255
+    assert cover.shape == (16,)
+    assert np.isclose(cover.mean(), full.mean())
+    assert patch_coverage(tiny_world / "no-such.png", 4) is None
+
+
+def test_planted_masks_cover_the_code_strip_only(tiny_world, tmp_path):
+    import csv
+
+    from mmtrace.toyworld.images import patch_coverage
+    from mmtrace.toyworld.planted import generate_planted, planted_tokens
+
+    generate_planted(tiny_world, tmp_path, seed=3, patch=12)
+    with open(tmp_path / "known.csv", encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    cover = patch_coverage(tmp_path / row["image_url"], 4)
+    assert np.flatnonzero(cover == 1.0).tolist() == planted_tokens(48, 12)
+    assert cover.sum() == 4

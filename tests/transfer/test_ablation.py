@@ -44,6 +44,14 @@ def test_ks_variants_and_ranking():
     assert len(by["random"]) == 4
     assert ablation.variants(contrib, [2], 4, 7) == plan  # seeded
     assert ablation.variants(contrib, [2], 4, 8) != plan
+    # with the object's coverage: the k best-covered patches, the rest of the plan unchanged
+    coverage = np.array([0.0, 0.2, 0.0, 1.0, 0.9, 0.0])
+    masked = ablation.variants(contrib, [2], 4, 7, coverage)
+    assert [v for v in masked if v[1] != ablation.MASK] == plan
+    assert [v[2] for v in masked if v[1] == ablation.MASK] == [[3, 4]]
+    assert ablation.mask_overlap(contrib, coverage, [1, 2, 4]) == [0.0, 0.0, 0.5]
+    with pytest.raises(ValueError, match="5 mask patches for 6 visual tokens"):
+        ablation.variants(contrib, [2], 4, 7, coverage[:5])
 
 
 def test_blocking_everywhere_equals_removing_the_token():
@@ -151,8 +159,9 @@ def test_ablation_records_on_toy_mllm(trained, tiny_world):
     for r in out["records"]:
         assert r["n_visual"] == n_visual
         assert r["ks"] == ablation.ks_for(cfg.fractions, n_visual)
+        assert len(r["mask_overlap"]) == len(r["ks"])  # the toy world's images have masks
         for way in cfg.ways:
-            for ranking in ablation.RANKINGS:
+            for ranking in (*ablation.RANKINGS, ablation.MASK):
                 p = r[way][ranking]["p"]
                 assert len(p) == len(r["ks"]) and all(0 <= x <= 1 for x in p)
                 assert all(x in (0, 0.5, 1) for x in r[way][ranking]["correct"])
@@ -169,6 +178,10 @@ def test_ablation_records_on_toy_mllm(trained, tiny_world):
         np.mean([[r["p_clean"] - p for p in r["block"]["top"]["p"]] for r in out["records"]], 0),
     )
     assert g["k"] == first["ks"] and len(g["p_value_top_vs_random"]) == len(g["k"])
+    assert len(g["p_value_top_vs_mask"]) == len(g["k"]) == len(g["mask_overlap"])
+    np.testing.assert_allclose(
+        g["mask_overlap"], np.mean([r["mask_overlap"] for r in out["records"]], 0)
+    )
     assert summary["m"]["splits"]["all"]["n"] == g["n"]
 
 

@@ -109,6 +109,12 @@ def test_a_trained_planted_control_is_scored_on_its_planted_tokens_only():
             "random": {"correct": [1.0, 1.0]},
             "bottom": {"correct": [1.0, 1.0]},
         },
+        "mean": {
+            "top": {"correct": [1.0, 0.0]},
+            "random": {"correct": [1.0, 1.0]},
+            "bottom": {"correct": [1.0, 1.0]},
+            "mask": {"correct": [1.0, 0.0]},
+        },
     }
     out = summarise(
         {"trained": "positive"},
@@ -122,8 +128,28 @@ def test_a_trained_planted_control_is_scored_on_its_planted_tokens_only():
     )
     entry = out["models"]["trained"]
     assert entry["ground_truth"] == "planted tokens"
-    assert {r["method"] for r in entry["checks"]} == {"Eq. 1", "ablation (block, k=4)"}
-    assert (entry["passed"], entry["total"], entry["failed"]) == (2, 2, [])
+    assert {r["method"] for r in entry["checks"]} == {
+        "Eq. 1",
+        "ablation (mean, k=4, planted mask)",
+        "ablation (block, k=4)",
+        "ablation (mean, k=4)",
+    }
+    assert (entry["passed"], entry["total"], entry["failed"]) == (4, 4, [])
+    # a control that does not need its planted tokens fails its own premise
+    knock["mean"]["mask"]["correct"] = [1.0, 1.0]
+    out = summarise(
+        {"trained": "positive"},
+        {},
+        {},
+        contributions,
+        {"trained": [knock]},
+        {},
+        rules,
+        {"trained": [12, 13, 14, 15]},
+    )
+    assert out["models"]["trained"]["failed"] == [
+        "ablation (mean, k=4, planted mask): the planted tokens carry the answer"
+    ]
     # the same data with its planted tokens spread out fails the Eq. 1 rule
     spread = {"trained": [{"visual_to_constraint": [1.0] * 16}]}
     out = summarise(

@@ -315,6 +315,7 @@ def test_every_row_has_a_verdict_a_rule_and_a_reason():
         "F3b",
         "F4",
         "Ablation",
+        "F3-content",
         "F6",
     }
     for r in rows:
@@ -350,3 +351,28 @@ def test_ablation_is_judged_below_k_equal_all_tokens():
     ev = Evidence({"m": "mllm"}, ablation={"m": {"splits": {"all": {"n": 50, "block": way}}}})
     (row,) = transfer.ablation(ev, RULES)
     assert row.verdict == SUPPORTED and "k=8" in row.reason
+
+
+@pytest.mark.parametrize(
+    ("mask_drop", "p_mask_over_top", "verdict"),
+    [
+        (0.2, 0.9, SUPPORTED),  # Eq. 1's top k matter at least as much as the object's patches
+        (0.7, 1e-4, NOT_SUPPORTED),  # the object's patches matter more: Eq. 1 missed them
+        (0.7, 0.2, SUPPORTED),  # larger but not significantly
+    ],
+)
+def test_f3_content_compares_eq1_with_the_object_mask(mask_drop, p_mask_over_top, verdict):
+    way = {
+        "k": [1, 8, 16],
+        "n_visual": 16,
+        "top": {"drop_p_answer": [0.0, 0.3, 0.6]},
+        "mask": {"drop_p_answer": [0.0, mask_drop, 0.6]},
+        "p_value_mask_vs_top": [1.0, p_mask_over_top, 1.0],
+        "mask_overlap": [0.0, 0.25, 1.0],
+    }
+    ev = Evidence({"m": "mllm"}, ablation={"m": {"splits": {"all": {"n": 50, "mean": way}}}})
+    (row,) = transfer.content(ev, RULES)
+    assert row.verdict == verdict and "k=8" in row.reason
+    assert row.numbers["mean/mask_overlap"] == 0.25
+    without = Evidence({"m": "mllm"}, ablation={"m": {"splits": {"all": {"n": 50}}}})
+    assert transfer.content(without, RULES)[0].verdict == INCONCLUSIVE

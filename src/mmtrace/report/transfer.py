@@ -21,8 +21,18 @@ from mmtrace.report.style import (
 )
 from mmtrace.transfer.visual import patch_grid
 
-RANKING_COLOURS = {"top": "#c0392b", "random": "#7f7f7f", "bottom": "#2c7bb6"}
-RANKING_LABELS = {"top": "top-k (highest contribution)", "random": "random k", "bottom": "bottom-k"}
+RANKING_COLOURS = {
+    "top": "#c0392b",
+    "random": "#7f7f7f",
+    "bottom": "#2c7bb6",
+    "mask": "#1b9e77",
+}
+RANKING_LABELS = {
+    "top": "top-k (highest contribution)",
+    "random": "random k",
+    "bottom": "bottom-k",
+    "mask": "k most covered by the object (renderer's mask)",
+}
 WAY_LABELS = {
     "block": "attention to the tokens blocked",
     "mean": "embeddings mean-ablated",
@@ -186,7 +196,8 @@ def _per_layer_panel(ax, split_entry: dict, first: bool) -> None:
 
 def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
     """Visual-token ablation: p(answer) (solid) and accuracy (dashed) against k for top-k,
-    random-k and bottom-k knockouts, per way (rows) and split (columns), with 95% CIs; k where
+    random-k and bottom-k knockouts (and, where the images have masks, the k patches the object
+    covers most: F3's content baseline), per way (rows) and split (columns), with 95% CIs; k where
     top-k drops more than random-k at p < 0.05 (Wilcoxon) are starred. Last row, where run:
     every visual token blocked in one layer at a time (where the image's information moves)."""
     apply_style()
@@ -205,6 +216,8 @@ def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
             g = entry["splits"][split][way]
             k = np.asarray(g["k"])
             for ranking, colour in RANKING_COLOURS.items():
+                if ranking not in g:  # no mask: real images
+                    continue
                 d = g[ranking]
                 p = g["clean"]["p_answer"] - np.asarray(d["drop_p_answer"])
                 ci = g["clean"]["p_answer"] - np.asarray(d["drop_p_answer_ci95"])

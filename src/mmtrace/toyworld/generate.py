@@ -10,7 +10,7 @@ from mmtrace.dataset import write_split
 from mmtrace.io import atomic_save, write_json
 from mmtrace.logs import progress
 from mmtrace.seeding import derive
-from mmtrace.toyworld.images import render
+from mmtrace.toyworld.images import mask_path, render_with_mask
 from mmtrace.toyworld.world import Entity, Question, build_world
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,10 @@ def generate(
     for rel, attrs, img_seed in progress(jobs, desc="rendering images", unit="img"):
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save(
-            path, lambda tmp, a=attrs, s=img_seed: render(a, s, image_size).save(tmp, format="PNG")
-        )
+        image, mask = render_with_mask(attrs, img_seed, image_size)
+        atomic_save(path, lambda tmp, im=image: im.save(tmp, format="PNG"))
+        if rel.startswith("images/eval/"):  # the analyses' images: their object masks too
+            atomic_save(mask_path(path), lambda tmp, m=mask: m.save(tmp, format="PNG"))
 
     grouped: dict[str, list[Question]] = collections.defaultdict(list)
     for q in questions:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -75,7 +76,8 @@ def _shape(
     cy: float,
     r: float,
     rot: float,
-    color: tuple[int, int, int],
+    color: tuple[int, int, int] | int,
+    erase: tuple[int, int, int] | int = BG_TINT,
 ) -> None:
     if shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
@@ -99,7 +101,7 @@ def _shape(
     elif shape == "crescent":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
         d = r * 0.55
-        draw.pieslice([cx - r + d, cy - r, cx + r + d, cy + r], 0, 360, fill=BG_TINT)
+        draw.pieslice([cx - r + d, cy - r, cx + r + d, cy + r], 0, 360, fill=erase)
     elif shape == "arrow":
         pts = [
             (cx - r, cy - r * 0.3),
@@ -121,6 +123,16 @@ def _shape(
 
 def render(attrs: dict[str, str], seed: int, size: int = 48) -> Image.Image:
     """Draw one rendering of an entity; the same (attrs, seed, size) gives the same pixels."""
+    return render_with_mask(attrs, seed, size)[0]
+
+
+def render_with_mask(
+    attrs: dict[str, str], seed: int, size: int = 48
+) -> tuple[Image.Image, Image.Image]:
+    """A rendering and its object mask ("L", 255 where the shape is drawn): the renderer's
+    ground truth of where the entity's shape and colour are, a baseline for ranking visual
+    tokens by content rather than by Eq. 1 (the background, the third attribute, is everywhere
+    else)."""
     rng = random.Random(seed)
     img = Image.new("RGB", (size, size), BG_TINT)
     draw = ImageDraw.Draw(img)
@@ -132,6 +144,26 @@ def render(attrs: dict[str, str], seed: int, size: int = 48) -> Image.Image:
     cy = size / 2 + rng.uniform(-0.12, 0.12) * size
     rot = rng.uniform(-0.25, 0.25)
     _shape(draw, attrs["shape"], cx, cy, r, rot, color)
+    mask = Image.new("L", (size, size), 0)
+    _shape(ImageDraw.Draw(mask), attrs["shape"], cx, cy, r, rot, 255, erase=0)
     arr = np.asarray(img, dtype=np.float32)
     noise = np.random.default_rng(seed).normal(0.0, 6.0, size=arr.shape)
-    return Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8))
+    return Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8)), mask
+
+
+def mask_path(image: Path) -> Path:
+    """Where an image's object mask is stored: beside it, `<name>.mask.png`."""
+    return image.with_name(f"{image.stem}.mask.png")
+
+
+def patch_coverage(image: Path, side: int) -> np.ndarray | None:
+    """[side * side] float64, row-major like CLIP's patches: the share of each patch's pixels
+    the object covers, from the mask beside `image`; None where there is no mask (real data)."""
+    path = mask_path(image)
+    if not path.exists():
+        return None
+    m = np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255.0
+    h, w = m.shape
+    if h % side or w % side:
+        raise ValueError(f"{path}: a {w}x{h} mask does not split into {side}x{side} patches")
+    return m.reshape(side, h // side, side, w // side).mean(axis=(1, 3)).reshape(-1)

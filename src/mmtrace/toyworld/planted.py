@@ -35,7 +35,7 @@ from PIL import Image
 from mmtrace.io import atomic_save, read_json, write_json
 from mmtrace.logs import progress
 from mmtrace.seeding import derive
-from mmtrace.toyworld.images import render
+from mmtrace.toyworld.images import mask_path, render
 from mmtrace.toyworld.vocab import BACKGROUNDS, COLORS, SHAPES
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ def generate_planted(world_dir: Path, out_dir: Path, seed: int, patch: int) -> d
         shutil.copyfile(split_csv, out_dir / split_csv.name)
     for e in entities:
         jobs += [(p, e["id"], p) for p in e["train_images"]]
+    strip = Image.new("L", (size, size), 0)
+    strip.paste(255, (0, size - patch, size, size))
     for path, entity, key in progress(jobs, desc="planted images", unit="img"):
         image = render_planted(
             attrs[entity],
@@ -117,6 +119,8 @@ def generate_planted(world_dir: Path, out_dir: Path, seed: int, patch: int) -> d
         dest = out_dir / path
         dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_save(dest, lambda tmp, im=image: im.save(tmp, format="PNG"))
+        if path.startswith("images/eval/"):  # the entity's pixels: the code strip, nothing else
+            atomic_save(mask_path(dest), lambda tmp: strip.save(tmp, format="PNG"))
     write_json(out_dir / "world.json", {**world, "planted": {"patch": patch, "seed": seed}})
     log.info("planted world written to %s: %s", out_dir, counts)
     return counts

@@ -32,6 +32,10 @@ from mmtrace.seeding import derive
 
 WAYS = ("block", "mean")
 RANKINGS = ("top", "random", "bottom")
+# Ranked by the image's content instead of by Eq. 1: the share of each patch the object covers
+# (the renderer's mask; in the planted world, the code strip). A baseline for Eq. 1's ranking,
+# where a mask exists (the toy worlds).
+MASK = "mask"
 
 
 def ks_for(fractions: Sequence[float], n_visual: int) -> list[int]:
@@ -45,20 +49,37 @@ def rank(contrib: np.ndarray) -> np.ndarray:
 
 
 def variants(
-    contrib: np.ndarray, ks: Sequence[int], draws: int, seed: int
+    contrib: np.ndarray,
+    ks: Sequence[int],
+    draws: int,
+    seed: int,
+    coverage: np.ndarray | None = None,
 ) -> list[tuple[int, str, list[int]]]:
     """(k, ranking, visual-token indices) for every k: the top k, `draws` random k-subsets drawn
-    from `seed`, and the bottom k."""
+    from `seed`, the bottom k, and with `coverage` (per visual token, the object's share of the
+    patch) the k tokens the object covers most."""
     order = rank(contrib)
     n = order.size
     rng = np.random.default_rng(seed)
+    by_content = None if coverage is None else rank(coverage)
+    if by_content is not None and by_content.size != n:
+        raise ValueError(f"{by_content.size} mask patches for {n} visual tokens")
     out = []
     for k in ks:
         out.append((k, "top", sorted(order[:k].tolist())))
         for _ in range(draws):
             out.append((k, "random", sorted(rng.choice(n, k, replace=False).tolist())))
         out.append((k, "bottom", sorted(order[n - k :].tolist())))
+        if by_content is not None:
+            out.append((k, MASK, sorted(by_content[:k].tolist())))
     return out
+
+
+def mask_overlap(contrib: np.ndarray, coverage: np.ndarray, ks: Sequence[int]) -> list[float]:
+    """Per k, the share of Eq. 1's top k that are also among the object's k best-covered
+    patches: does the contribution ranking find the image's content?"""
+    top, by_content = rank(contrib), rank(coverage)
+    return [len(set(top[:k].tolist()) & set(by_content[:k].tolist())) / k for k in ks]
 
 
 def _block_mask(
@@ -175,8 +196,10 @@ def ablate_question(
     seed: int,
     batch_size: int,
     per_layer: bool = False,
+    coverage: np.ndarray | None = None,
 ) -> dict:
-    """p(answer) and correctness of one question under every knockout.
+    """p(answer) and correctness of one question under every knockout (with `coverage`, also
+    the knockouts ranked by the object's mask and `mask_overlap`).
 
     Returns {way: {ranking: {"p": [per k], "correct": [per k]}}} with random draws averaged,
     plus the clean `p_clean` and `correct_clean`; `gold` are the answer's first-token ids.
@@ -192,8 +215,11 @@ def ablate_question(
         return p.cpu().numpy().astype(np.float64), ok.cpu().numpy()
 
     p0, ok0 = score(model(**enc.inputs).logits)
-    plan = variants(contrib, ks, draws, seed)
+    plan = variants(contrib, ks, draws, seed, coverage)
+    rankings = RANKINGS if coverage is None else (*RANKINGS, MASK)
     out: dict = {"p_clean": float(p0[0]), "correct_clean": bool(ok0[0]), "ks": list(ks)}
+    if coverage is not None:
+        out["mask_overlap"] = mask_overlap(contrib, coverage, ks)
     # the image's features once: every variant row reuses them (no vision tower per variant)
     embeds = embed_inputs(model, enc.inputs)
     mask = enc.inputs.get("attention_mask")
@@ -225,7 +251,7 @@ def ablate_question(
             oks.append(ok)
         p_all, ok_all = np.concatenate(ps), np.concatenate(oks)
         result = {}
-        for ranking in RANKINGS:
+        for ranking in rankings:
             result[ranking] = {"p": [], "correct": []}
             for k in ks:
                 sel = [i for i, (kk, r, _) in enumerate(plan) if kk == k and r == ranking]

@@ -15,6 +15,7 @@ contribution are knocked out (`mmtrace.transfer.ablation`).
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -30,6 +31,7 @@ from mmtrace.models.lookup import locate
 from mmtrace.models.scoring import first_answer_token
 from mmtrace.seeding import derive
 from mmtrace.stats import greater_than_zero, holm, mean_ci, paired_greater, two_sample
+from mmtrace.toyworld.images import patch_coverage
 from mmtrace.transfer import ablation, failure, visual
 from mmtrace.transfer.contributions import attention_contributions
 
@@ -253,6 +255,7 @@ def ablation_records(
         contrib = visual.visual_to_constraint(loaded.model, enc, att.visual_layer)
         gold = sorted({first_answer_token(loaded.tokenizer, enc.prompt, a) for a in rec.answers})
         ks = ablation.ks_for(cfg.fractions, contrib.size)
+        coverage = patch_coverage(data_dir / rec.image_url, math.isqrt(contrib.size))
         result = ablation.ablate_question(
             loaded,
             enc,
@@ -266,6 +269,7 @@ def ablation_records(
             ablation.question_seed(seed, rec.qid),
             cfg.batch_size,
             per_layer=cfg.per_layer,
+            coverage=coverage,
         )
         rows.append({"qid": rec.qid, "split": rec.split, "n_visual": contrib.size, **result})
     log.info("%s: %d questions ablated, excluded %s", loaded.name, len(rows), dict(excluded))
@@ -291,7 +295,8 @@ def _ablation_group(rows: list[dict], way: str) -> dict:
         "clean": {"p_answer": float(p0.mean()), "accuracy": float(a0.mean())},
     }
     drops = {}
-    for ranking in ablation.RANKINGS:
+    masked = all(ablation.MASK in r[way] for r in rows)
+    for ranking in (*ablation.RANKINGS, ablation.MASK) if masked else ablation.RANKINGS:
         p = np.array([r[way][ranking]["p"] for r in rows])  # [questions, ks]
         acc = np.array([r[way][ranking]["correct"] for r in rows])
         drops[ranking] = p0[:, None] - p
@@ -311,6 +316,14 @@ def _ablation_group(rows: list[dict], way: str) -> dict:
     out["p_value_top_vs_bottom"] = [
         paired_greater(drops["top"][:, i], drops["bottom"][:, i]) for i in range(len(ks))
     ]
+    if masked:  # Eq. 1's ranking against the image's content (F3's baseline)
+        out["p_value_top_vs_mask"] = [
+            paired_greater(drops["top"][:, i], drops[ablation.MASK][:, i]) for i in range(len(ks))
+        ]
+        out["p_value_mask_vs_top"] = [
+            paired_greater(drops[ablation.MASK][:, i], drops["top"][:, i]) for i in range(len(ks))
+        ]
+        out["mask_overlap"] = np.mean([r["mask_overlap"] for r in rows], axis=0).tolist()
     return out
 
 

@@ -123,11 +123,34 @@ def contributions(records: list[dict], planted: list[int], rules: Validation) ->
     ]
 
 
-def ablation(records: list[dict], n_planted: int, rules: Validation) -> list[dict]:
+def ablation(
+    records: list[dict], n_planted: int, rules: Validation, content: bool = False
+) -> list[dict]:
     """Knockouts of as many tokens as are planted: top-ranked ones drop accuracy to at most
-    `ablated_accuracy`, random and bottom-ranked ones keep at least `kept_accuracy`."""
+    `ablated_accuracy`, random and bottom-ranked ones keep at least `kept_accuracy`.
+
+    `content` (positive controls): also the control's own premise, that the planted tokens
+    carry the answer: mean-ablating the tokens the planted mask covers drops accuracy to at
+    most `ablated_accuracy` while random ones keep `kept_accuracy`. Only the mean way removes
+    content; blocking in the early layers leaves the tokens readable later."""
     out = []
     rows = [r for r in records if n_planted in r.get("ks", [])]
+    masked = [r for r in rows if "mask" in r.get("mean", {})]
+    if content and masked:
+        k = masked[0]["ks"].index(n_planted)
+        gone = float(np.mean([r["mean"]["mask"]["correct"][k] for r in masked]))
+        kept = float(np.mean([r["mean"]["random"]["correct"][k] for r in masked]))
+        out.append(
+            _row(
+                f"ablation (mean, k={n_planted}, planted mask)",
+                "the planted tokens carry the answer",
+                f"accuracy planted {gone:.2f} / random {kept:.2f}",
+                gone,
+                rules.ablated_accuracy,
+                len(masked),
+                gone <= rules.ablated_accuracy and kept >= rules.kept_accuracy,
+            )
+        )
     for way in ("block", "mean"):
         group = [r for r in rows if way in r]
         if not group:

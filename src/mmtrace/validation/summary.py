@@ -42,7 +42,9 @@ def summarise(
         rows = [] if trained else checks.tracing(traces.get(model, []), routes, rules)
         if planted:
             rows += checks.contributions(contributions.get(model, []), planted, rules)
-            rows += checks.ablation(ablations.get(model, []), len(planted), rules)
+            rows += checks.ablation(
+                ablations.get(model, []), len(planted), rules, content=kind == "positive"
+            )
         if kind == "positive" and truth:
             rows += checks.editing(edits.get(model), truth["storage"]["layer"], rules)
         entry = {"control": kind, "checks": rows, "ground_truth": _truth_kind(truth, trained)}
