@@ -82,3 +82,44 @@ def test_planted_vision_data_draws_the_labels_in_the_code_strip_only():
         strip = np.asarray(image)[36:]
         assert all((strip[:, x : x + 12] == code_tile(attrs, 12)).all() for x in range(0, 48, 12))
         assert not (np.asarray(natural[i])[36:] == strip).all()
+
+
+@pytest.mark.parametrize(
+    ("features", "local"), [("patch_embeddings", True), ("penultimate", False)]
+)
+def test_patch_embedding_features_keep_each_visual_token_to_its_patch(features, local):
+    """The planted control reads the patch embeddings: changing one patch's pixels
+    changes that visual token only. LLaVA's penultimate layer (-2) spreads it to every token,
+    which is why pixel locality is not token locality there."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
+
+    from mmtrace.config import MLLMCfg
+    from mmtrace.models import toy
+
+    torch.manual_seed(0)
+    vcfg = CLIPVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=24,
+        patch_size=12,
+    )
+    tcfg = LlamaConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2,
+    )  # fmt: skip
+    layer = toy.feature_layer(MLLMCfg(text_model="t", vision_features=features), vcfg)
+    model = LlavaForConditionalGeneration(toy.llava_config(vcfg, tcfg, 63, layer)).eval()
+    px = torch.randn(1, 3, 24, 24)
+    changed = px.clone()
+    changed[..., 12:, 12:] += 1.0  # the last patch (row-major index 3)
+    with torch.no_grad():
+        a, b = (
+            torch.cat(
+                list(model.model.get_image_features(pixel_values=x, return_dict=True).pooler_output)
+            )
+            for x in (px, changed)
+        )  # fmt: skip  (the projected features, as mmtrace.models.encoding reads them)
+    moved = (a - b).abs().amax(-1) > 1e-6
+    assert moved.tolist() == ([False, False, False, True] if local else [True] * 4)

@@ -88,6 +88,13 @@ class MLLMCfg(Strict):
     # entity is drawn only in the bottom patch row (a trained control whose visual subset is
     # known, `mmtrace.toyworld.planted`). Its `models:` entry must name the same data.
     data: Literal["default", "planted"] = "default"
+    # Which patch features the LM reads: `penultimate` (LLaVA-1.5: the vision tower's
+    # penultimate layer, whose tokens have attended to every patch) or `patch_embeddings` (before
+    # any vision attention: each visual token sees its own patch only). Measured: reading the
+    # penultimate layer, a model trained on the planted world kept 100% accuracy when its 4
+    # code-strip tokens were mean-ablated -- the tower had spread the code into every token, so
+    # pixel locality was not token locality.
+    vision_features: Literal["penultimate", "patch_embeddings"] = "penultimate"
 
 
 class CompiledCfg(Strict):

@@ -12,7 +12,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from mmtrace.config import TextModelCfg, VisionCfg
+from mmtrace.config import MLLMCfg, TextModelCfg, VisionCfg
 
 MAX_POSITIONS = 256
 
@@ -75,13 +75,26 @@ def num_image_tokens(vcfg: CLIPVisionConfig) -> int:
     return (vcfg.image_size // vcfg.patch_size) ** 2
 
 
-def llava_config(vcfg: CLIPVisionConfig, tcfg, image_token_id: int) -> LlavaConfig:
+def feature_layer(cfg: MLLMCfg, vcfg: CLIPVisionConfig) -> int:
+    """The vision hidden state an MLLM reads: -2 (penultimate) or the patch embeddings, indexed
+    from the end (-(layers + 1)): transformers captures no hidden states for index 0."""
+    if cfg.vision_features == "patch_embeddings":
+        return -(vcfg.num_hidden_layers + 1)
+    return -2
+
+
+def llava_config(
+    vcfg: CLIPVisionConfig, tcfg, image_token_id: int, vision_feature_layer: int = -2
+) -> LlavaConfig:
+    """LLaVA-1.5's wiring: the penultimate vision layer's patch features (`-2`), CLS dropped.
+    The patch embeddings (`feature_layer`) keep each visual token to its own patch (the
+    planted control's token-level truth)."""
     return LlavaConfig(
         vision_config=vcfg,
         text_config=tcfg,
         image_token_index=image_token_id,
         image_seq_length=num_image_tokens(vcfg),
-        vision_feature_layer=-2,
+        vision_feature_layer=vision_feature_layer,
         vision_feature_select_strategy="default",
         projector_hidden_act="gelu",
         tie_word_embeddings=False,

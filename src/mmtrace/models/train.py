@@ -260,7 +260,9 @@ def train_mllm(
     text_model = transformers.AutoModelForCausalLM.from_pretrained(text_dir, use_safetensors=True)
     vision = CLIPVisionModel.from_pretrained(vision_dir, use_safetensors=True)
     image_token_id = tok.convert_tokens_to_ids(tok.image_token)
-    lcfg = toy.llava_config(vision.config, text_model.config, image_token_id)
+    lcfg = toy.llava_config(
+        vision.config, text_model.config, image_token_id, toy.feature_layer(cfg, vision.config)
+    )
     seed_everything(derive(seed, name, "init"))
     model = LlavaForConditionalGeneration(lcfg)
     model.model.vision_tower.load_state_dict(vision.state_dict())
