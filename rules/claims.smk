@@ -15,6 +15,8 @@ rule claims:
         markdown=RESULTS / "claims.md",
     log:
         LOGS / "claims.log",
+    benchmark:
+        BENCH / "claims.tsv"
     conda:
         ENV
     params:
@@ -37,6 +39,8 @@ rule table_claims:
         ),
     log:
         LOGS / "table_claims.log",
+    benchmark:
+        BENCH / "table_claims.tsv"
     conda:
         ENV
     script:

@@ -73,7 +73,9 @@ def training_data(name):
 def vision_tower(name):
     """The vision tower a toy MLLM starts from: pre-trained on the renderings it learns from."""
     planted = config["toy_training"]["mllms"][name]["data"] == "planted"
-    return MODEL_DIR / f"toy-vision{'-planted' if planted else ''}" / "training_log.json"
+    return (
+        MODEL_DIR / f"toy-vision{'-planted' if planted else ''}" / "training_log.json"
+    )
 
 
 def csvs_of(model, splits=SPLITS):

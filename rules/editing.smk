@@ -66,6 +66,8 @@ rule edit_summary:
         summary=EDITING / "summary.json",
     log:
         LOGS / "edit_summary.log",
+    benchmark:
+        BENCH / "edit_summary.tsv"
     conda:
         ENV
     params:
@@ -94,6 +96,8 @@ rule fig_editing:
         ),
     log:
         LOGS / "figures" / "{prefix}_{model}.log",
+    benchmark:
+        BENCH / "figures" / "{prefix}_{model}.tsv"
     wildcard_constraints:
         prefix="fig6_editing|fig14_layer_sweep",
         model="|".join(MODELS),
@@ -117,6 +121,8 @@ rule table_editing:
         ),
     log:
         LOGS / "table_editing.log",
+    benchmark:
+        BENCH / "table_editing.tsv"
     conda:
         ENV
     script:

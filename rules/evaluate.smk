@@ -40,6 +40,8 @@ rule model_accuracy:
         accuracy=METRICS / "model_accuracy.json",
     log:
         LOGS / "model_accuracy.log",
+    benchmark:
+        BENCH / "model_accuracy.tsv"
     conda:
         ENV
     script:

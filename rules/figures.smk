@@ -17,6 +17,8 @@ if WORLD == "toy":
             ),
         log:
             LOGS / "figure_toy_world_examples.log",
+        benchmark:
+            BENCH / "figure_toy_world_examples.tsv"
         conda:
             ENV
         params:

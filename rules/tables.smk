@@ -13,6 +13,8 @@ rule table_dataset_stats:
         ),
     log:
         LOGS / "table_dataset_stats.log",
+    benchmark:
+        BENCH / "table_dataset_stats.tsv"
     conda:
         ENV
     script:
@@ -31,6 +33,8 @@ rule table_model_accuracy:
         ),
     log:
         LOGS / "table_model_accuracy.log",
+    benchmark:
+        BENCH / "table_model_accuracy.tsv"
     conda:
         ENV
     script:

@@ -10,6 +10,8 @@ rule train_tokenizer:
         tokenizer=MODEL_DIR / "tokenizer" / "tokenizer.json",
     log:
         LOGS / "train_tokenizer.log",
+    benchmark:
+        BENCH / "train_tokenizer.tsv"
     conda:
         ENV
     params:
@@ -133,6 +135,8 @@ rule randomize_mllm:
         checkpoint=MODEL_DIR / "{name}" / "training_log.json",
     log:
         LOGS / "randomize_mllm_{name}.log",
+    benchmark:
+        BENCH / "randomize_mllm_{name}.tsv"
     wildcard_constraints:
         name="|".join(RANDOM) if RANDOM else "^$",
     conda:

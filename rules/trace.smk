@@ -38,6 +38,8 @@ rule trace_summary:
         summary=TRACE / "summary.json",
     log:
         LOGS / "trace_summary.log",
+    benchmark:
+        BENCH / "trace_summary.tsv"
     conda:
         ENV
     script:
@@ -63,6 +65,8 @@ rule fig_trace_average:
         ),
     log:
         LOGS / "figures" / "trace_avg_{setting}_{model}_w{window}.log",
+    benchmark:
+        BENCH / "figures" / "trace_avg_{setting}_{model}_w{window}.tsv"
     wildcard_constraints:
         setting="single|multi|llm",
         model="|".join(MODELS),
@@ -90,6 +94,8 @@ rule fig_trace_examples:
         ),
     log:
         LOGS / "figures" / "trace_examples_{model}.log",
+    benchmark:
+        BENCH / "figures" / "trace_examples_{model}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
     conda:
@@ -117,6 +123,8 @@ rule fig_mllm_vs_llm:
         ),
     log:
         LOGS / "figures" / "fig1_mllm_vs_llm_{model}.log",
+    benchmark:
+        BENCH / "figures" / "fig1_mllm_vs_llm_{model}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
     conda:

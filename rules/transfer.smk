@@ -37,6 +37,8 @@ rule attention_summary:
         summary=ATTENTION / "summary.json",
     log:
         LOGS / "attention_summary.log",
+    benchmark:
+        BENCH / "attention_summary.tsv"
     conda:
         ENV
     params:
@@ -83,6 +85,8 @@ rule ablation_summary:
         summary=ABLATION / "summary.json",
     log:
         LOGS / "ablation_summary.log",
+    benchmark:
+        BENCH / "ablation_summary.tsv"
     conda:
         ENV
     script:
@@ -113,6 +117,8 @@ rule fig_transfer:
         ),
     log:
         LOGS / "figures" / "{prefix}_{model}.log",
+    benchmark:
+        BENCH / "figures" / "{prefix}_{model}.tsv"
     wildcard_constraints:
         prefix="|".join(TRANSFER_FIGURES),
         model="|".join(MODELS),
@@ -171,6 +177,8 @@ rule fig_routes:
         ),
     log:
         LOGS / "figures" / "routes_{model}.log",
+    benchmark:
+        BENCH / "figures" / "routes_{model}.tsv"
     wildcard_constraints:
         model="|".join(ROUTE_MODELS) if ROUTE_MODELS else "^$",
     conda:

@@ -13,6 +13,8 @@ rule validation:
         summary=RESULTS / "validation" / "summary.json",
     log:
         LOGS / "validation.log",
+    benchmark:
+        BENCH / "validation.tsv"
     conda:
         ENV
     params:
@@ -38,6 +40,8 @@ rule fig_validation:
         ),
     log:
         LOGS / "figures" / "validation.log",
+    benchmark:
+        BENCH / "figures" / "validation.tsv"
     conda:
         ENV
     script:
@@ -56,6 +60,8 @@ rule table_validation:
         ),
     log:
         LOGS / "table_validation.log",
+    benchmark:
+        BENCH / "table_validation.tsv"
     conda:
         ENV
     script:
