@@ -121,3 +121,14 @@ def test_visual_to_constraint_on_toy_model(mm_llama, tiny_world):
 def test_top_share_ties_go_to_lower_index():
     m = np.array([[0.0, 0, 0, 5.0]])
     assert top_share_by_position(m, share=0.5).tolist() == [1.0, 0, 0, 1.0]
+
+
+def test_consistency_does_not_depend_on_the_simulation_block(monkeypatch):
+    """The simulation runs in blocks bounded by the [sims, q, q] intersections (memory); the
+    random stream is drawn in order, so any block size gives the same result."""
+    from mmtrace.transfer import visual
+
+    m = np.random.default_rng(4).random((40, 16))
+    whole = consistency(m, k=2, n_perm=50, seed=9)
+    monkeypatch.setattr(visual, "MAX_SIM_BLOCK", 40 * 40 * 3)  # 3 simulations per block
+    assert consistency(m, k=2, n_perm=50, seed=9) == whole
