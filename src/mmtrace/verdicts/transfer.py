@@ -171,6 +171,13 @@ def prediction(ev: Evidence, rules: Claims) -> list[Row]:
     return out
 
 
+def _judged_k(way: dict) -> int:
+    """The index of the k an ablation rule reads: the largest k below all visual tokens (at
+    k = all, every ranking knocks out the same set)."""
+    below = [i for i, k in enumerate(way["k"]) if k < way.get("n_visual", k + 1)]
+    return below[-1] if below else len(way["k"]) - 1
+
+
 def ablation(ev: Evidence, rules: Claims) -> list[Row]:
     """The causal check of F3: knocking out the top-ranked visual tokens lowers p(answer)
     more than knocking out as many random ones, at the largest k, for every way."""
@@ -180,9 +187,7 @@ def ablation(ev: Evidence, rules: Claims) -> list[Row]:
         parts, numbers = [], {}
         for way in sorted(k for k in splits if isinstance(splits[k], dict) and "top" in splits[k]):
             a = splits[way]
-            # the largest k below all visual tokens (at k = all, top = random = bottom)
-            below = [i for i, k in enumerate(a["k"]) if k < a.get("n_visual", k + 1)]
-            i = below[-1] if below else len(a["k"]) - 1
+            i = _judged_k(a)
             p = holm(a["p_value_top_vs_random"])[i]
             top, rnd = a["top"]["drop_p_answer"][i], a["random"]["drop_p_answer"][i]
             k = a["k"][i]
@@ -225,8 +230,7 @@ def content(ev: Evidence, rules: Claims) -> list[Row]:
         parts, numbers = [], {}
         for way in ways:
             a = splits[way]
-            below = [i for i, k in enumerate(a["k"]) if k < a.get("n_visual", k + 1)]
-            i = below[-1] if below else len(a["k"]) - 1
+            i = _judged_k(a)
             p = holm(a["p_value_mask_vs_top"])[i]
             top, mask = a["top"]["drop_p_answer"][i], a["mask"]["drop_p_answer"][i]
             overlap = a["mask_overlap"][i]
