@@ -39,6 +39,7 @@ COMPILED = list(config["toy_training"]["compiled"])
 RANDOM = list(config["toy_training"]["random"])
 MODELS = list(config["models"])
 MLLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "mllm"]
+LLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "llm"]
 # method-validation controls: model -> positive | negative
 CONTROLS = {
     m: s["control"] for m, s in config["models"].items() if s["control"] != "none"
@@ -129,6 +130,23 @@ def trace_shards(models=MODELS):
     return shard_files(TRACE, models, ANALYSED_SPLITS, "tracing")
 
 
+# The averaged traces' panels: MLP and attention (hidden only where neither is traced).
+AVERAGE_KINDS = [
+    k for k in ("mlp", "attn") if k in config["tracing"]["kinds"]
+] or config["tracing"]["kinds"]
+
+
+def trace_png(stem, caption):
+    """One trace figure's PNG twin in the HTML report (`stem` may hold {model})."""
+    return report(
+        FIGURES / f"{stem}.png",
+        caption=f"../report/{caption}.rst",
+        category=REPORT_TRACING,
+        subcategory="{model}",
+        labels={"figure": stem.replace("_{model}", ""), "model": "{model}"},
+    )
+
+
 def fig1_window():
     """Fig. 1 shows the MLLM with window 1 (the paper's), or the smallest configured window."""
     windows = config["tracing"]["windows"]
@@ -161,14 +179,25 @@ def ablation_shards(models=MLLM_MODELS):
     return shard_files(ABLATION, models, ANALYSED_SPLITS, "ablation")
 
 
-# File-name prefix of each information-transfer figure -> what mmtrace.steps.transfer.fig_transfer
-# draws.
-TRANSFER_FIGURES = {
-    "fig5_visual_to_constraint": "visual",
-    "fig15_16_constraint_to_last": "constraint",
-    "fig17_roc": "roc",
-    "ablation": "ablation",
-}
+# The information-transfer figures' file-name prefixes: an MLLM's, and an LLM's (no image).
+TRANSFER_FIGURES = [
+    "fig5_visual_to_constraint",
+    "fig15_16_constraint_to_last",
+    "fig17_roc",
+    "ablation",
+]
+LLM_TRANSFER_FIGURES = ["fig15_16_constraint_to_last", "fig17_roc"]
+
+
+def transfer_png(prefix):
+    """One transfer figure's PNG twin in the HTML report, with its own caption."""
+    return report(
+        FIGURES / f"{prefix}_{{model}}.png",
+        caption=f"../report/{prefix}.rst",
+        category=REPORT_TRANSFER,
+        subcategory="{model}",
+        labels={"figure": prefix, "model": "{model}"},
+    )
 
 
 def transfer_figures():

@@ -86,25 +86,30 @@ rule fig_editing:
         summary=EDITING / "summary.json",
         trace_summary=TRACE / "summary.json",
     output:
-        pdf=FIGURES / "{prefix}_{model}.pdf",
-        png=report(
-            FIGURES / "{prefix}_{model}.png",
-            caption="../report/fig_editing.rst",
+        methods=FIGURES / "fig6_editing_{model}.pdf",
+        layers=FIGURES / "fig14_layer_sweep_{model}.pdf",
+        methods_png=report(
+            FIGURES / "fig6_editing_{model}.png",
+            caption="../report/fig6_editing.rst",
             category=REPORT_EDITING,
             subcategory="{model}",
-            labels={"figure": "{prefix}", "model": "{model}"},
+            labels={"figure": "fig6_editing", "model": "{model}"},
+        ),
+        layers_png=report(
+            FIGURES / "fig14_layer_sweep_{model}.png",
+            caption="../report/fig14_layer_sweep.rst",
+            category=REPORT_EDITING,
+            subcategory="{model}",
+            labels={"figure": "fig14_layer_sweep", "model": "{model}"},
         ),
     log:
-        LOGS / "figures" / "{prefix}_{model}.log",
+        LOGS / "figures" / "editing_{model}.log",
     benchmark:
-        BENCH / "figures" / "{prefix}_{model}.tsv"
+        BENCH / "figures" / "editing_{model}.tsv"
     wildcard_constraints:
-        prefix="fig6_editing|fig14_layer_sweep",
-        model="|".join(MODELS),
+        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
     conda:
         ENV
-    params:
-        figure=lambda wc: "methods" if wc.prefix == "fig6_editing" else "layers",
     script:
         "scripts/fig_editing.py"
 

@@ -1,21 +1,23 @@
-# MultiModalCausalTrace (docs/method.md §4): per model, split and shard, then one summary.
+# MultiModalCausalTrace (docs/method.md §4): per model and shard (one job traces its shard of every
+# analysed split, the model loaded once), then one summary.
 
 
 rule trace_shard:
     input:
-        csv=lambda wc: data_of(wc.model) / f"{wc.split}.csv",
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS),
         pool=lambda wc: csvs_of(wc.model),
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
-        trace=TRACE / "{model}" / "{split}_shard{shard}.json",
+        trace=expand(
+            TRACE / "{{model}}" / "{split}_shard{{shard}}.json", split=ANALYSED_SPLITS
+        ),
     log:
-        LOGS / "trace" / "{model}_{split}_shard{shard}.log",
+        LOGS / "trace" / "{model}_shard{shard}.log",
     benchmark:
-        BENCH / "trace_{model}_{split}_shard{shard}.tsv"
+        BENCH / "trace_{model}_shard{shard}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
-        split="|".join(ANALYSED_SPLITS),
         shard=r"\d+",
     conda:
         ENV
@@ -51,61 +53,70 @@ rule tracing:
         rules.trace_summary.output,
 
 
-rule fig_trace_average:
+rule fig_trace_mllm:
     input:
         shards=lambda wc: trace_shards([wc.model]),
     output:
-        pdf=FIGURES / "trace_avg_{setting}_{model}_w{window}.pdf",
-        png=report(
-            FIGURES / "trace_avg_{setting}_{model}_w{window}.png",
-            caption="../report/fig_trace_average.rst",
-            category=REPORT_TRACING,
-            subcategory="{model}",
-            labels={"figure": "trace_avg_{setting}_w{window}", "model": "{model}"},
-        ),
+        single=[
+            FIGURES / f"trace_avg_single_{{model}}_w{w}.pdf"
+            for w in config["tracing"]["windows"]
+        ],
+        multi=FIGURES
+        / f"trace_avg_multi_{{model}}_w{config['tracing']['multi_window']}.pdf",
+        examples=FIGURES / "trace_examples_{model}.pdf",
+        png=[
+            trace_png(f"trace_avg_single_{{model}}_w{w}", "trace_avg_single")
+            for w in config["tracing"]["windows"]
+        ]
+        + [
+            trace_png(
+                f"trace_avg_multi_{{model}}_w{config['tracing']['multi_window']}",
+                "trace_avg_multi",
+            ),
+            trace_png("trace_examples_{model}", "fig_trace_examples"),
+        ],
     log:
-        LOGS / "figures" / "trace_avg_{setting}_{model}_w{window}.log",
+        LOGS / "figures" / "traces_{model}.log",
     benchmark:
-        BENCH / "figures" / "trace_avg_{setting}_{model}_w{window}.tsv"
+        BENCH / "figures" / "traces_{model}.tsv"
     wildcard_constraints:
-        setting="single|multi|llm",
-        model="|".join(MODELS),
-        window=r"\d+",
+        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
     conda:
         ENV
     params:
-        kinds=[k for k in ("mlp", "attn") if k in config["tracing"]["kinds"]]
-        or config["tracing"]["kinds"],
-    script:
-        "scripts/fig_trace_average.py"
-
-
-rule fig_trace_examples:
-    input:
-        shards=lambda wc: trace_shards([wc.model]),
-    output:
-        pdf=FIGURES / "trace_examples_{model}.pdf",
-        png=report(
-            FIGURES / "trace_examples_{model}.png",
-            caption="../report/fig_trace_examples.rst",
-            category=REPORT_TRACING,
-            subcategory="{model}",
-            labels={"figure": "trace_examples", "model": "{model}"},
-        ),
-    log:
-        LOGS / "figures" / "trace_examples_{model}.log",
-    benchmark:
-        BENCH / "figures" / "trace_examples_{model}.tsv"
-    wildcard_constraints:
-        model="|".join(MODELS),
-    conda:
-        ENV
-    params:
-        window=max(config["tracing"]["windows"]),
-        kinds=config["tracing"]["kinds"],
+        windows=config["tracing"]["windows"],
+        multi_window=config["tracing"]["multi_window"],
+        kinds=AVERAGE_KINDS,
+        example_window=max(config["tracing"]["windows"]),
+        example_kinds=config["tracing"]["kinds"],
         k=config["tracing"]["examples"],
     script:
-        "scripts/fig_trace_examples.py"
+        "scripts/fig_trace_mllm.py"
+
+
+rule fig_trace_llm:
+    input:
+        shards=lambda wc: trace_shards([wc.model]),
+    output:
+        average=FIGURES
+        / f"trace_avg_llm_{{model}}_w{config['tracing']['llm_window']}.pdf",
+        png=trace_png(
+            f"trace_avg_llm_{{model}}_w{config['tracing']['llm_window']}",
+            "trace_avg_llm",
+        ),
+    log:
+        LOGS / "figures" / "traces_{model}.log",
+    benchmark:
+        BENCH / "figures" / "traces_{model}.tsv"
+    wildcard_constraints:
+        model="|".join(LLM_MODELS) if LLM_MODELS else "^$",
+    conda:
+        ENV
+    params:
+        window=config["tracing"]["llm_window"],
+        kinds=AVERAGE_KINDS,
+    script:
+        "scripts/fig_trace_llm.py"
 
 
 rule fig_mllm_vs_llm:

@@ -1,21 +1,24 @@
-# Information transfer (docs/method.md §5) and visual-token ablation (§6): per model, split and shard,
-# then one summary each; the figures draw the summaries.
+# Information transfer (docs/method.md §5) and visual-token ablation (§6): per model and shard (one
+# job takes its shard of every analysed split, the model loaded once), then one summary each; the
+# figures draw the summaries.
 
 
 rule attention_shard:
     input:
-        csv=lambda wc: data_of(wc.model) / f"{wc.split}.csv",
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS),
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
-        contributions=ATTENTION / "{model}" / "{split}_shard{shard}.json",
+        contributions=expand(
+            ATTENTION / "{{model}}" / "{split}_shard{{shard}}.json",
+            split=ANALYSED_SPLITS,
+        ),
     log:
-        LOGS / "attention" / "{model}_{split}_shard{shard}.log",
+        LOGS / "attention" / "{model}_shard{shard}.log",
     benchmark:
-        BENCH / "attention_{model}_{split}_shard{shard}.tsv"
+        BENCH / "attention_{model}_shard{shard}.tsv"
     wildcard_constraints:
         model="|".join(MODELS),
-        split="|".join(ANALYSED_SPLITS),
         shard=r"\d+",
     conda:
         ENV
@@ -50,18 +53,20 @@ rule attention_summary:
 
 rule ablation_shard:
     input:
-        csv=lambda wc: data_of(wc.model) / f"{wc.split}.csv",
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS),
         scores=rules.evaluate_model.output.scores,
         checkpoint=lambda wc: trained(wc.model),
     output:
-        knockouts=ABLATION / "{model}" / "{split}_shard{shard}.json",
+        knockouts=expand(
+            ABLATION / "{{model}}" / "{split}_shard{{shard}}.json",
+            split=ANALYSED_SPLITS,
+        ),
     log:
-        LOGS / "ablation" / "{model}_{split}_shard{shard}.log",
+        LOGS / "ablation" / "{model}_shard{shard}.log",
     benchmark:
-        BENCH / "ablation_{model}_{split}_shard{shard}.tsv"
+        BENCH / "ablation_{model}_shard{shard}.tsv"
     wildcard_constraints:
         model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
-        split="|".join(ANALYSED_SPLITS),
         shard=r"\d+",
     conda:
         ENV
@@ -100,34 +105,45 @@ rule transfer:
         [RESULTS / "routes" / f"{m}.json" for m in ROUTE_MODELS],
 
 
-rule fig_transfer:
+rule fig_transfer_mllm:
     input:
-        summary=lambda wc: (
-            ABLATION if TRANSFER_FIGURES[wc.prefix] == "ablation" else ATTENTION
-        )
-        / "summary.json",
+        attention=ATTENTION / "summary.json",
+        ablation=ABLATION / "summary.json",
     output:
-        pdf=FIGURES / "{prefix}_{model}.pdf",
-        png=report(
-            FIGURES / "{prefix}_{model}.png",
-            caption="../report/fig_transfer.rst",
-            category=REPORT_TRANSFER,
-            subcategory="{model}",
-            labels={"figure": "{prefix}", "model": "{model}"},
-        ),
+        visual=FIGURES / "fig5_visual_to_constraint_{model}.pdf",
+        constraint=FIGURES / "fig15_16_constraint_to_last_{model}.pdf",
+        roc=FIGURES / "fig17_roc_{model}.pdf",
+        knockouts=FIGURES / "ablation_{model}.pdf",
+        png=[transfer_png(p) for p in TRANSFER_FIGURES],
     log:
-        LOGS / "figures" / "{prefix}_{model}.log",
+        LOGS / "figures" / "transfer_{model}.log",
     benchmark:
-        BENCH / "figures" / "{prefix}_{model}.tsv"
+        BENCH / "figures" / "transfer_{model}.tsv"
     wildcard_constraints:
-        prefix="|".join(TRANSFER_FIGURES),
-        model="|".join(MODELS),
+        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
     conda:
         ENV
-    params:
-        figure=lambda wc: TRANSFER_FIGURES[wc.prefix],
     script:
-        "scripts/fig_transfer.py"
+        "scripts/fig_transfer_mllm.py"
+
+
+rule fig_transfer_llm:
+    input:
+        attention=ATTENTION / "summary.json",
+    output:
+        constraint=FIGURES / "fig15_16_constraint_to_last_{model}.pdf",
+        roc=FIGURES / "fig17_roc_{model}.pdf",
+        png=[transfer_png(p) for p in LLM_TRANSFER_FIGURES],
+    log:
+        LOGS / "figures" / "transfer_{model}.log",
+    benchmark:
+        BENCH / "figures" / "transfer_{model}.tsv"
+    wildcard_constraints:
+        model="|".join(LLM_MODELS) if LLM_MODELS else "^$",
+    conda:
+        ENV
+    script:
+        "scripts/fig_transfer_llm.py"
 
 
 rule transfer_figures:

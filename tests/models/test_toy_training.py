@@ -123,3 +123,55 @@ def test_patch_embedding_features_keep_each_visual_token_to_its_patch(features, 
         )  # fmt: skip  (the projected features, as mmtrace.models.encoding reads them)
     moved = (a - b).abs().amax(-1) > 1e-6
     assert moved.tolist() == ([False, False, False, True] if local else [True] * 4)
+
+
+@pytest.mark.parametrize("arch", ["llama", "phi"])
+def test_training_loss_from_cached_features_equals_the_full_forward(trained, tiny_world, arch):
+    """The trainer's fast path (the frozen tower's features computed once, the textual examples
+    stacked into the visual batch, EOS not fed) gives the loss of the plain computation: a full
+    forward from pixels of each example with its EOS, cross-entropy at the answer tokens, the
+    two parts weighed by their share."""
+    from torch import nn
+
+    from mmtrace.models.optimise import answer_loss
+    from mmtrace.models.train import image_embeds, vision_features
+
+    loaded = load(trained[f"mm-{arch}"], "mllm")
+    model, tok = loaded.model, loaded.tokenizer
+    records = load_questions([tiny_world / "known.csv"])[:4]
+    visual = curriculum.Batcher(
+        tok,
+        curriculum.visual_examples(records, Prompts().mllm),
+        model.config.image_seq_length,
+    )
+    textual = curriculum.Batcher(tok, curriculum.text_examples(records, Prompts().llm))
+    idx, text_idx = [0, 2, 3], [1, 0]
+    pixels = loaded.processor.image_processor(
+        images=[load_image(tiny_world / records[0].image_url)] * len(idx), return_tensors="pt"
+    )["pixel_values"]
+    width = max(visual.width(idx), textual.width(text_idx))
+    batch = curriculum.stack_batches(visual.batch(idx, width), textual.batch(text_idx, width))
+    weight = len(text_idx) / (len(idx) + len(text_idx))
+    with torch.no_grad():
+        fast = answer_loss(
+            model,
+            batch,
+            inputs_embeds=image_embeds(model, batch["input_ids"], vision_features(model, pixels)),
+            second_weight=weight,
+        )
+
+        def plain(batcher, rows, px):
+            nll = []
+            for i, r in enumerate(rows):
+                ids = torch.tensor([batcher.ids[r]])
+                extra = {} if px is None else {"pixel_values": px[i : i + 1]}
+                logits = model(input_ids=ids, **extra).logits[0]
+                p = torch.arange(batcher.n_prompt[r] - 1, ids.shape[1] - 1)
+                nll.append(nn.functional.cross_entropy(logits[p], ids[0, p + 1], reduction="none"))
+            return torch.cat(nll).mean()
+
+        expected = (1 - weight) * plain(visual, idx, pixels) + weight * plain(
+            textual, text_idx, None
+        )
+    assert fast.item() > 1.0  # an untrained model: the loss is far above the tolerance
+    assert torch.allclose(fast, expected, rtol=0, atol=1e-5), (fast, expected)

@@ -65,7 +65,7 @@ def test_trace_steps(scored, trained, tiny_world):
             model="mm-llama",
             checkpoint=trained["mm-llama"] / "training_log.json",
             spec=SPEC,
-            csv=tiny_world / "known.csv",
+            csvs=[tiny_world / "known.csv", tiny_world / "movies.csv"],
             pool=[tiny_world / f"{s}.csv" for s in (*SPLITS, "heldout")],
             scores=scored / "scores.jsonl",
             prompts={},
@@ -73,8 +73,12 @@ def test_trace_steps(scored, trained, tiny_world):
             seed=0,
             shard=shard,
             threads=1,
-            trace=scored / f"trace{shard}.json",
+            trace=[scored / f"trace{shard}.json", scored / f"movies_trace{shard}.json"],
         )
+    # one job, one model load, one output per split
+    movies = [read_json(scored / f"movies_trace{i}.json") for i in (0, 1)]
+    assert {m["split"] for m in movies} == {"movies"}
+    assert len({t["qid"] for m in movies for t in m["traces"]}) == 3  # max_questions, per split
     shards = [scored / "trace0.json", scored / "trace1.json"]
     qids = [{t["qid"] for t in read_json(p)["traces"]} for p in shards]
     assert len(qids[0]) == 2 and len(qids[1]) == 1 and not qids[0] & qids[1]
@@ -89,11 +93,21 @@ def test_trace_steps(scored, trained, tiny_world):
     assert swaps and all(s["image_of"] != t["qid"] for t, s in zip(traces, swaps, strict=False))
     entry = read_json(scored / "trace_summary.json")["mm-llama"]["known"]
     assert entry["traces"]["single"]["mlp"]["window_1"]["n_traced"] == 3
-    pdf = scored / "avg.pdf"
-    trace.fig_trace_average(
-        shards=shards, model="mm-llama", setting="single", window=1, kinds=["mlp"], pdf=pdf
+    pdfs = {"single": [scored / "avg.pdf"], "multi": scored / "multi.pdf"}
+    trace.fig_trace_mllm(
+        shards=shards,
+        model="mm-llama",
+        windows=[1],
+        multi_window=1,
+        kinds=["mlp"],
+        example_window=1,
+        example_kinds=["mlp", "attn"],
+        k=1,
+        examples=scored / "examples.pdf",
+        **pdfs,
     )
-    assert pdf.stat().st_size > 0 and pdf.with_suffix(".png").stat().st_size > 0
+    for pdf in (scored / "avg.pdf", scored / "multi.pdf", scored / "examples.pdf"):
+        assert pdf.stat().st_size > 0 and pdf.with_suffix(".png").stat().st_size > 0
 
 
 def test_transfer_steps(scored, trained, tiny_world):
@@ -102,13 +116,13 @@ def test_transfer_steps(scored, trained, tiny_world):
         model="mm-llama",
         checkpoint=trained["mm-llama"] / "training_log.json",
         spec=SPEC,
-        csv=tiny_world / "known.csv",
+        csvs=[tiny_world / "known.csv"],
         scores=scored / "scores.jsonl",
         prompts={},
         attention=attention,
         shard=0,
         threads=1,
-        contributions=scored / "attention.json",
+        contributions=[scored / "attention.json"],
     )
     assert len(read_json(scored / "attention.json")["records"]) == 4
     transfer.attention_summary(

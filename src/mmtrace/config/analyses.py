@@ -37,7 +37,7 @@ class Tracing(Strict):
     # p(answer) by at least this much (None: no such screening); exclusions are counted.
     min_drop: float | None = Field(0.1, ge=0, le=1)
     max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
-    shards: Shards = 1  # jobs per model and split (spread over SLURM)
+    shards: Shards = 1  # jobs per model, each its share of every split (spread over SLURM)
     batch_size: int = Field(64, ge=1)  # restorations per forward pass
     examples: int = Field(3, ge=1)  # per-question heatmaps drawn per model and split
     # the image-swap control (mmtrace.tracing.controls): this many single-constraint questions
@@ -62,7 +62,7 @@ class Attention(Strict):
     # evaluates on the other half; each half needs this many correct and incorrect answers.
     min_per_class: int = Field(3, ge=2)
     max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
-    shards: Shards = 1  # jobs per model and split
+    shards: Shards = 1  # jobs per model, each its share of every split
 
 
 class Ablation(Strict):

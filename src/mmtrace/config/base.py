@@ -13,7 +13,7 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 Flag = StrictBool  # `true`/`false` only (every section is strict; named for the schema's readers)
 # A GPU type as a cluster's GRES names it (SLURM: --gpus=<type>:<n>), e.g. "a100"; None: any.
 GpuModel = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.]+$")] | None
-# Jobs per model and split: more shards than this only multiplies start-up costs (and makes
+# Jobs per model: more shards than this only multiplies start-up costs (and makes
 # Snakemake's DAG slow to build); a split of 9.7K questions on 256 GPUs is the paper's scale.
 MAX_SHARDS = 256
 Shards = Annotated[int, Field(ge=1, le=MAX_SHARDS)]

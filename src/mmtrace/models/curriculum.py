@@ -76,15 +76,17 @@ class Batcher:
     def __len__(self) -> int:
         return len(self.examples)
 
-    def batch(self, idx: list[int]) -> dict[str, torch.Tensor]:
+    def batch(self, idx: list[int], width: int | None = None) -> dict[str, torch.Tensor]:
+        """Right-padded inputs (to `width`, default the batch's longest) and the answer targets.
+        The final token (EOS) is a target only: no position reads it, so it is not fed."""
         seqs = [self.ids[i] for i in idx]
-        width = max(map(len, seqs))
+        width = max(width or 0, self.width(idx))
         input_ids = torch.full((len(seqs), width), self.tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         rows, pos, tgt = [], [], []
         for b, (i, s) in enumerate(zip(idx, seqs, strict=True)):
-            input_ids[b, : len(s)] = torch.tensor(s)
-            mask[b, : len(s)] = 1
+            input_ids[b, : len(s) - 1] = torch.tensor(s[:-1])
+            mask[b, : len(s) - 1] = 1
             for p in range(self.n_prompt[i] - 1, len(s) - 1):  # predict answer tokens and EOS
                 rows.append(b)
                 pos.append(p)
@@ -96,6 +98,24 @@ class Batcher:
             "pos": torch.tensor(pos),
             "targets": torch.tensor(tgt),
         }
+
+    def width(self, idx: list[int]) -> int:
+        """The input width of a batch of these examples (EOS not fed)."""
+        return max(len(self.ids[i]) for i in idx) - 1
+
+
+def stack_batches(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict:
+    """Two batches of equal width as one forward: b's rows follow a's; `split` is the number of
+    a's targets (the targets come a's first)."""
+    n = a["input_ids"].shape[0]
+    return {
+        "input_ids": torch.cat([a["input_ids"], b["input_ids"]]),
+        "attention_mask": torch.cat([a["attention_mask"], b["attention_mask"]]),
+        "rows": torch.cat([a["rows"], b["rows"] + n]),
+        "pos": torch.cat([a["pos"], b["pos"]]),
+        "targets": torch.cat([a["targets"], b["targets"]]),
+        "split": len(a["targets"]),
+    }
 
 
 def index_stream(n: int, batch_size: int, gen: torch.Generator):

@@ -14,11 +14,28 @@ from mmtrace.logs import progress
 log = logging.getLogger(__name__)
 
 
-def answer_loss(model, batch: dict[str, torch.Tensor], **extra) -> torch.Tensor:
-    out = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra)
+def answer_loss(
+    model,
+    batch: dict,
+    inputs_embeds: torch.Tensor | None = None,
+    second_weight: float = 0.0,
+    **extra,
+) -> torch.Tensor:
+    """Cross-entropy at the answer tokens. `inputs_embeds` replaces the input ids (an MLLM's
+    embeddings with its image features already in place). A stacked batch (`split`: the first
+    part's target count) weighs its two parts' means `1 - second_weight` and `second_weight`."""
+    ids = None if inputs_embeds is not None else batch["input_ids"]
+    out = model.model(
+        input_ids=ids, inputs_embeds=inputs_embeds, attention_mask=batch["attention_mask"], **extra
+    )
     hidden = out.last_hidden_state[batch["rows"], batch["pos"]]
-    logits = model.get_output_embeddings()(hidden)
-    return nn.functional.cross_entropy(logits.float(), batch["targets"])
+    logits = model.get_output_embeddings()(hidden).float()
+    if "split" not in batch:
+        return nn.functional.cross_entropy(logits, batch["targets"])
+    k, t = batch["split"], batch["targets"]
+    first = nn.functional.cross_entropy(logits[:k], t[:k])
+    second = nn.functional.cross_entropy(logits[k:], t[k:])
+    return (1 - second_weight) * first + second_weight * second
 
 
 def schedule(opt: torch.optim.Optimizer, warmup: int, total: int):

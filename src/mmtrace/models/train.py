@@ -44,6 +44,7 @@ from mmtrace.models.curriculum import (
     Batcher,
     index_stream,
     naming_examples,
+    stack_batches,
     text_examples,
     tokenizer_corpus,
     visual_examples,
@@ -226,9 +227,11 @@ def train_text_model(
 
 # ----------------------------------------------------------------------------- MLLMs
 class ImageBank:
-    """Pre-processed training renderings of every entity (pixel values computed once)."""
+    """The training renderings of every entity, pre-processed once. While the vision tower is
+    frozen (LLaVA's stage 2, `vision_lr: 0`) its features are constant, so they are computed
+    once too and each step runs only the projector and the language model."""
 
-    def __init__(self, data_dir: Path, entities: list[dict], processor):
+    def __init__(self, data_dir: Path, entities: list[dict], processor, model=None):
         from mmtrace.models.loading import load_image
 
         self.slots: dict[str, list[int]] = {}
@@ -239,9 +242,36 @@ class ImageBank:
                 self.slots[e["id"]].append(len(images))
                 images.append(load_image(data_dir / rel))
         self.pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+        self.features = None if model is None else vision_features(model, self.pixels)
 
-    def draw(self, entity_ids: list[str], rng: random.Random) -> torch.Tensor:
-        return self.pixels[[rng.choice(self.slots[e]) for e in entity_ids]]
+    def draw(self, entity_ids: list[str], rng: random.Random) -> list[int]:
+        """One random rendering (its index in the bank) of each entity."""
+        return [rng.choice(self.slots[e]) for e in entity_ids]
+
+
+def vision_features(model: LlavaForConditionalGeneration, pixels: torch.Tensor) -> torch.Tensor:
+    """What LLaVA's projector reads from the vision tower (its feature layer, CLS dropped by the
+    select strategy), from the model's own `get_image_features` with the projector set aside."""
+    projector = model.model.multi_modal_projector
+    model.model.multi_modal_projector = nn.Identity()
+    try:
+        with torch.no_grad():
+            out = [model.model.get_image_features(pixel_values=px) for px in pixels.split(256)]
+            parts = [torch.stack(list(o.pooler_output)) for o in out]
+    finally:
+        model.model.multi_modal_projector = projector
+    return torch.cat(parts)
+
+
+def image_embeds(
+    model: LlavaForConditionalGeneration, input_ids: torch.Tensor, features: torch.Tensor
+) -> torch.Tensor:
+    """The language model's input embeddings with the projected image features at the image
+    tokens: what LLaVA's forward builds from pixels, from cached vision features."""
+    embeds = model.get_input_embeddings()(input_ids)
+    image = model.model.multi_modal_projector(features).to(embeds.dtype)
+    mask = model.model.get_placeholder_mask(input_ids, inputs_embeds=embeds, image_features=image)
+    return embeds.masked_scatter(mask, image)
 
 
 def train_mllm(
@@ -287,15 +317,26 @@ def train_mllm(
     )
     n_img = toy.num_image_tokens(lcfg.vision_config)
     train_entities = [e for e in entities if not e["held_out"]]
-    bank = ImageBank(data_dir, train_entities, processor.image_processor)
+    frozen = cfg.vision_lr <= 0
+    bank = ImageBank(data_dir, train_entities, processor.image_processor, model if frozen else None)
     rng = random.Random(derive(seed, name, "images"))
     gen = torch.Generator().manual_seed(derive(seed, name, "order"))
     t0 = time.time()
 
-    def mm_loss(batcher: Batcher, idx: list[int]) -> torch.Tensor:
+    def mm_loss(batcher: Batcher, idx: list[int], text_idx: list[int] | None = None):
+        """The visual examples' loss (with pixels, or with the frozen tower's cached features),
+        the textual ones (`text_idx`) stacked into the same forward, weighed by their share."""
         batch = batcher.batch(idx)
-        px = bank.draw([batcher.examples[i].entity_id for i in idx], rng)
-        return answer_loss(model, batch, pixel_values=px)
+        weight = 0.0
+        if text_idx:
+            width = max(batcher.width(idx), textual.width(text_idx))
+            batch = stack_batches(batcher.batch(idx, width), textual.batch(text_idx, width))
+            weight = len(text_idx) / (len(idx) + len(text_idx))
+        slots = bank.draw([batcher.examples[i].entity_id for i in idx], rng)
+        if bank.features is not None:
+            embeds = image_embeds(model, batch["input_ids"], bank.features[slots])
+            return answer_loss(model, batch, inputs_embeds=embeds, second_weight=weight)
+        return answer_loss(model, batch, pixel_values=bank.pixels[slots], second_weight=weight)
 
     # Stage 1: projector only, naming the entity in the image.
     model.train()
@@ -331,11 +372,7 @@ def train_mllm(
     s3 = index_stream(len(textual), max(1, n_text), gen)
 
     def stage2(_: int) -> torch.Tensor:
-        loss = mm_loss(visual, next(s2))
-        if n_text:
-            w = n_text / cfg.batch_size
-            loss = (1 - w) * loss + w * answer_loss(model, textual.batch(next(s3)))
-        return loss
+        return mm_loss(visual, next(s2), next(s3) if n_text else None)
 
     groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     if cfg.vision_lr > 0:

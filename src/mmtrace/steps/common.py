@@ -39,10 +39,21 @@ def model_job(model: str, checkpoint: Path, spec: dict, threads: int):
     )
 
 
+def sample_evenly(items: list[T], limit: int | None) -> list[T]:
+    """`limit` items spread evenly over the list, in order (all if None or not fewer). A split's
+    CSV is ordered by entity and then by constraint type, so its first n questions would cover
+    the first entities and no multi-constraint question; an even spread keeps every part of
+    it in proportion, with no seed to carry."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    return [items[i * len(items) // limit] for i in range(limit)]
+
+
 def shard_of(items: list[T], shard: int, shards: int, limit: int | None = None) -> list[T]:
-    """The first `limit` items (all if None), then every `shards`-th from `shard` on: shards of
-    one split are disjoint and together cover it, whatever the number of jobs."""
-    head = items if limit is None else items[:limit]
+    """`limit` items spread evenly over `items` (all if None), then every `shards`-th from `shard`
+    on: shards of one split are disjoint and together cover the sample, whatever the number of
+    jobs."""
+    head = sample_evenly(items, limit)
     return [item for i, item in enumerate(head) if i % shards == shard]
 
 

@@ -107,14 +107,16 @@ def edit_summary(*, shards: list[Path], sweeps: list[Path], editing: dict, summa
     write_json(summary, result)
 
 
-def fig_editing(*, summary: Path, trace_summary: Path, figure: str, model: str, pdf: Path) -> None:
-    """Fig. 6 (`methods`) or Fig. 14 (`layers`, with the traced IE beside the efficacy)."""
+def fig_editing(
+    *, summary: Path, trace_summary: Path, model: str, methods: Path, layers: Path
+) -> None:
+    """Fig. 6 (`methods`) and Fig. 14 (`layers`, with the traced IE beside the efficacy), in one
+    job: both read the same summaries."""
     from mmtrace.report import editing
 
-    if figure == "methods":
-        editing.fig_methods(read_json(summary), model, pdf.with_suffix(""))
-    else:
-        editing.fig_layers(read_json(summary), read_json(trace_summary), model, pdf.with_suffix(""))
+    edits = read_json(summary)
+    editing.fig_methods(edits, model, methods.with_suffix(""))
+    editing.fig_layers(edits, read_json(trace_summary), model, layers.with_suffix(""))
 
 
 def table_editing(*, summary: Path, table: Path) -> None:

@@ -16,7 +16,7 @@ def trace_shard(
     model: str,
     checkpoint: Path,
     spec: dict,
-    csv: Path,
+    csvs: list[Path],
     pool: list[Path],
     scores: Path,
     prompts: dict,
@@ -24,30 +24,33 @@ def trace_shard(
     seed: int,
     shard: int,
     threads: int,
-    trace: Path,
+    trace: list[Path],
 ) -> None:
-    """Trace one shard of one split for one model (MultiModalCausalTrace, docs/method.md §4);
-    `pool`: every split of the world, whose names the natural corruption draws from."""
+    """Trace one shard of each analysed split (`csvs`, one output each in `trace`) for one model
+    (MultiModalCausalTrace, docs/method.md §4), the model loaded once; `pool`: every split of the
+    world, whose names the natural corruption draws from."""
     from mmtrace.tracing import study
 
     settings = config.Tracing(**tracing)
     loaded = model_job(model, checkpoint, spec, threads)
-    records = load_questions([csv])
-    if not loaded.is_multimodal:
-        records = [r for r in records if r.constraint_type == "single"]
-    records = shard_of(records, shard, settings.shards, settings.max_questions)
     correct = {qid: row["correct"] for qid, row in read_scores(scores).items()}
-    result = study.trace_records(
-        loaded,
-        records,
-        correct,
-        config.Prompts(**prompts),
-        csv.parent,
-        settings,
-        seed,
-        world=load_questions(pool),
-    )
-    write_json(trace, {"model": model, "split": csv.stem, "shard": shard, **result})
+    world = load_questions(pool)
+    for csv, out in zip(csvs, trace, strict=True):
+        records = load_questions([csv])
+        if not loaded.is_multimodal:
+            records = [r for r in records if r.constraint_type == "single"]
+        records = shard_of(records, shard, settings.shards, settings.max_questions)
+        result = study.trace_records(
+            loaded,
+            records,
+            correct,
+            config.Prompts(**prompts),
+            csv.parent,
+            settings,
+            seed,
+            world=world,
+        )
+        write_json(out, {"model": model, "split": csv.stem, "shard": shard, **result})
 
 
 def trace_summary(*, shards: list[Path], summary: Path) -> None:
@@ -61,22 +64,39 @@ def _traces(shards: list[Path]) -> list[dict]:
     return [t for p in shards for t in read_json(p)["traces"]]
 
 
-def fig_trace_average(
-    *, shards: list[Path], model: str, setting: str, window: int, kinds: list[str], pdf: Path
+def fig_trace_mllm(
+    *,
+    shards: list[Path],
+    model: str,
+    windows: list[int],
+    multi_window: int,
+    kinds: list[str],
+    example_window: int,
+    example_kinds: list[str],
+    k: int,
+    single: list[Path],
+    multi: Path,
+    examples: Path,
 ) -> None:
-    """Figs. 3 and 4/12 (and the LLM's average): mean IE per token role and layer."""
+    """An MLLM's trace figures in one job (its shards read once): Fig. 3 per window (single
+    constraint), Figs. 4/12 (multi) and the per-question heatmaps of `k` questions per split."""
+    from mmtrace.report.traces import fig_average, fig_examples
+
+    traces = _traces(shards)
+    for window, pdf in zip(windows, single, strict=True):
+        fig_average(traces, "single", window, kinds, model, pdf.with_suffix(""))
+    fig_average(traces, "multi", multi_window, kinds, model, multi.with_suffix(""))
+    stem = examples.with_suffix("")
+    fig_examples(traces, "single", example_window, example_kinds, k, model, stem)
+
+
+def fig_trace_llm(
+    *, shards: list[Path], model: str, window: int, kinds: list[str], average: Path
+) -> None:
+    """An LLM's averaged trace: its textual questions, corrupted at the entity's name."""
     from mmtrace.report.traces import fig_average
 
-    fig_average(_traces(shards), setting, window, kinds, model, pdf.with_suffix(""))
-
-
-def fig_trace_examples(
-    *, shards: list[Path], model: str, window: int, kinds: list[str], k: int, pdf: Path
-) -> None:
-    """Per-question heatmaps of `k` traced questions per split."""
-    from mmtrace.report.traces import fig_examples
-
-    fig_examples(_traces(shards), "single", window, kinds, k, model, pdf.with_suffix(""))
+    fig_average(_traces(shards), "llm", window, kinds, model, average.with_suffix(""))
 
 
 def fig_mllm_vs_llm(

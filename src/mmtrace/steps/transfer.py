@@ -19,25 +19,28 @@ def attention_shard(
     model: str,
     checkpoint: Path,
     spec: dict,
-    csv: Path,
+    csvs: list[Path],
     scores: Path,
     prompts: dict,
     attention: dict,
     shard: int,
     threads: int,
-    contributions: Path,
+    contributions: list[Path],
 ) -> None:
-    """Eq. 1 contributions for one shard of one split (Figs. 5 and 15-17)."""
+    """Eq. 1 contributions for one shard of each analysed split (Figs. 5 and 15-17), the model
+    loaded once."""
     from mmtrace.transfer import study
 
     settings = config.Attention(**attention)
     loaded = model_job(model, checkpoint, spec, threads)
-    records = study.eligible(load_questions([csv]), loaded.is_multimodal)
-    records = shard_of(records, shard, settings.shards, settings.max_questions)
-    result = study.attention_records(
-        loaded, records, read_scores(scores), config.Prompts(**prompts), csv.parent, settings
-    )
-    write_json(contributions, {"model": model, "split": csv.stem, "shard": shard, **result})
+    answers = read_scores(scores)
+    for csv, out in zip(csvs, contributions, strict=True):
+        records = study.eligible(load_questions([csv]), loaded.is_multimodal)
+        records = shard_of(records, shard, settings.shards, settings.max_questions)
+        result = study.attention_records(
+            loaded, records, answers, config.Prompts(**prompts), csv.parent, settings
+        )
+        write_json(out, {"model": model, "split": csv.stem, "shard": shard, **result})
 
 
 def attention_summary(*, shards: list[Path], attention: dict, seed: int, summary: Path) -> None:
@@ -72,7 +75,7 @@ def ablation_shard(
     model: str,
     checkpoint: Path,
     spec: dict,
-    csv: Path,
+    csvs: list[Path],
     scores: Path,
     prompts: dict,
     attention: dict,
@@ -80,26 +83,29 @@ def ablation_shard(
     seed: int,
     shard: int,
     threads: int,
-    knockouts: Path,
+    knockouts: list[Path],
 ) -> None:
-    """Visual-token ablation for one shard of one split: top-k vs random-k vs bottom-k."""
+    """Visual-token ablation for one shard of each analysed split: top-k vs random-k vs
+    bottom-k (and the object's mask), the model loaded once."""
     from mmtrace.transfer import study
 
     settings = config.Ablation(**ablation)
     loaded = model_job(model, checkpoint, spec, threads)
-    everything = load_questions([csv])
-    result = study.ablation_records(
-        loaded,
-        shard_of(everything, shard, settings.shards, settings.max_questions),
-        read_scores(scores),
-        config.Prompts(**prompts),
-        csv.parent,
-        config.Attention(**attention),
-        settings,
-        study.mean_image_files(everything, csv.parent, settings.mean_images),
-        seed,
-    )
-    write_json(knockouts, {"model": model, "split": csv.stem, "shard": shard, **result})
+    answers = read_scores(scores)
+    for csv, out in zip(csvs, knockouts, strict=True):
+        everything = load_questions([csv])
+        result = study.ablation_records(
+            loaded,
+            shard_of(everything, shard, settings.shards, settings.max_questions),
+            answers,
+            config.Prompts(**prompts),
+            csv.parent,
+            config.Attention(**attention),
+            settings,
+            study.mean_image_files(everything, csv.parent, settings.mean_images),
+            seed,
+        )
+        write_json(out, {"model": model, "split": csv.stem, "shard": shard, **result})
 
 
 def ablation_summary(*, shards: list[Path], summary: Path) -> None:
@@ -125,17 +131,34 @@ def ablation_summary(*, shards: list[Path], summary: Path) -> None:
     write_json(summary, result)
 
 
-def fig_transfer(*, summary: Path, figure: str, model: str, pdf: Path) -> None:
-    """One of the information-transfer figures, drawn from its summary."""
+def fig_transfer_mllm(
+    *,
+    attention: Path,
+    ablation: Path,
+    model: str,
+    visual: Path,
+    constraint: Path,
+    roc: Path,
+    knockouts: Path,
+) -> None:
+    """An MLLM's information-transfer figures in one job: Fig. 5 (visual tokens -> visual
+    constraint), Figs. 15-16 and 17 (constraint -> last token) and the ablation curves."""
     from mmtrace.report import transfer
 
-    draw = {
-        "visual": transfer.fig_visual,
-        "constraint": transfer.fig_constraint_to_last,
-        "roc": transfer.fig_failure,
-        "ablation": transfer.fig_ablation,
-    }[figure]
-    draw(read_json(summary), model, pdf.with_suffix(""))
+    contributions = read_json(attention)
+    transfer.fig_visual(contributions, model, visual.with_suffix(""))
+    transfer.fig_constraint_to_last(contributions, model, constraint.with_suffix(""))
+    transfer.fig_failure(contributions, model, roc.with_suffix(""))
+    transfer.fig_ablation(read_json(ablation), model, knockouts.with_suffix(""))
+
+
+def fig_transfer_llm(*, attention: Path, model: str, constraint: Path, roc: Path) -> None:
+    """An LLM's information-transfer figures (no image): Figs. 15-16 and 17."""
+    from mmtrace.report import transfer
+
+    contributions = read_json(attention)
+    transfer.fig_constraint_to_last(contributions, model, constraint.with_suffix(""))
+    transfer.fig_failure(contributions, model, roc.with_suffix(""))
 
 
 def route_diagnostics(

@@ -1,3 +1,0 @@
-from mmtrace.steps import run, trace
-
-run(snakemake, trace.fig_trace_examples)

@@ -1,3 +1,0 @@
-from mmtrace.steps import run, transfer
-
-run(snakemake, transfer.fig_transfer)

@@ -1,0 +1,3 @@
+from mmtrace.steps import run, transfer
+
+run(snakemake, transfer.fig_transfer_mllm)
