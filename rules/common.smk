@@ -126,7 +126,7 @@ def shard_files(stage, models, groups, section):
 
 
 def trace_shards(models=MODELS):
-    """Every tracing job's output: one per model, split and shard."""
+    """Every tracing output: one per model, split and shard (a job writes every split's)."""
     return shard_files(TRACE, models, ANALYSED_SPLITS, "tracing")
 
 
@@ -170,7 +170,7 @@ def trace_figures():
 
 
 def attention_shards(models=MODELS):
-    """Every attention-contribution job's output: one per model, split and shard."""
+    """Every attention output: one per model, split and shard (a job writes every split's)."""
     return shard_files(ATTENTION, models, ANALYSED_SPLITS, "attention")
 
 

@@ -36,7 +36,7 @@ class Tracing(Strict):
     # A question is traced only if the model answers it correctly and the corruption lowers
     # p(answer) by at least this much (None: no such screening); exclusions are counted.
     min_drop: float | None = Field(0.1, ge=0, le=1)
-    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    max_questions: int | None = Field(None, ge=1)  # per model and split, spread evenly (None: all)
     shards: Shards = 1  # jobs per model, each its share of every split (spread over SLURM)
     batch_size: int = Field(64, ge=1)  # restorations per forward pass
     examples: int = Field(3, ge=1)  # per-question heatmaps drawn per model and split
@@ -61,7 +61,7 @@ class Attention(Strict):
     # Fig. 17 picks the layer on a random half of the questions (stratified by correctness) and
     # evaluates on the other half; each half needs this many correct and incorrect answers.
     min_per_class: int = Field(3, ge=2)
-    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    max_questions: int | None = Field(None, ge=1)  # per model and split, spread evenly (None: all)
     shards: Shards = 1  # jobs per model, each its share of every split
 
 
@@ -76,7 +76,7 @@ class Ablation(Strict):
     random_draws: int = Field(3, ge=1)  # random k-subsets per question and k (averaged)
     mean_images: int = Field(64, ge=1)  # `mean`: images of the split averaged per patch
     only_correct: Flag = True  # ablate only questions the model answers correctly
-    max_questions: int | None = Field(None, ge=1)  # per model and split (None: all)
+    max_questions: int | None = Field(None, ge=1)  # per model and split, spread evenly (None: all)
     shards: Shards = 1
     batch_size: int = Field(64, ge=1)  # ablated variants per forward pass
     # every visual token blocked in one layer at a time (one pass per layer): where transfer
