@@ -176,18 +176,3 @@ def test_training_loss_from_cached_features_equals_the_full_forward(trained, tin
     assert fast.item() > 1.0  # an untrained model: the loss is far above the tolerance
     assert torch.allclose(fast, expected, rtol=0, atol=1e-5), (fast, expected)
 
-
-def test_length_grouped_batches_cover_each_epoch_and_cut_the_padding():
-    """Grouping by length keeps an epoch a permutation (every example once) while batches of
-    similar lengths need almost no padding."""
-    lengths = [
-        int(x) for x in torch.randint(20, 50, (640,), generator=torch.Generator().manual_seed(1))
-    ]
-    gen = torch.Generator().manual_seed(0)
-    stream = curriculum.index_stream(len(lengths), 32, gen, lengths, group=5)
-    epoch = [next(stream) for _ in range(20)]
-    assert sorted(i for b in epoch for i in b) == list(range(640))
-    grouped = sum(max(lengths[i] for i in b) for b in epoch)
-    plain_stream = curriculum.index_stream(len(lengths), 32, torch.Generator().manual_seed(0))
-    plain = sum(max(lengths[i] for i in next(plain_stream)) for _ in range(20))
-    assert grouped < 0.9 * plain

@@ -99,11 +99,6 @@ class Batcher:
             "targets": torch.tensor(tgt),
         }
 
-    @property
-    def lengths(self) -> list[int]:
-        """Every example's token count (prompt, answer and EOS)."""
-        return [len(s) for s in self.ids]
-
     def width(self, idx: list[int]) -> int:
         """The input width of a batch of these examples (EOS not fed)."""
         return max(len(self.ids[i]) for i in idx) - 1
@@ -123,27 +118,14 @@ def stack_batches(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dic
     }
 
 
-def index_stream(
-    n: int, batch_size: int, gen: torch.Generator, lengths: list[int] | None = None, group: int = 32
-):
-    """Endless epochs of shuffled indices, cut into batches. With `lengths`, each run of `group`
-    batches of an epoch is sorted by length before it is cut and the batches are then
-    shuffled (`group_by_length` of transformers' Trainer): a batch is padded to its longest
-    example, so similar lengths save the padding (13% of the toy MLLMs' tokens, measured) while
-    every batch still draws from a random `group`-batch window."""
+def index_stream(n: int, batch_size: int, gen: torch.Generator):
+    """Endless epochs of shuffled indices, cut into batches. (Grouping batches by length, as
+    transformers' `group_by_length` does, was measured: it cut the padding from 13-17% of the
+    tokens to under 1%, but toy-llava trained on it answered 83.6/73.2/90.3% instead of
+    94.5/96.8/98.0%: length-sorted batches are nearly one question template each.)"""
     while True:
         perm = torch.randperm(n, generator=gen).tolist()
-        if lengths is not None:
-            span = batch_size * group
-            perm = [
-                i
-                for k in range(0, len(perm), span)
-                for i in sorted(perm[k : k + span], key=lambda i: lengths[i])
-            ]
-        cuts = [perm[k : k + batch_size] for k in range(0, n - batch_size + 1, batch_size)]
-        if lengths is not None:
-            order = torch.randperm(len(cuts), generator=gen).tolist()
-            cuts = [cuts[i] for i in order]
-        yield from cuts
+        for k in range(0, n - batch_size + 1, batch_size):
+            yield perm[k : k + batch_size]
         if n < batch_size:
             yield perm

@@ -194,7 +194,7 @@ def train_text_model(
     model.train()
     batcher = Batcher(tok, text_examples(records, template))
     gen = torch.Generator().manual_seed(derive(seed, name, "order"))
-    stream = index_stream(len(batcher), cfg.batch_size, gen, batcher.lengths)
+    stream = index_stream(len(batcher), cfg.batch_size, gen)
     log.info(
         "%s: %d parameters, %d training examples",
         name,
@@ -341,7 +341,7 @@ def train_mllm(
     # Stage 1: projector only, naming the entity in the image.
     model.train()
     naming = Batcher(tok, naming_examples(train_entities, prompts.mllm), n_img)
-    s1 = index_stream(len(naming), cfg.batch_size, gen, naming.lengths)
+    s1 = index_stream(len(naming), cfg.batch_size, gen)
     proj = list(model.model.multi_modal_projector.parameters())
     for p in model.model.language_model.parameters():
         p.requires_grad_(False)
@@ -368,7 +368,7 @@ def train_mllm(
     )
     textual = Batcher(tok, text_examples(records, prompts.llm))
     n_text = int(round(cfg.batch_size * cfg.text_mix))
-    s2 = index_stream(len(visual), cfg.batch_size - n_text, gen, visual.lengths)
+    s2 = index_stream(len(visual), cfg.batch_size - n_text, gen)
     s3 = index_stream(len(textual), max(1, n_text), gen)
 
     def stage2(_: int) -> torch.Tensor:
