@@ -175,4 +175,3 @@ def test_training_loss_from_cached_features_equals_the_full_forward(trained, tin
         )
     assert fast.item() > 1.0  # an untrained model: the loss is far above the tolerance
     assert torch.allclose(fast, expected, rtol=0, atol=1e-5), (fast, expected)
-
