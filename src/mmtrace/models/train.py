@@ -326,12 +326,13 @@ def train_mllm(
     def mm_loss(batcher: Batcher, idx: list[int], text_idx: list[int] | None = None):
         """The visual examples' loss (with pixels, or with the frozen tower's cached features),
         the textual ones (`text_idx`) stacked into the same forward, weighed by their share."""
-        batch = batcher.batch(idx)
         weight = 0.0
         if text_idx:
             width = max(batcher.width(idx), textual.width(text_idx))
             batch = stack_batches(batcher.batch(idx, width), textual.batch(text_idx, width))
             weight = len(text_idx) / (len(idx) + len(text_idx))
+        else:
+            batch = batcher.batch(idx)
         slots = bank.draw([batcher.examples[i].entity_id for i in idx], rng)
         if bank.features is not None:
             embeds = image_embeds(model, batch["input_ids"], bank.features[slots])
