@@ -46,7 +46,7 @@ def _exact_tied(d: np.ndarray, alternative: str) -> float:
 def _wilcoxon(d: np.ndarray, alternative: str) -> float:
     """Wilcoxon signed-rank p-value of paired differences d (1.0 when every difference is 0,
     where the test is undefined). Exact for small samples (with ties or zeros, by
-    enumeration), normal approximation above 50 differences with ties, as scipy chooses."""
+    enumeration up to 13 differences), normal approximation beyond, as scipy chooses."""
     if d.size == 0 or np.all(d == 0):
         return 1.0
     nz = d[d != 0]
