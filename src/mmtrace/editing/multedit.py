@@ -30,6 +30,7 @@ from mmtrace.models.hooks import (
     replace_first_output,
 )
 from mmtrace.models.lookup import locate, output_projection
+from mmtrace.models.prefix import Prefix, cache_prefix, run_suffix
 
 __all__ = ["Edit", "MultEditSettings", "multedit"]
 
@@ -68,6 +69,12 @@ def trainable_only(model: nn.Module, params: list[nn.Parameter]) -> Iterator[Non
 def target_logprob(model: nn.Module, inputs: Mapping[str, torch.Tensor], target_id: int):
     """log p(target | prompt) at the last position of a batch-1 prompt (differentiable)."""
     logits = model(**inputs).logits[0, -1].float()
+    return torch.log_softmax(logits, dim=-1)[target_id]
+
+
+def suffix_logprob(model: nn.Module, prefix: Prefix, target_id: int):
+    """`target_logprob` from the cached prefix: only the positions from the key's on run."""
+    logits = run_suffix(model, prefix, logits_to_keep=1).logits[0, -1].float()
     return torch.log_softmax(logits, dim=-1)[target_id]
 
 
@@ -116,7 +123,9 @@ def optimise_delta(
     settings: MultEditSettings,
 ) -> tuple[torch.Tensor, list[float]]:
     """delta maximising p(target) with the MLP output at `position` set to v0 + delta; returns
-    it and p(target) before each step and after the last."""
+    it and p(target) before each step and after the last. delta cannot change the positions
+    before `position`, so they run once (`mmtrace.models.prefix`) and each step runs the rest."""
+    prefix = cache_prefix(model, inputs, position)
     delta = torch.zeros_like(v0, dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.lr)
     # the release's penalty divides by ||v0||^2: an MLP that writes nothing at the key's
@@ -128,8 +137,8 @@ def optimise_delta(
     with trainable_only(model, []), torch.enable_grad():
         for _ in range(settings.steps):
             opt.zero_grad()
-            with adding(model, settings.layer, position, delta):
-                logp = target_logprob(model, inputs, target_id)
+            with adding(model, settings.layer, 0, delta):
+                logp = suffix_logprob(model, prefix, target_id)
             history.append(float(logp.detach().exp()))
             loss = -logp + settings.weight_decay * delta.norm() / v_norm**2
             loss.backward()
@@ -138,8 +147,8 @@ def optimise_delta(
                 norm = delta.norm()
                 if norm > bound:
                     delta.mul_(bound / norm)
-    with torch.no_grad(), adding(model, settings.layer, position, delta):
-        history.append(float(target_logprob(model, inputs, target_id).exp()))
+    with torch.no_grad(), adding(model, settings.layer, 0, delta):
+        history.append(float(suffix_logprob(model, prefix, target_id).exp()))
     return delta.detach(), history
 
 

@@ -335,21 +335,22 @@ def sweeps(
 ) -> dict:
     """MultEdit on the same questions at every layer in `layers` (Fig. 14), and at `cfg.layer`
     with every clamp in `cfg.clamp_sweep` (the release's 1e-4 against ROME's 4) and every number
-    of delta steps in `cfg.steps_sweep` (is efficacy limited by the optimisation?)."""
+    of delta steps in `cfg.steps_sweep` (is efficacy limited by the optimisation?).
+    MultEdit is deterministic, so a setting that two sweeps share (the default layer, clamp and
+    steps appear in all three) is run once and its rows reused."""
+    done: dict[tuple, dict] = {}
 
     def sweep(field: str, values, key) -> dict:
-        return {
-            key(v): _sweep_rows(
-                loaded,
-                targets,
-                templates,
-                data_dir,
-                cfg.model_copy(update={field: v}),
-                seed,
-                f"{field}{v}",
-            )
-            for v in progress(values, desc=f"{field} sweep {loaded.name}")
-        }
+        rows = {}
+        for v in progress(values, desc=f"{field} sweep {loaded.name}"):
+            setting = cfg.model_copy(update={field: v})
+            same = tuple(setting.model_dump(include=set(MultEditSettings.model_fields)).values())
+            if same not in done:
+                done[same] = _sweep_rows(
+                    loaded, targets, templates, data_dir, setting, seed, f"{field}{v}"
+                )
+            rows[key(v)] = done[same]
+        return rows
 
     by_layer = sweep("layer", layers, str)
     by_clamp = sweep("clamp", cfg.clamp_sweep, repr)
