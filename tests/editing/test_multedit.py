@@ -129,3 +129,33 @@ def test_finetune_baselines(norm):
         assert edit.info["max_abs_change"] <= norm + 1e-7
     edit.undo()
     assert edit.undone() and edit.weight.grad is None
+
+
+@pytest.mark.parametrize("arch", ["llama", "phi"])
+def test_finetune_equals_plain_loop_from_pixels(arch):
+    """The baseline runs the vision tower once (W lies after it): the same weights and
+    p(target) history as Adam on W with a full forward from pixels at every step."""
+    model, clean, _ = _setup(arch)
+    with torch.no_grad():
+        target = int(model(**clean).logits[0, -1].argmin())
+    settings = FinetuneSettings(layer=0, steps=8, lr=1e-2)
+    edit = finetune(model, clean, target, settings)
+    fast = edit.weight.detach().clone()
+    history = edit.info["p_target_by_step"]
+    edit.undo()
+    w = output_projection(locate(model), 0).weight
+    opt = torch.optim.Adam([w], lr=settings.lr)
+    reference = []
+    for _ in range(settings.steps):
+        opt.zero_grad()
+        logp = torch.log_softmax(model(**clean).logits[0, -1], -1)[target]
+        reference.append(float(logp.detach().exp()))
+        (-logp).backward()
+        opt.step()
+    assert history[-1] - history[0] > 100 * 1e-6  # the edit moves p(target) far more
+    torch.testing.assert_close(
+        torch.tensor(history[:-1]), torch.tensor(reference), atol=1e-6, rtol=0
+    )
+    torch.testing.assert_close(fast, w.detach(), atol=1e-6, rtol=0)
+    w.grad = None
+    edit.undo()

@@ -12,6 +12,7 @@ from torch import nn
 
 from mmtrace.config import Editing
 from mmtrace.editing.multedit import Edit, target_logprob, trainable_only
+from mmtrace.models.encoding import embed_inputs
 from mmtrace.models.lookup import locate, output_projection
 
 _DEFAULTS = Editing()
@@ -30,7 +31,14 @@ class FinetuneSettings:
 def finetune(
     model: nn.Module, inputs: Mapping[str, torch.Tensor], target_id: int, s: FinetuneSettings
 ) -> Edit:
-    """Adam on W (the MLP output projection of `s.layer`) to maximise p(target | prompt)."""
+    """Adam on W (the MLP output projection of `s.layer`) to maximise p(target | prompt). W
+    lies after the vision tower and projector, so an MLLM's input embeddings (image features
+    in place) are computed once, not at every step."""
+    if inputs.get("pixel_values") is not None:
+        inputs = {
+            "inputs_embeds": embed_inputs(model, dict(inputs)),
+            **({"attention_mask": inputs["attention_mask"]} if "attention_mask" in inputs else {}),
+        }
     w = output_projection(locate(model), s.layer).weight
     original = w.detach().clone()
     opt = torch.optim.Adam([w], lr=s.lr)

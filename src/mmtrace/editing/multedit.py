@@ -31,6 +31,7 @@ from mmtrace.models.hooks import (
 )
 from mmtrace.models.lookup import locate, output_projection
 from mmtrace.models.prefix import Prefix, cache_prefix, run_suffix
+from mmtrace.models.scoring import last_logits
 
 __all__ = ["Edit", "MultEditSettings", "multedit"]
 
@@ -67,9 +68,9 @@ def trainable_only(model: nn.Module, params: list[nn.Parameter]) -> Iterator[Non
 
 
 def target_logprob(model: nn.Module, inputs: Mapping[str, torch.Tensor], target_id: int):
-    """log p(target | prompt) at the last position of a batch-1 prompt (differentiable)."""
-    logits = model(**inputs).logits[0, -1].float()
-    return torch.log_softmax(logits, dim=-1)[target_id]
+    """log p(target | prompt) at the last position of a batch-1 prompt (differentiable; the LM
+    head runs on that position only)."""
+    return torch.log_softmax(last_logits(model, inputs).float(), dim=-1)[target_id]
 
 
 def suffix_logprob(model: nn.Module, prefix: Prefix, target_id: int):
