@@ -37,6 +37,8 @@ class VisionCfg(Strict):
     num_heads: Positive = 4
     patch_size: Positive = 12
     steps: int = Field(3000, ge=1)
+    # the planted world's tower (its code strip is learnt faster); None: `steps`
+    planted_steps: int | None = Field(None, ge=1)
     batch_size: Positive = 64
     lr: float = Field(3e-3, gt=0)
 

@@ -36,9 +36,11 @@ def train_vision(
     from mmtrace.models import train
 
     torch.set_num_threads(threads)
-    train.train_vision(
-        config.VisionCfg(**settings), image_size, seed, vision.parent, planted=world == "planted"
-    )
+    cfg = config.VisionCfg(**settings)
+    planted = world == "planted"
+    if planted and cfg.planted_steps is not None:
+        cfg = cfg.model_copy(update={"steps": cfg.planted_steps})
+    train.train_vision(cfg, image_size, seed, vision.parent, planted=planted)
 
 
 def train_text_model(
