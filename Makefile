@@ -33,7 +33,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all run test test-e2e report tokenizer venv lint clean-results reference claims-readme
+.PHONY: all run test test-e2e report tokenizer venv lint clean-results reference reference-robustness claims-readme
 
 all: test
 
@@ -77,8 +77,13 @@ reference: $(STAMP)
 	cp results/claims.json reference/toy.json
 	$(MAKE) claims-readme
 
+# After `snakemake robustness`: make its pooled verdicts the committed multi-seed table.
+reference-robustness: $(STAMP)
+	cp results/robustness.json reference/robustness.json
+	$(MAKE) claims-readme
+
 claims-readme: $(STAMP)
-	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json')"
+	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

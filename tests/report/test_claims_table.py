@@ -13,9 +13,13 @@ from mmtrace.io import read_json
 from mmtrace.report.claims import (
     README_BEGIN,
     README_END,
+    ROBUSTNESS_BEGIN,
+    ROBUSTNESS_END,
     markdown,
     splice_readme,
+    splice_robustness,
     table_claims,
+    update_readme,
 )
 from mmtrace.report.tables import compile_tables, write_table
 from mmtrace.verdicts.claims import decide
@@ -68,3 +72,40 @@ def test_readme_table_is_the_committed_reference():
     assert splice_readme(readme, read_json(reference)) == readme
     rows = read_json(reference)["rows"]
     assert rows and all(r["verdict"] and r["rule"] and r["reason"] for r in rows)
+
+
+def test_robustness_block_is_spliced_from_the_pooled_verdicts(tmp_path):
+    pooled = {
+        "seeds": [1, 2],
+        "rows": [
+            {
+                "claim": "F1",
+                "model": "toy-llava",
+                "verdicts": {"1": "supported", "2": "not supported"},
+                "pooled": "unstable",
+                "reasons": {},
+            }
+        ],
+    }
+    readme = (
+        f"a\n{README_BEGIN}\nOLD\n{README_END}\nb\n{ROBUSTNESS_BEGIN}\nOLD\n{ROBUSTNESS_END}\nc\n"
+    )
+    new = splice_robustness(readme, pooled)
+    assert "| F1 | toy-llava | supported | not supported | **unstable** |" in new
+    assert new.endswith(f"{ROBUSTNESS_END}\nc\n") and "\nOLD\n" in new  # claims block kept
+    path, claims_file, pooled_file = tmp_path / "R.md", tmp_path / "c.json", tmp_path / "p.json"
+    path.write_text(readme)
+    claims_file.write_text(__import__("json").dumps(claims()))
+    pooled_file.write_text(__import__("json").dumps(pooled))
+    assert update_readme(path, claims_file, pooled_file)
+    text = path.read_text()
+    assert "**unstable**" in text and "OLD" not in text
+
+
+def test_readme_multi_seed_table_is_the_committed_robustness_reference():
+    """README and reference/robustness.json agree (regenerate with `make claims-readme`)."""
+    reference = ROOT / "reference" / "robustness.json"
+    readme = (ROOT / "README.md").read_text()
+    assert splice_robustness(readme, read_json(reference)) == readme
+    pooled = read_json(reference)
+    assert len(pooled["seeds"]) >= 3 and pooled["rows"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mmtrace.io import read_json, write_text
 from mmtrace.report.tables import render_template
+from mmtrace.verdicts.robustness import markdown as robustness_markdown
 
 CAPTION = (
     "Does the paper hold? Each claim decided per model by the rule in its row, fixed in config "
@@ -17,6 +18,10 @@ CAPTION = (
 
 README_BEGIN = "<!-- claims:begin (generated from reference/toy.json by `make claims-readme`) -->"
 README_END = "<!-- claims:end -->"
+ROBUSTNESS_BEGIN = (
+    "<!-- robustness:begin (generated from reference/robustness.json by `make claims-readme`) -->"
+)
+ROBUSTNESS_END = "<!-- robustness:end -->"
 
 
 def table_claims(claims: dict) -> str:
@@ -43,21 +48,37 @@ def markdown(claims: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _splice(readme: str, begin: str, end: str, body: str, what: str) -> str:
+    if begin not in readme or end not in readme:
+        raise ValueError(f"README lacks the {what} markers {begin!r} ... {end!r}")
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}{end}{tail}"
+
+
 def splice_readme(readme: str, claims: dict) -> str:
     """The README with the text between its claims markers replaced by `markdown(claims)`."""
-    if README_BEGIN not in readme or README_END not in readme:
-        raise ValueError(f"README lacks the claims markers {README_BEGIN!r} ... {README_END!r}")
-    head, rest = readme.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_BEGIN}\n{markdown(claims)}{README_END}{tail}"
+    return _splice(readme, README_BEGIN, README_END, markdown(claims), "claims")
 
 
-def update_readme(readme: str | Path, claims: str | Path) -> bool:
-    """Rewrite the README's claims table from a claims file (`make claims-readme`); True if it
-    changed."""
+def splice_robustness(readme: str, pooled: dict) -> str:
+    """The README with the text between its robustness markers replaced by the pooled
+    verdicts of `snakemake robustness` (`mmtrace.verdicts.robustness.markdown`)."""
+    return _splice(
+        readme, ROBUSTNESS_BEGIN, ROBUSTNESS_END, robustness_markdown(pooled), "robustness"
+    )
+
+
+def update_readme(
+    readme: str | Path, claims: str | Path, robustness: str | Path | None = None
+) -> bool:
+    """Rewrite the README's claims table from a claims file, and its multi-seed table from a
+    pooled robustness file where given (`make claims-readme`); True if it changed."""
     readme = Path(readme)
     old = readme.read_text()
     new = splice_readme(old, read_json(claims))
+    if robustness is not None and Path(robustness).is_file():
+        new = splice_robustness(new, read_json(robustness))
     if new != old:
         write_text(readme, new)
     return new != old
