@@ -72,7 +72,9 @@ def cache_prefix(model, inputs: Mapping[str, torch.Tensor], start: int) -> Prefi
         use_cache=True,
         **head,
     )
-    cache = getattr(out, "cache", None) or out.past_key_values
+    cache = getattr(out, "cache", None)
+    if cache is None:  # transformers versions before the rename
+        cache = out.past_key_values
     return Prefix(
         [(layer.keys, layer.values) for layer in cache.layers],
         {"input_ids": ids[:, start:], "attention_mask": mask},
