@@ -225,11 +225,11 @@ def edit_shards():
 
 
 def editing_figures():
-    """Figs. 6 and 14 per MLLM."""
+    """Figs. 6 and 14 and the tuning fronts per MLLM."""
     return [
         FIGURES / f"{prefix}_{m}.pdf"
         for m in MLLM_MODELS
-        for prefix in ("fig6_editing", "fig14_layer_sweep")
+        for prefix in ("fig6_editing", "fig14_layer_sweep", "edit_fronts")
     ]
 
 

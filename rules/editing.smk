@@ -1,11 +1,13 @@
-# MultEdit and its baselines (docs/method.md §7): per MLLM, scenario and shard, a layer/clamp sweep per
-# MLLM, one summary, Figs. 6 and 14 and the editing table.
+# MultEdit and its baselines (docs/method.md §7): per MLLM the layer sweep (Fig. 14) and each
+# method's tuning front (its setting chosen on a tuning split), then per scenario and shard the
+# held-out edits at the chosen settings, one summary, Figs. 6 and 14, the fronts and the table.
 
 
 rule edit_shard:
     input:
         csvs=lambda wc: csvs_of(wc.model),
         scores=rules.evaluate_model.output.scores,
+        sweep=EDITING / "{model}" / "sweep.json",
         checkpoint=lambda wc: trained(wc.model),
     output:
         edits=EDITING / "{model}" / "{scenario}_shard{shard}.json",
@@ -88,6 +90,7 @@ rule fig_editing:
     output:
         methods=FIGURES / "fig6_editing_{model}.pdf",
         layers=FIGURES / "fig14_layer_sweep_{model}.pdf",
+        fronts=FIGURES / "edit_fronts_{model}.pdf",
         methods_png=report(
             FIGURES / "fig6_editing_{model}.png",
             caption="../report/fig6_editing.rst",
@@ -101,6 +104,13 @@ rule fig_editing:
             category=REPORT_EDITING,
             subcategory="{model}",
             labels={"figure": "fig14_layer_sweep", "model": "{model}"},
+        ),
+        fronts_png=report(
+            FIGURES / "edit_fronts_{model}.png",
+            caption="../report/fig_edit_fronts.rst",
+            category=REPORT_EDITING,
+            subcategory="{model}",
+            labels={"figure": "edit_fronts", "model": "{model}"},
         ),
     log:
         LOGS / "figures" / "editing_{model}.log",

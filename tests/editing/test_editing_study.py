@@ -11,6 +11,7 @@ import torch
 from mmtrace.config import Editing, Prompts
 from mmtrace.dataset import load_questions
 from mmtrace.editing import study
+from mmtrace.editing import tuning as tuning_
 from mmtrace.models.loading import load
 from mmtrace.report import editing as editing_report
 from mmtrace.report.tables import render_editing
@@ -40,7 +41,7 @@ def test_cases(records):
 
 def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
     cfg = Editing(
-        layer=0, steps=4, lr=0.5, finetune_steps=4, unrelated=6, sweep_edits=2, steps_sweep=[2, 4]
+        layer=0, steps=4, lr=0.5, finetune_steps=4, unrelated=6, sweep_edits=2, neighbours=3
     )
     weights = {n: p.detach().clone() for n, p in loaded.model.named_parameters()}
     targets = study.cases("long_tail", records, {})[:3]
@@ -53,6 +54,10 @@ def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
         assert row["n_paraphrases"] == len(rec.paraphrases)
         siblings = [r for r in records if r.entity_id == rec.entity_id and r.qid != rec.qid]
         assert row["n_same_image"] == len(siblings)
+        assert row["n_renderings"] == min(len(siblings), cfg.renderings)
+        neighbours = study.neighbours_of(rec, records, cfg.neighbours, seed=3)
+        assert row["n_neighbours"] == len(neighbours) <= cfg.neighbours
+        assert all(n.question == rec.question and n.entity_id != rec.entity_id for n in neighbours)
         assert row["n_unrelated"] == 6  # held-out entities are never in the unrelated sample
         assert set(row["methods"]) == set(study.METHODS)
         for values in [row["unedited"], *row["methods"].values()]:
@@ -67,8 +72,13 @@ def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
 
     ec = study.cases("error_correction", records, {r.qid: {"correct": False} for r in records})[:2]
     sweep = study.sweeps(loaded, ec, Prompts(), tiny_world, cfg, [0, 1], seed=3)
-    assert set(sweep["by_layer"]) == {"0", "1"} and len(sweep["by_clamp"]) == len(cfg.clamp_sweep)
-    shards = [{"model": "m", "shard": 0, **out}]
+    assert set(sweep["by_layer"]) == {"0", "1"} and len(sweep["by_layer"]["0"]["efficacy"]) == 2
+    tuning = tuning_.tune(loaded, "long_tail", targets, records, Prompts(), tiny_world, cfg, seed=3)
+    assert len(tuning["qids"]) == 1  # min(edits, half of the 3 cases)
+    for method, front in tuning["front"].items():
+        assert len(front["points"]) == len(cfg.tuning.grid(method))
+        assert tuning["chosen"][method] == cfg.tuning.grid(method)[front["chosen"]]
+    shards = [{"model": "m", "shard": 0, "settings": tuning["chosen"], **out}]
     summary = study.summarise_edits(shards, cfg)
     s = summary["m"]["scenarios"]["long_tail"]
     assert s["n"] == 3
@@ -79,9 +89,12 @@ def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
     assert set(s["targets"]) >= {"efficacy>=0.9", "generalisation>=0.7", "specificity_drop"}
     assert 0 <= s["multedit_diagnostics"]["share_delta_at_clamp"] <= 1
     summary["m"]["sweep"] = study.summarise_sweep(sweep)
+    s["tuning"] = tuning_.summarise_tuning(tuning)
+    assert s["settings"] == tuning["chosen"]
 
     tex = render_editing(summary)
     assert "\\toprule" in tex and "MultEdit" in tex and "FT-L" in tex and "long tail" in tex
+    assert "clamp=" in tex and "bound=" in tex  # each method's chosen setting
     trace = {
         "m": {
             "known": {
@@ -95,6 +108,7 @@ def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
     for draw in (
         lambda stem: editing_report.fig_methods(summary, "m", stem),
         lambda stem: editing_report.fig_layers(summary, trace, "m", stem),
+        lambda stem: editing_report.fig_fronts(summary, "m", stem),
     ):
         a, b = draw(tmp_path / "a"), draw(tmp_path / "b")
         for p, q in zip(a, b, strict=True):

@@ -132,29 +132,55 @@ def test_transfer_steps(scored, trained, tiny_world):
 
 
 def test_editing_steps(scored, trained, tiny_world):
-    settings = Editing(layer=0, steps=2, finetune_steps=2, max_edits=1, unrelated=4)
+    settings = Editing(
+        layer=0,
+        steps=2,
+        finetune_steps=2,
+        max_edits=1,
+        unrelated=4,
+        sweep_edits=1,
+        sweep_layers=[0],
+        scenarios=["long_tail"],
+        sweep_scenario="long_tail",
+        tuning={
+            "edits": 1,
+            "multedit": [{"clamp": 1.0}, {"clamp": 4.0}],
+            "finetune": [{"finetune_lr": 0.001}],
+            "finetune_constrained": [{"finetune_norm": 0.001}],
+        },
+    )
+    common = {
+        "model": "mm-llama",
+        "checkpoint": trained["mm-llama"] / "training_log.json",
+        "spec": SPEC,
+        "csvs": [tiny_world / f"{s}.csv" for s in (*SPLITS, "heldout")],
+        "scores": scored / "scores.jsonl",
+        "prompts": {},
+        "editing": settings.model_dump(),
+        "seed": 0,
+        "threads": 1,
+    }
+    editing.edit_sweep(**common, sweep=scored / "sweep.json")
+    set_apart = read_json(scored / "sweep.json")["tuning"]["long_tail"]["qids"]
+    assert len(set_apart) == 1
     editing.edit_shard(
-        model="mm-llama",
-        checkpoint=trained["mm-llama"] / "training_log.json",
-        spec=SPEC,
-        csvs=[tiny_world / f"{s}.csv" for s in (*SPLITS, "heldout")],
-        scores=scored / "scores.jsonl",
-        prompts={},
-        editing=settings.model_dump(),
+        **common,
+        sweep=scored / "sweep.json",
         scenario="long_tail",
-        seed=0,
         shard=0,
-        threads=1,
         edits=scored / "edits.json",
     )
     (row,) = read_json(scored / "edits.json")["records"]
+    assert row["qid"] not in set_apart  # the held-out edits never include a tuning case
     assert set(row["methods"]) == {"multedit", "finetune", "finetune_constrained"}
     editing.edit_summary(
         shards=[scored / "edits.json"],
-        sweeps=[],
+        sweeps=[scored / "sweep.json"],
         editing=settings.model_dump(),
         summary=scored / "edit_summary.json",
     )
+    summary = read_json(scored / "edit_summary.json")["mm-llama"]["scenarios"]["long_tail"]
+    assert summary["tuning"]["qids"] == set_apart and summary["settings"]
     editing.table_editing(summary=scored / "edit_summary.json", table=scored / "edit.tex")
     assert "MultEdit" in (scored / "edit.tex").read_text()
 

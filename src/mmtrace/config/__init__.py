@@ -22,6 +22,7 @@ from mmtrace.config.analyses import (
     MultEditSettings,
     Routes,
     Tracing,
+    Tuning,
     Validation,
 )
 from mmtrace.config.base import Flag, GpuModel, Paths, Positive, Prompts, Strict
@@ -77,6 +78,7 @@ __all__ = [
     "ToyTraining",
     "ToyWorld",
     "Tracing",
+    "Tuning",
     "Validation",
     "Verify",
     "VisionCfg",

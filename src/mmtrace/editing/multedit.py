@@ -185,6 +185,7 @@ def multedit(
         "delta_norm": float(delta.norm()),
         "v0_norm": float(v0.float().norm()),
         "key_norm": float(k.float().norm()),
+        "clamp": settings.clamp,
         "p_target_by_step": history,
     }
     return edit

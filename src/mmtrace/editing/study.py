@@ -9,11 +9,23 @@ Scenarios, per MLLM:
 Metrics of one edit (all higher is better):
 - efficacy: p(target's first token) on the edited prompt;
 - generalisation: mean p(target) over the question's paraphrases, with the same image;
+- generalisation_renderings: mean p(target) of the edited question asked of `renderings` other
+  renderings of the same entity (the images of its other questions): does the edit hold for the
+  entity, or for one image?
 - specificity: accuracy on `unrelated` questions about other entities (a fixed, seeded sample);
+- specificity_p: mean p(answer) on the same unrelated questions (moves before accuracy does);
+- specificity_neighbourhood: accuracy of the edited question's own text (same constraint phrase
+  and relation) asked of `neighbours` other entities' images, on their answers: the edit must
+  not rewrite the relation for every image;
 - specificity_same_image: accuracy on the other questions about the same entity, asked of the
   edited question's image.
 Each edit is applied alone and undone (checked bit for bit) before the next; the unedited model's
 values on the same questions are recorded beside them.
+
+F5 is decided on fronts, not at one arbitrary setting (`config.Tuning`): a seeded tuning split
+of each scenario's cases runs every method at every setting of its own grid, each method's
+setting is chosen there by a rule fixed in config, and only the held-out cases, edited at the
+chosen settings, enter the comparison.
 """
 
 from __future__ import annotations
@@ -42,7 +54,15 @@ log = logging.getLogger(__name__)
 
 SCENARIOS = ("error_correction", "long_tail")
 METHODS = ("multedit", "finetune", "finetune_constrained")
-METRICS = ("efficacy", "generalisation", "specificity", "specificity_same_image")
+METRICS = (
+    "efficacy",
+    "generalisation",
+    "generalisation_renderings",
+    "specificity",
+    "specificity_p",
+    "specificity_neighbourhood",
+    "specificity_same_image",
+)
 # An editing method: (model, prompt inputs, key position, target token id) -> the applied Edit.
 Method = Callable[[torch.nn.Module, dict, int, int], Edit]
 
@@ -115,6 +135,10 @@ def _subset(probe: Probe, keep: list[bool]) -> Probe:
     )
 
 
+def _probe(loaded: LoadedModel, texts: list[str], images: list, answers: list[list[str]]) -> Probe:
+    return Probe(texts, images, [_gold(loaded, t, a) for t, a in zip(texts, answers, strict=True)])
+
+
 def edit_case(
     loaded: LoadedModel,
     rec: QuestionRecord,
@@ -123,8 +147,14 @@ def edit_case(
     templates: config.Prompts,
     data_dir: Path,
     methods: dict[str, Method],
+    neighbours: list[QuestionRecord] = (),
+    renderings: list[QuestionRecord] = (),
 ) -> dict:
-    """Apply each method's edit for one question, score it, undo it; one record."""
+    """Apply each method's edit for one question, score it, undo it; one record.
+
+    `siblings`: the entity's other questions (asked of this image); `neighbours`: other
+    entities' questions with this question's text (asked of their own images); `renderings`:
+    the entity's other questions, whose images are other renderings of it."""
     enc = encode_record(loaded, rec, templates, data_dir, types=("visual",))
     image, template = enc.image, templates.mllm
     position = enc.span_positions["visual"][-1]
@@ -136,11 +166,20 @@ def edit_case(
         [image] * len(para_prompts),
         [[first_answer_token(loaded.tokenizer, p, rec.answer)] for p in para_prompts],
     )
+    fresh = Probe(
+        [enc.prompt] * len(renderings),
+        [load_image(data_dir / r.image_url) for r in renderings],
+        [[target_id]] * len(renderings),
+    )
     sib_prompts = [prompts.build(template, s.question).text for s in siblings]
-    same_image = Probe(
-        sib_prompts,
-        [image] * len(sib_prompts),
-        [_gold(loaded, p, s.answers) for p, s in zip(sib_prompts, siblings, strict=True)],
+    same_image = _probe(
+        loaded, sib_prompts, [image] * len(sib_prompts), [s.answers for s in siblings]
+    )
+    neighbourhood = _probe(
+        loaded,
+        [enc.prompt] * len(neighbours),
+        [load_image(data_dir / r.image_url) for r in neighbours],
+        [r.answers for r in neighbours],
     )
 
     def mean(values: np.ndarray) -> float | None:
@@ -150,7 +189,10 @@ def edit_case(
         return {
             "efficacy": float(_p(loaded, efficacy)[0]),
             "generalisation": mean(_p(loaded, general)),
+            "generalisation_renderings": mean(_p(loaded, fresh)),
             "specificity": mean(_accuracy(loaded, unrelated)),
+            "specificity_p": mean(_p(loaded, unrelated)),
+            "specificity_neighbourhood": mean(_accuracy(loaded, neighbourhood)),
             "specificity_same_image": mean(_accuracy(loaded, same_image)),
         }
 
@@ -161,7 +203,9 @@ def edit_case(
         "target": rec.answer,
         "target_id": target_id,
         "n_paraphrases": len(para_prompts),
+        "n_renderings": len(renderings),
         "n_same_image": len(sib_prompts),
+        "n_neighbours": len(neighbours),
         "n_unrelated": len(unrelated.prompts),
         "unedited": measure(),
         "methods": {},
@@ -194,6 +238,26 @@ def method_table(cfg: config.Editing, layer: int | None = None) -> dict[str, Met
     }
 
 
+def tuned_methods(cfg: config.Editing, settings: dict[str, dict[str, float]]) -> dict[str, Method]:
+    """The three methods, each at its own overrides in `settings` (a grid entry; {}: config)."""
+    return {
+        method: method_table(cfg.tuned(method, settings.get(method, {})))[method]
+        for method in METHODS
+    }
+
+
+def neighbours_of(
+    rec: QuestionRecord, everything: list[QuestionRecord], n: int, seed: int
+) -> list[QuestionRecord]:
+    """Up to n other entities' questions with exactly this question's text (the same constraint
+    phrase and relation), a seeded sample, in file order."""
+    same = [r for r in everything if r.question == rec.question and r.entity_id != rec.entity_id]
+    if len(same) <= n:
+        return same
+    rng = np.random.default_rng(derive(seed, "neighbours", rec.qid))
+    return [same[i] for i in sorted(rng.choice(len(same), n, replace=False))]
+
+
 def run_edits(
     loaded: LoadedModel,
     scenario: str,
@@ -222,7 +286,19 @@ def run_edits(
     for rec in progress(targets, desc=f"editing {loaded.name} ({scenario})"):
         siblings = [s for s in by_entity[rec.entity_id] if s.qid != rec.qid]
         probe = _subset(unrelated, [e != rec.entity_id for e in entities])
-        rows.append(edit_case(loaded, rec, siblings, probe, templates, data_dir, methods))
+        rows.append(
+            edit_case(
+                loaded,
+                rec,
+                siblings,
+                probe,
+                templates,
+                data_dir,
+                methods,
+                neighbours=neighbours_of(rec, everything, cfg.neighbours, seed),
+                renderings=siblings[: cfg.renderings],
+            )
+        )
     return {"scenario": scenario, "layer": cfg.layer, "records": rows}
 
 
@@ -243,15 +319,16 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
     unedited model's values on the same questions; paired two-sided Wilcoxon tests of MultEdit
     against each baseline; and whether the issue's targets are met."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    layers = {}
+    layers, settings = {}, {}
     for shard in shards:
         groups[(shard["model"], shard["scenario"])].extend(shard["records"])
         layers[shard["model"]] = shard["layer"]
+        settings[(shard["model"], shard["scenario"])] = shard.get("settings", {})
     out: dict = {}
     for (model, scenario), rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: r["qid"])
         entry = out.setdefault(model, {"layer": layers[model], "scenarios": {}})
-        e: dict = {"n": len(rows)}
+        e: dict = {"n": len(rows), "settings": settings[(model, scenario)]}
         e["unedited"] = {m: _stat([r["unedited"][m] for r in rows]) for m in METRICS}
         for method in METHODS:
             got = [r["methods"][method] for r in rows if method in r["methods"]]
@@ -283,7 +360,10 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
             e["multedit_diagnostics"] = {
                 "share_delta_at_clamp": float(
                     np.mean(
-                        [i["delta_norm"] >= cfg.clamp * i["v0_norm"] * (1 - 1e-4) for i in infos]
+                        [
+                            i["delta_norm"] >= i.get("clamp", cfg.clamp) * i["v0_norm"] * (1 - 1e-4)
+                            for i in infos
+                        ]
                     )
                 ),
                 "mean_delta_over_v0": float(
@@ -333,51 +413,34 @@ def sweeps(
     layers: list[int],
     seed: int,
 ) -> dict:
-    """MultEdit on the same questions at every layer in `layers` (Fig. 14), and at `cfg.layer`
-    with every clamp in `cfg.clamp_sweep` (the release's 1e-4 against ROME's 4) and every number
-    of delta steps in `cfg.steps_sweep` (is efficacy limited by the optimisation?).
-    MultEdit is deterministic, so a setting that two sweeps share (the default layer, clamp and
-    steps appear in all three) is run once and its rows reused."""
-    done: dict[tuple, dict] = {}
-
-    def sweep(field: str, values, key) -> dict:
-        rows = {}
-        for v in progress(values, desc=f"{field} sweep {loaded.name}"):
-            setting = cfg.model_copy(update={field: v})
-            same = tuple(setting.model_dump(include=set(MultEditSettings.model_fields)).values())
-            if same not in done:
-                done[same] = _sweep_rows(
-                    loaded, targets, templates, data_dir, setting, seed, f"{field}{v}"
-                )
-            rows[key(v)] = done[same]
-        return rows
-
-    by_layer = sweep("layer", layers, str)
-    by_clamp = sweep("clamp", cfg.clamp_sweep, repr)
-    by_steps = sweep("steps", cfg.steps_sweep, str)
+    """MultEdit (at the configured settings) on the same questions at every layer in `layers`
+    (Fig. 14). Its other hyperparameters are swept on the tuning split (`tune`)."""
+    by_layer = {
+        str(layer): _sweep_rows(
+            loaded,
+            targets,
+            templates,
+            data_dir,
+            cfg.model_copy(update={"layer": layer}),
+            seed,
+            f"layer{layer}",
+        )
+        for layer in progress(layers, desc=f"layer sweep {loaded.name}")
+    }
     return {
         "model": loaded.name,
         "layer": cfg.layer,
         "layers": layers,
         "qids": [r.qid for r in targets],
         "by_layer": by_layer,
-        "by_clamp": by_clamp,
-        "by_steps": by_steps,
     }
 
 
 def summarise_sweep(sweep: dict) -> dict:
-    """Means with 95% CIs per layer and per clamp."""
-
-    def block(rows: dict) -> dict:
-        keys = ("efficacy", "generalisation", "unedited_efficacy", "p_target_after_delta")
-        return {m: _stat(rows[m]) for m in keys}
-
+    """Means with 95% CIs per layer."""
+    keys = ("efficacy", "generalisation", "unedited_efficacy", "p_target_after_delta")
     return {
         "n": len(sweep["qids"]),
         "layer": sweep["layer"],
-        **{
-            by: {k: block(v) for k, v in sweep[by].items()}
-            for by in ("by_layer", "by_clamp", "by_steps")
-        },
+        "by_layer": {k: {m: _stat(v[m]) for m in keys} for k, v in sweep["by_layer"].items()},
     }

@@ -1,5 +1,6 @@
-"""Editing figures: Fig. 6 (MultEdit vs baselines) and Fig. 14 (efficacy vs edited layer), drawn
-from `results/editing/summary.json` (and the trace summary, for the causal layers)."""
+"""Editing figures: Fig. 6 (MultEdit vs baselines), Fig. 14 (efficacy vs edited layer) and each
+method's efficacy-specificity front on the tuning split, drawn from
+`results/editing/summary.json` (and the trace summary, for the causal layers)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mmtrace.report.style import apply_style, empty_figure, format_p, save_figure
-from mmtrace.report.tables import EDIT_METHOD_LABELS, EDIT_SCENARIO_LABELS
+from mmtrace.report.tables import EDIT_METHOD_LABELS, EDIT_SCENARIO_LABELS, setting_label
 
 METHOD_COLOURS = {
     "unedited": "#bbbbbb",
@@ -20,7 +21,9 @@ METHOD_COLOURS = {
 METRIC_LABELS = {
     "efficacy": "efficacy",
     "generalisation": "generalisation",
+    "generalisation_renderings": "generalisation\n(renderings)",
     "specificity": "specificity",
+    "specificity_neighbourhood": "specificity\n(neighbours)",
     "specificity_same_image": "specificity\n(same image)",
 }
 
@@ -31,8 +34,8 @@ def fig_methods(summary: dict, model: str, stem) -> list[Path]:
     apply_style()
     entry = summary[model]
     scenarios = [s for s in EDIT_SCENARIO_LABELS if s in entry["scenarios"]]
-    fig = Figure(figsize=(4.6 * len(scenarios), 3.2), layout="constrained")
-    axes = fig.subplots(1, len(scenarios), squeeze=False)[0]
+    fig = Figure(figsize=(6.2, 3.0 * len(scenarios)), layout="constrained")
+    axes = fig.subplots(len(scenarios), 1, squeeze=False)[:, 0]
     metrics = list(METRIC_LABELS)
     for ax, scenario in zip(axes, scenarios, strict=True):
         e = entry["scenarios"][scenario]
@@ -86,13 +89,13 @@ def causal_layers(trace_summary: dict, model: str) -> dict[str, int]:
 
 def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Path]:
     """Fig. 14: MultEdit's efficacy and generalisation against the edited layer (95% CIs), the
-    causal layers found by tracing marked; and efficacy against the delta clamp."""
+    causal layers found by tracing marked."""
     apply_style()
     sweep = summary[model].get("sweep")
     if sweep is None:
         return empty_figure(stem, f"{model}: no layer sweep")
-    fig = Figure(figsize=(10, 2.9), layout="constrained")
-    ax, cx, sx = fig.subplots(1, 3, width_ratios=[2, 1, 1])
+    fig = Figure(figsize=(5.5, 2.9), layout="constrained")
+    ax = fig.subplots()
     layers = sorted(sweep["by_layer"], key=int)
     x = np.array([int(v) for v in layers])
     for metric, colour in (("efficacy", "#c0392b"), ("generalisation", "#e67e22")):
@@ -119,33 +122,63 @@ def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Pat
     ax.set_xlabel("edited layer")
     ax.set_ylabel("mean p(target) (95% CI)")
     ax.legend(loc="center right")
-    ax.set_title(f"layer sweep (n={sweep['n']} error-correction edits)")
-    for axis, by, name in (
-        (cx, "by_clamp", "clamp (||delta|| / ||v0||)"),
-        (sx, "by_steps", "delta steps"),
-    ):
-        keys = sorted(sweep.get(by, {}), key=float)
-        for j, (metric, colour) in enumerate(
-            (("p_target_after_delta", "#999999"), ("efficacy", "#c0392b"))
-        ):
-            st = [sweep[by][c][metric] for c in keys]
-            mean = np.array([s.get("mean", np.nan) for s in st])
-            err = np.array(
-                [[m - s["ci95"][0], s["ci95"][1] - m] for m, s in zip(mean, st, strict=True)]
-            ).reshape(-1, 2)
-            axis.bar(
-                np.arange(len(keys)) + (j - 0.5) * 0.4,
-                mean,
-                0.4,
-                yerr=err.T,
-                color=colour,
-                capsize=2,
-                label="delta alone" if j == 0 else "after the update",
+    ax.set_title(f"layer sweep (n={sweep['n']} edits)")
+    fig.suptitle(f"{model}: MultEdit efficacy by edited layer")
+    return save_figure(fig, stem)
+
+
+def fig_fronts(summary: dict, model: str, stem) -> list[Path]:
+    """Each method's efficacy against its specificity loss over its own tuning grid (the
+    tuning split's means; the chosen setting ringed), and the chosen settings' means on the
+    held-out edits (stars), which decide F5."""
+    apply_style()
+    entry = summary[model]
+    scenarios = [s for s in EDIT_SCENARIO_LABELS if "tuning" in entry["scenarios"].get(s, {})]
+    if not scenarios:
+        return empty_figure(stem, f"{model}: no tuning split (editing.tuning is null)")
+    fig = Figure(figsize=(4.2 * len(scenarios), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(scenarios), squeeze=False)[0]
+    for ax, scenario in zip(axes, scenarios, strict=True):
+        e = entry["scenarios"][scenario]
+        tuning = e["tuning"]
+        for method, front in tuning["front"].items():
+            colour = METHOD_COLOURS[method]
+            pts = front["points"]
+            x = [p["specificity_drop"] for p in pts]
+            y = [p["efficacy"] for p in pts]
+            ax.plot(x, y, marker="o", ms=3, lw=0.8, color=colour, label=EDIT_METHOD_LABELS[method])
+            for p in pts:
+                ax.annotate(
+                    setting_label(p["setting"]),
+                    (p["specificity_drop"], p["efficacy"]),
+                    fontsize=5,
+                    xytext=(3, 2),
+                    textcoords="offset points",
+                    color=colour,
+                )
+            c = pts[front["chosen"]]
+            ax.scatter(
+                [c["specificity_drop"]],
+                [c["efficacy"]],
+                s=60,
+                facecolors="none",
+                edgecolors=colour,
+                lw=1.0,
             )
-        axis.set_xticks(range(len(keys)), [f"{float(c):g}" for c in keys])
-        axis.set_xlabel(name)
-        axis.set_ylim(0, 1.05)
-        axis.set_title(f"efficacy at layer {sweep['layer']}")
-    sx.legend(loc="upper left")
-    fig.suptitle(f"{model}: MultEdit efficacy by edited layer, delta clamp and delta steps")
+            if method in e and "specificity" in e[method]:
+                drop = e["unedited"]["specificity"]["mean"] - e[method]["specificity"]["mean"]
+                ax.scatter([drop], [e[method]["efficacy"]["mean"]], marker="*", s=70, color=colour)
+        ax.axvline(0, color="#999999", lw=0.5)
+        ax.set_xlabel("specificity loss (unedited - edited accuracy)")
+        ax.set_ylim(-0.02, 1.05)
+        ax.set_title(
+            f"{EDIT_SCENARIO_LABELS[scenario]}: tuning n={tuning['n']}, held-out n={e['n']}"
+        )
+    axes[0].set_ylabel("mean efficacy p(target)")
+    axes[-1].legend(loc="lower right", fontsize=6)
+    fig.suptitle(
+        f"{model}: each method's front on the tuning split (o: chosen), held-out at the chosen "
+        "setting (*)",
+        fontsize=8,
+    )
     return save_figure(fig, stem)

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from mmtrace.config.analyses import setting_label
 from mmtrace.dataset import QuestionRecord
 from mmtrace.io import write_text
 from mmtrace.report.style import SPLIT_ORDER, split_label
@@ -197,10 +198,13 @@ def render_model_accuracy(
 
 
 EDITING_CAPTION = (
-    "Model editing: mean over edits, with the half-width of the 95\\% CI in parentheses. "
-    "Efficacy and generalisation are $p$(target) on the edited question and on its paraphrases; "
-    "specificity is accuracy on unrelated questions and on the other questions about the same "
-    "image. \\emph{unedited}: the model before editing, on the same questions."
+    "Model editing on the held-out edits: mean over edits, with the half-width of the 95\\% CI "
+    "in parentheses. Efficacy and generalisation are $p$(target) on the edited question, on its "
+    "paraphrases (same image) and on the edited question asked of other renderings of the same "
+    "entity; specificity is accuracy on unrelated questions, on the edited question asked of "
+    "other entities' images (neighbourhood) and on the other questions about the same image. "
+    "Setting: each method's hyperparameter chosen on a separate tuning split (the rest from "
+    "config). \\emph{unedited}: the model before editing, on the same questions."
 )
 EDIT_METHOD_LABELS = {
     "unedited": "unedited",
@@ -221,7 +225,14 @@ def _mean_ci_cell(stat: Mapping[str, Any] | None) -> str:
 def render_editing(summary: Mapping[str, Any], caption: str = EDITING_CAPTION) -> str:
     """Booktabs table of the editing summary (label tab:editing): one row per model, scenario
     and method (the unedited model first), metrics as mean (CI half-width)."""
-    metrics = ("efficacy", "generalisation", "specificity", "specificity_same_image")
+    metrics = (
+        "efficacy",
+        "generalisation",
+        "generalisation_renderings",
+        "specificity",
+        "specificity_neighbourhood",
+        "specificity_same_image",
+    )
     rows = []
     for model in sorted(summary):
         for scenario in ("error_correction", "long_tail"):
@@ -238,6 +249,9 @@ def render_editing(summary: Mapping[str, Any], caption: str = EDITING_CAPTION) -
                         "model": model,
                         "scenario": EDIT_SCENARIO_LABELS[scenario],
                         "method": EDIT_METHOD_LABELS[method],
+                        "setting": latex_escape(setting_label(e.get("settings", {}).get(method)))
+                        if method != "unedited"
+                        else "",
                         "n": e["n"],
                         "cells": [_mean_ci_cell(stats.get(m)) for m in metrics],
                     }

@@ -1,5 +1,6 @@
-"""rules/editing.smk: MultEdit and its baselines per MLLM, scenario and shard, the layer, clamp
-and steps sweeps, their summary, Figs. 6 and 14 and the editing table."""
+"""rules/editing.smk: per MLLM the layer sweep and the tuning fronts (`edit_sweep`), MultEdit and
+its baselines per scenario and shard on the held-out cases, their summary, Figs. 6 and 14, the
+fronts figure and the editing table."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ def edit_shard(
     spec: dict,
     csvs: list[Path],
     scores: Path,
+    sweep: Path,
     prompts: dict,
     editing: dict,
     scenario: str,
@@ -29,13 +31,29 @@ def edit_shard(
     threads: int,
     edits: Path,
 ) -> None:
-    """MultEdit and the baselines on one shard of one scenario (docs/method.md §7)."""
+    """MultEdit and the baselines on one shard of one scenario's held-out cases, each method at
+    the setting chosen on the tuning split (`sweep`'s `tuning`; docs/method.md §7)."""
     from mmtrace.editing import study
 
     settings = config.Editing(**editing)
+    tuning = read_json(sweep).get("tuning", {}).get(scenario)
+    if settings.tuning is not None and tuning is None:
+        raise ValueError(f"{sweep}: no tuning of scenario {scenario!r} (rerun edit_sweep)")
+    chosen = tuning["chosen"] if tuning else {}
+    set_apart = set(tuning["qids"]) if tuning else set()
     loaded = model_job(model, checkpoint, spec, threads)
     records = load_questions(csvs)
-    cases = study.cases(scenario, records, read_scores(scores))
+    cases = [
+        c for c in study.cases(scenario, records, read_scores(scores)) if c.qid not in set_apart
+    ]
+    log.info(
+        "%s %s: %d held-out cases (%d set apart for tuning); settings %s",
+        model,
+        scenario,
+        len(cases),
+        len(set_apart),
+        chosen or "from config",
+    )
     result = study.run_edits(
         loaded,
         scenario,
@@ -45,8 +63,9 @@ def edit_shard(
         csvs[0].parent,
         settings,
         seed,
+        study.tuned_methods(settings, chosen),
     )
-    write_json(edits, {"model": model, "shard": shard, **result})
+    write_json(edits, {"model": model, "shard": shard, "settings": chosen, **result})
 
 
 def edit_sweep(
@@ -62,33 +81,49 @@ def edit_sweep(
     threads: int,
     sweep: Path,
 ) -> None:
-    """Fig. 14's layer sweep and the clamp and steps sweeps, on the first questions of
-    `editing.sweep_scenario` (the errors by default)."""
-    from mmtrace.editing import study
+    """Fig. 14's layer sweep, on the first questions of `editing.sweep_scenario` (the errors by
+    default), and per scenario the tuning split's fronts and chosen settings (F5)."""
+    from mmtrace.editing import study, tuning
     from mmtrace.models.lookup import locate
 
     settings = config.Editing(**editing)
     loaded = model_job(model, checkpoint, spec, threads)
-    targets = study.cases(settings.sweep_scenario, load_questions(csvs), read_scores(scores))
-    targets = targets[: settings.sweep_edits]
+    records = load_questions(csvs)
+    scores_ = read_scores(scores)
+    templates, data_dir = config.Prompts(**prompts), csvs[0].parent
+    targets = study.cases(settings.sweep_scenario, records, scores_)[: settings.sweep_edits]
     layers = settings.sweep_layers or list(range(len(locate(loaded.model))))
-    write_json(
-        sweep,
-        study.sweeps(
-            loaded, targets, config.Prompts(**prompts), csvs[0].parent, settings, layers, seed
-        ),
-    )
+    result = study.sweeps(loaded, targets, templates, data_dir, settings, layers, seed)
+    if settings.tuning is not None:
+        result["tuning"] = {
+            scenario: tuning.tune(
+                loaded,
+                scenario,
+                study.cases(scenario, records, scores_),
+                records,
+                templates,
+                data_dir,
+                settings,
+                seed,
+            )
+            for scenario in settings.scenarios
+        }
+    write_json(sweep, result)
 
 
 def edit_summary(*, shards: list[Path], sweeps: list[Path], editing: dict, summary: Path) -> None:
     """Per model, scenario and method: efficacy, generalisation, specificity; the sweeps."""
     from mmtrace.editing.study import summarise_edits, summarise_sweep
+    from mmtrace.editing.tuning import summarise_tuning
 
     result = summarise_edits([read_json(p) for p in shards], config.Editing(**editing))
     for p in sweeps:
         sweep = read_json(p)
-        result.setdefault(sweep["model"], {"layer": sweep["layer"], "scenarios": {}})
-        result[sweep["model"]]["sweep"] = summarise_sweep(sweep)
+        entry = result.setdefault(sweep["model"], {"layer": sweep["layer"], "scenarios": {}})
+        entry["sweep"] = summarise_sweep(sweep)
+        for scenario, tuning in sweep.get("tuning", {}).items():
+            if scenario in entry["scenarios"]:
+                entry["scenarios"][scenario]["tuning"] = summarise_tuning(tuning)
     for model, entry in result.items():
         for scenario, e in entry["scenarios"].items():
             for method in ("multedit", "finetune", "finetune_constrained"):
@@ -108,15 +143,16 @@ def edit_summary(*, shards: list[Path], sweeps: list[Path], editing: dict, summa
 
 
 def fig_editing(
-    *, summary: Path, trace_summary: Path, model: str, methods: Path, layers: Path
+    *, summary: Path, trace_summary: Path, model: str, methods: Path, layers: Path, fronts: Path
 ) -> None:
-    """Fig. 6 (`methods`) and Fig. 14 (`layers`, with the traced IE beside the efficacy), in one
-    job: both read the same summaries."""
+    """Fig. 6 (`methods`), Fig. 14 (`layers`, with the traced IE beside the efficacy) and the
+    tuning fronts (`fronts`), in one job: all read the same summaries."""
     from mmtrace.report import editing
 
     edits = read_json(summary)
     editing.fig_methods(edits, model, methods.with_suffix(""))
     editing.fig_layers(edits, read_json(trace_summary), model, layers.with_suffix(""))
+    editing.fig_fronts(edits, model, fronts.with_suffix(""))
 
 
 def table_editing(*, summary: Path, table: Path) -> None:
