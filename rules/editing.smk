@@ -55,6 +55,7 @@ rule edit_sweep:
         spec=lambda wc: config["models"][wc.model],
         prompts=lambda wc: prompts_for(wc.model),
         editing=lambda wc: settings_of(wc.model, "editing"),
+        tracing=lambda wc: settings_of(wc.model, "tracing"),
         seed=config["seed"],
     script:
         "scripts/edit_sweep.py"

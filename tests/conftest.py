@@ -84,3 +84,32 @@ def trained(tiny_world, tmp_path_factory) -> dict[str, Path]:
         dirs[arch] = out / arch
         dirs[f"mm-{arch}"] = out / f"mm-{arch}"
     return dirs
+
+
+@pytest.fixture(scope="session")
+def planted(tiny_world, tmp_path_factory) -> Path:
+    """The tiny world's planted rendering (the entity's code only in the bottom patch row)."""
+    from mmtrace.toyworld.planted import generate_planted
+
+    out = tmp_path_factory.mktemp("planted")
+    generate_planted(tiny_world, out, seed=3, patch=12)
+    return out
+
+
+@pytest.fixture(scope="session")
+def compiled(planted, trained, tmp_path_factory):
+    """The compiled positive control on the planted tiny world: (loaded, ground truth, records,
+    entities). Its effects are large by construction (p(answer) > 0.99)."""
+    import json
+
+    from mmtrace.models.compiled import compile_llava
+    from mmtrace.models.loading import load
+
+    splits = ("known", "movies", "okvqa", "heldout")
+    records = load_questions([planted / f"{s}.csv" for s in splits])
+    entities = json.loads((planted / "world.json").read_text())["entities"]
+    out = tmp_path_factory.mktemp("compiled")
+    truth = compile_llava(
+        records, entities, trained["tok"], Prompts().mllm, 48, 12, seed=0, out_dir=out
+    )
+    return load(out, "mllm", name="compiled"), truth, records, entities

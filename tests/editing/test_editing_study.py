@@ -10,7 +10,7 @@ import torch
 
 from mmtrace.config import Editing, Prompts
 from mmtrace.dataset import load_questions
-from mmtrace.editing import study
+from mmtrace.editing import layer_sweep, study
 from mmtrace.editing import tuning as tuning_
 from mmtrace.models.loading import load
 from mmtrace.report import editing as editing_report
@@ -71,7 +71,7 @@ def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
     assert again == out  # deterministic
 
     ec = study.cases("error_correction", records, {r.qid: {"correct": False} for r in records})[:2]
-    sweep = study.sweeps(loaded, ec, Prompts(), tiny_world, cfg, [0, 1], seed=3)
+    sweep = layer_sweep.sweeps(loaded, ec, Prompts(), tiny_world, cfg, [0, 1], seed=3)
     assert set(sweep["by_layer"]) == {"0", "1"} and len(sweep["by_layer"]["0"]["efficacy"]) == 2
     tuning = tuning_.tune(loaded, "long_tail", targets, records, Prompts(), tiny_world, cfg, seed=3)
     assert len(tuning["qids"]) == 1  # min(edits, half of the 3 cases)
@@ -88,7 +88,7 @@ def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
         assert 0 <= s["multedit_vs"][base]["efficacy"]["p_value"] <= 1
     assert set(s["targets"]) >= {"efficacy>=0.9", "generalisation>=0.7", "specificity_drop"}
     assert 0 <= s["multedit_diagnostics"]["share_delta_at_clamp"] <= 1
-    summary["m"]["sweep"] = study.summarise_sweep(sweep)
+    summary["m"]["sweep"] = layer_sweep.summarise_sweep(sweep)
     s["tuning"] = tuning_.summarise_tuning(tuning)
     assert s["settings"] == tuning["chosen"]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 
 from mmtrace.config import Prompts
@@ -19,27 +18,9 @@ from mmtrace.models.encoding import encode_record
 from mmtrace.models.hooks import capture
 from mmtrace.models.loading import load
 from mmtrace.models.lookup import locate
-from mmtrace.toyworld.planted import BANDS, generate_planted
+from mmtrace.toyworld.planted import BANDS
 
 SPLITS = ("known", "movies", "okvqa", "heldout")
-
-
-@pytest.fixture(scope="module")
-def planted(tiny_world, tmp_path_factory):
-    out = tmp_path_factory.mktemp("planted")
-    generate_planted(tiny_world, out, seed=3, patch=12)
-    return out
-
-
-@pytest.fixture(scope="module")
-def compiled(planted, trained, tmp_path_factory):
-    records = load_questions([planted / f"{s}.csv" for s in SPLITS])
-    entities = json.loads((planted / "world.json").read_text())["entities"]
-    out = tmp_path_factory.mktemp("compiled")
-    truth = compile_llava(
-        records, entities, trained["tok"], Prompts().mllm, 48, 12, seed=0, out_dir=out
-    )
-    return load(out, "mllm", name="compiled"), truth, records, entities
 
 
 def test_it_answers_every_single_constraint_question_it_knows(compiled, planted):

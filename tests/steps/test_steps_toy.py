@@ -160,7 +160,7 @@ def test_editing_steps(scored, trained, tiny_world):
         "seed": 0,
         "threads": 1,
     }
-    editing.edit_sweep(**common, sweep=scored / "sweep.json")
+    editing.edit_sweep(**common, tracing={}, sweep=scored / "sweep.json")
     set_apart = read_json(scored / "sweep.json")["tuning"]["long_tail"]["qids"]
     assert len(set_apart) == 1
     editing.edit_shard(
@@ -181,6 +181,8 @@ def test_editing_steps(scored, trained, tiny_world):
     )
     summary = read_json(scored / "edit_summary.json")["mm-llama"]["scenarios"]["long_tail"]
     assert summary["tuning"]["qids"] == set_apart and summary["settings"]
+    loc = read_json(scored / "edit_summary.json")["mm-llama"]["sweep"]["localisation"]
+    assert loc["n_questions"] == 1  # the one swept question, traced at the edit site
     editing.table_editing(summary=scored / "edit_summary.json", table=scored / "edit.tex")
     assert "MultEdit" in (scored / "edit.tex").read_text()
 

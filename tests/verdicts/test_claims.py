@@ -287,6 +287,44 @@ def test_f6_best_edit_layer_must_be_a_causal_layer():
     assert editing.layer_sweep(no_trace, RULES)[0].verdict == INCONCLUSIVE
 
 
+@pytest.mark.parametrize(
+    ("n", "rho", "p", "verdict"),
+    [
+        (20, 0.6, 1e-4, SUPPORTED),
+        (20, 0.1, 0.3, NOT_SUPPORTED),  # no evidence that localisation informs editing
+        (20, -0.5, 0.99, NOT_SUPPORTED),
+        (5, 0.9, 0.03, INCONCLUSIVE),  # too few questions with a defined rho
+    ],
+)
+def test_f6_per_question_follows_hase_et_al(n, rho, p, verdict):
+    loc = {
+        "kind": "hidden",
+        "n_questions": 20,
+        "n_with_rho": n,
+        "mean_rho": rho,
+        "p_rho_positive": p,
+        "same_best_layer": 0.5,
+    }
+    ev = Evidence({"m": "mllm"}, editing={"m": {"sweep": {"localisation": loc}}})
+    (row,) = editing.localisation(ev, RULES)
+    assert row.verdict == verdict, row.reason
+    assert row.numbers["mean_rho"] == rho
+    nothing = Evidence({"m": "mllm"}, editing={"m": {"sweep": {"localisation": None}}})
+    assert editing.localisation(nothing, RULES)[0].verdict == INCONCLUSIVE
+
+
+def test_f5_reason_names_the_settings_chosen_on_the_tuning_split():
+    e = scenario(100, (0.2, 0.3), 1e-5, 0.99)
+    e["tuning"] = {
+        "n": 6,
+        "chosen": {"multedit": {"clamp": 1.0}, "finetune": {"finetune_lr": 1e-4}},
+    }
+    ev = Evidence({"m": "mllm"}, editing={"m": {"scenarios": {"long_tail": e}}})
+    (row,) = editing.comparison(ev, RULES)
+    assert "6 tuning edits" in row.reason and "clamp=1" in row.reason and "lr=0.0001" in row.reason
+    assert "finetune_constrained config" in row.reason  # a method without a grid: its config
+
+
 def test_validation_rows_follow_the_controls():
     ev = Evidence(
         {},

@@ -194,6 +194,10 @@ class Editing(MultEditSettings):
     # each method's setting chosen on a tuning split (None: every method at the values above)
     tuning: Tuning | None = Tuning()
     sweep_layers: list[NonNegative] | None = None  # Fig. 14 (None: every layer)
+    # Hase et al.'s test on the sweep's questions: the tracing effect of restoring this site
+    # kind (window) at the edit site, per layer, against the efficacy of editing that layer
+    localisation_kind: Literal["mlp", "attn", "hidden"] = "hidden"
+    localisation_window: int = Field(1, ge=1)
     sweep_edits: int = Field(20, ge=1)  # questions edited at each layer (Fig. 14)
     # whose questions the sweeps edit: the errors (the paper's), or long-tail facts (for a model
     # that makes no errors, such as the compiled control)

@@ -302,7 +302,7 @@ def run_edits(
     return {"scenario": scenario, "layer": cfg.layer, "records": rows}
 
 
-def _stat(values: list[float]) -> dict:
+def describe(values: list[float]) -> dict:
     arr = np.asarray([v for v in values if v is not None], dtype=float)
     if arr.size == 0:
         return {"n": 0}
@@ -329,11 +329,11 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
         rows = sorted(rows, key=lambda r: r["qid"])
         entry = out.setdefault(model, {"layer": layers[model], "scenarios": {}})
         e: dict = {"n": len(rows), "settings": settings[(model, scenario)]}
-        e["unedited"] = {m: _stat([r["unedited"][m] for r in rows]) for m in METRICS}
+        e["unedited"] = {m: describe([r["unedited"][m] for r in rows]) for m in METRICS}
         for method in METHODS:
             got = [r["methods"][method] for r in rows if method in r["methods"]]
             if got:
-                e[method] = {"n": len(got), **{m: _stat([g[m] for g in got]) for m in METRICS}}
+                e[method] = {"n": len(got), **{m: describe([g[m] for g in got]) for m in METRICS}}
         tests = {}
         for base in METHODS[1:]:
             if base not in e or "multedit" not in e:
@@ -369,7 +369,7 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
                 "mean_delta_over_v0": float(
                     np.mean([i["delta_norm"] / i["v0_norm"] for i in infos])
                 ),
-                "p_target_after_delta": _stat([i["p_target_by_step"][-1] for i in infos]),
+                "p_target_after_delta": describe([i["p_target_by_step"][-1] for i in infos]),
             }
         spec = (
             e.get("unedited", {}).get("specificity", {}).get("mean"),
@@ -386,61 +386,3 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
             }
         entry["scenarios"][scenario] = e
     return out
-
-
-def _sweep_rows(loaded, targets, templates, data_dir, cfg: config.Editing, seed, tag) -> dict:
-    nothing = Probe([], [], [])
-    torch.manual_seed(derive(seed, "sweep", loaded.name, tag))
-    methods = {"multedit": method_table(cfg)["multedit"]}
-    rows = [edit_case(loaded, rec, [], nothing, templates, data_dir, methods) for rec in targets]
-    return {
-        "efficacy": [r["methods"]["multedit"]["efficacy"] for r in rows],
-        "generalisation": [r["methods"]["multedit"]["generalisation"] for r in rows],
-        "unedited_efficacy": [r["unedited"]["efficacy"] for r in rows],
-        "delta_norm": [r["methods"]["multedit"]["info"]["delta_norm"] for r in rows],
-        "p_target_after_delta": [
-            r["methods"]["multedit"]["info"]["p_target_by_step"][-1] for r in rows
-        ],
-    }
-
-
-def sweeps(
-    loaded: LoadedModel,
-    targets: list[QuestionRecord],
-    templates: config.Prompts,
-    data_dir: Path,
-    cfg: config.Editing,
-    layers: list[int],
-    seed: int,
-) -> dict:
-    """MultEdit (at the configured settings) on the same questions at every layer in `layers`
-    (Fig. 14). Its other hyperparameters are swept on the tuning split (`tune`)."""
-    by_layer = {
-        str(layer): _sweep_rows(
-            loaded,
-            targets,
-            templates,
-            data_dir,
-            cfg.model_copy(update={"layer": layer}),
-            seed,
-            f"layer{layer}",
-        )
-        for layer in progress(layers, desc=f"layer sweep {loaded.name}")
-    }
-    return {
-        "model": loaded.name,
-        "layer": cfg.layer,
-        "layers": layers,
-        "qids": [r.qid for r in targets],
-        "by_layer": by_layer,
-    }
-
-
-def summarise_sweep(sweep: dict) -> dict:
-    """Means with 95% CIs per layer."""
-    keys = ("efficacy", "generalisation", "unedited_efficacy", "p_target_after_delta")
-    return {
-        "n": len(sweep["qids"]),
-        "layer": sweep["layer"],
-        "by_layer": {k: {m: _stat(v[m]) for m in keys} for k, v in sweep["by_layer"].items()},
-    }

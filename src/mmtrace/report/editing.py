@@ -87,15 +87,36 @@ def causal_layers(trace_summary: dict, model: str) -> dict[str, int]:
     return out
 
 
+def _rho_panel(ax, loc: dict | None) -> None:
+    """Per-question rho (tracing effect vs efficacy over layers) as a strip, the mean marked."""
+    rhos = [r for r in (loc or {}).get("per_question_rho", []) if r is not None]
+    if not rhos:
+        ax.text(0.5, 0.5, "no question with\na varying effect", ha="center", va="center")
+        ax.set_axis_off()
+        return
+    jitter = np.linspace(-0.15, 0.15, len(rhos))
+    ax.scatter(jitter, rhos, s=8, color="#555555")
+    ax.axhline(0, color="#999999", lw=0.5)
+    ax.hlines(loc["mean_rho"], -0.3, 0.3, color="#c0392b", lw=1.2, label="mean")
+    ax.set_xlim(-0.5, 0.5)
+    ax.set_xticks([])
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_ylabel("Spearman rho over layers")
+    p = format_p(loc["p_rho_positive"])
+    ax.set_title(f"{loc['kind']} effect vs efficacy\n(n={loc['n_with_rho']}, {p})", fontsize=7)
+
+
 def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Path]:
     """Fig. 14: MultEdit's efficacy and generalisation against the edited layer (95% CIs), the
-    causal layers found by tracing marked."""
+    causal layers found by tracing marked; beside it, Hase et al.'s test: per question, the
+    Spearman rho across layers between the tracing effect at the edit site and the efficacy."""
     apply_style()
     sweep = summary[model].get("sweep")
     if sweep is None:
         return empty_figure(stem, f"{model}: no layer sweep")
-    fig = Figure(figsize=(5.5, 2.9), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(7.5, 2.9), layout="constrained")
+    ax, rx = fig.subplots(1, 2, width_ratios=[2.6, 1])
+    _rho_panel(rx, sweep.get("localisation"))
     layers = sorted(sweep["by_layer"], key=int)
     x = np.array([int(v) for v in layers])
     for metric, colour in (("efficacy", "#c0392b"), ("generalisation", "#e67e22")):

@@ -77,14 +77,18 @@ def edit_sweep(
     scores: Path,
     prompts: dict,
     editing: dict,
+    tracing: dict,
     seed: int,
     threads: int,
     sweep: Path,
 ) -> None:
     """Fig. 14's layer sweep, on the first questions of `editing.sweep_scenario` (the errors by
-    default), and per scenario the tuning split's fronts and chosen settings (F5)."""
-    from mmtrace.editing import study, tuning
+    default), with each of those questions' tracing effect at the edit site per layer (Hase et
+    al.'s test; `mmtrace.tracing.localisation`), and per scenario the tuning split's fronts and
+    chosen settings (F5)."""
+    from mmtrace.editing import layer_sweep, study, tuning
     from mmtrace.models.lookup import locate
+    from mmtrace.tracing.localisation import constraint_effects
 
     settings = config.Editing(**editing)
     loaded = model_job(model, checkpoint, spec, threads)
@@ -93,7 +97,18 @@ def edit_sweep(
     templates, data_dir = config.Prompts(**prompts), csvs[0].parent
     targets = study.cases(settings.sweep_scenario, records, scores_)[: settings.sweep_edits]
     layers = settings.sweep_layers or list(range(len(locate(loaded.model))))
-    result = study.sweeps(loaded, targets, templates, data_dir, settings, layers, seed)
+    result = layer_sweep.sweeps(loaded, targets, templates, data_dir, settings, layers, seed)
+    result["localisation"] = constraint_effects(
+        loaded,
+        targets,
+        templates,
+        data_dir,
+        config.Tracing(**tracing),
+        seed,
+        records,
+        kind=settings.localisation_kind,
+        window=settings.localisation_window,
+    )
     if settings.tuning is not None:
         result["tuning"] = {
             scenario: tuning.tune(
@@ -113,7 +128,8 @@ def edit_sweep(
 
 def edit_summary(*, shards: list[Path], sweeps: list[Path], editing: dict, summary: Path) -> None:
     """Per model, scenario and method: efficacy, generalisation, specificity; the sweeps."""
-    from mmtrace.editing.study import summarise_edits, summarise_sweep
+    from mmtrace.editing.layer_sweep import summarise_sweep
+    from mmtrace.editing.study import summarise_edits
     from mmtrace.editing.tuning import summarise_tuning
 
     result = summarise_edits([read_json(p) for p in shards], config.Editing(**editing))

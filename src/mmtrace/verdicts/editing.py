@@ -126,5 +126,55 @@ def layer_sweep(ev: Evidence, rules: Claims) -> list[Row]:
     return out
 
 
+def localisation(ev: Evidence, rules: Claims) -> list[Row]:
+    """F6, per question (Hase et al. 2023): across layers, a question's tracing effect at the
+    edit site rises with the efficacy of editing that layer (per-question Spearman rho > 0,
+    one-sided signed-rank test over questions)."""
+    out = []
+    for model in ev.studied("mllm"):
+        loc = (ev.editing.get(model, {}).get("sweep") or {}).get("localisation")
+        if not loc:
+            verdict, value, reason, numbers = INCONCLUSIVE, "n/a", "no localisation data", {}
+        else:
+            n, rho, p = loc["n_with_rho"], loc["mean_rho"], loc["p_rho_positive"]
+            numbers = {"mean_rho": rho, "n_with_rho": n, "same_best_layer": loc["same_best_layer"]}
+            value = (
+                f"mean rho {rho:+.3f}, p={p:.3g}, n={n} of {loc['n_questions']}"
+                if rho is not None
+                else f"no question with a varying effect (n={loc['n_questions']})"
+            )
+            if n < rules.min_localisation:
+                verdict = INCONCLUSIVE
+                reason = (
+                    f"{n} questions with a defined rho < {rules.min_localisation} (the others' "
+                    f"{loc['kind']} effect or efficacy is constant over layers)"
+                )
+            else:
+                ok = rho > 0 and p < rules.alpha
+                verdict = SUPPORTED if ok else NOT_SUPPORTED
+                reason = (
+                    f"per-question rho {'>' if ok else 'not >'} 0 at p < {rules.alpha}; best "
+                    f"layers agree for {loc['same_best_layer']:.0%} of the questions"
+                )
+        out.append(
+            Row(
+                "F6 (per question)",
+                model,
+                "where a question's answer is localised is where editing it works (Hase et "
+                "al.'s test)",
+                "implied by F6; Hase et al. 2023 found no such relation in GPT-J",
+                "Spearman rho across layers between the tracing effect at the edit site and "
+                "MultEdit's efficacy at that layer, per question",
+                value,
+                f"mean rho > 0 at one-sided signed-rank p < {rules.alpha}; >= "
+                f"{rules.min_localisation} questions with a defined rho",
+                verdict,
+                reason,
+                numbers,
+            )
+        )
+    return out
+
+
 def rows(ev: Evidence, rules: Claims) -> list[Row]:
-    return comparison(ev, rules) + layer_sweep(ev, rules)
+    return comparison(ev, rules) + layer_sweep(ev, rules) + localisation(ev, rules)
