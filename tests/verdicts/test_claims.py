@@ -293,22 +293,24 @@ def test_f6_best_edit_layer_must_be_a_causal_layer():
         (20, 0.6, 1e-4, SUPPORTED),
         (20, 0.1, 0.3, NOT_SUPPORTED),  # no evidence that localisation informs editing
         (20, -0.5, 0.99, NOT_SUPPORTED),
-        (5, 0.9, 0.03, INCONCLUSIVE),  # too few questions with a defined rho
+        (5, 0.9, 0.03, INCONCLUSIVE),  # too few questions
     ],
 )
 def test_f6_per_question_follows_hase_et_al(n, rho, p, verdict):
     loc = {
         "kind": "hidden",
-        "n_questions": 20,
-        "n_with_rho": n,
-        "mean_rho": rho,
-        "p_rho_positive": p,
+        "n_questions": n,
+        "within_layer_rho": rho,
+        "p_within_layer": p,
+        "n_layers_used": 5,
+        "mean_rho": 0.7,  # the per-question rho over layers is descriptive only
+        "p_rho_positive": 1e-3,
         "same_best_layer": 0.5,
     }
     ev = Evidence({"m": "mllm"}, editing={"m": {"sweep": {"localisation": loc}}})
     (row,) = editing.localisation(ev, RULES)
     assert row.verdict == verdict, row.reason
-    assert row.numbers["mean_rho"] == rho
+    assert row.numbers["within_layer_rho"] == rho
     nothing = Evidence({"m": "mllm"}, editing={"m": {"sweep": {"localisation": None}}})
     assert editing.localisation(nothing, RULES)[0].verdict == INCONCLUSIVE
 

@@ -31,8 +31,7 @@ class Claims(Strict):
     chance_auroc: float = Field(0.5, ge=0, le=1)
     # F5: MultEdit may lose at most this much specificity against the unedited model
     max_specificity_drop: float = Field(0.05, ge=0, le=1)
-    # F6 per question (Hase et al.): questions whose tracing effect and efficacy both vary over
-    # layers, fewer is `inconclusive`
+    # F6 per question (Hase et al.): fewer questions in the layer sweep is `inconclusive`
     min_localisation: Positive = 10
 
     @model_validator(mode="after")

@@ -127,33 +127,40 @@ def layer_sweep(ev: Evidence, rules: Claims) -> list[Row]:
 
 
 def localisation(ev: Evidence, rules: Claims) -> list[Row]:
-    """F6, per question (Hase et al. 2023): across layers, a question's tracing effect at the
-    edit site rises with the efficacy of editing that layer (per-question Spearman rho > 0,
-    one-sided signed-rank test over questions)."""
+    """F6, per question (Hase et al. 2023): within a layer, questions with a larger tracing
+    effect at the edit site are edited better there (mean per-layer Spearman rho > 0, questions
+    permuted within layers); the per-question rho over layers is reported beside it."""
     out = []
     for model in ev.studied("mllm"):
         loc = (ev.editing.get(model, {}).get("sweep") or {}).get("localisation")
         if not loc:
             verdict, value, reason, numbers = INCONCLUSIVE, "n/a", "no localisation data", {}
         else:
-            n, rho, p = loc["n_with_rho"], loc["mean_rho"], loc["p_rho_positive"]
-            numbers = {"mean_rho": rho, "n_with_rho": n, "same_best_layer": loc["same_best_layer"]}
+            n, rho, p = loc["n_questions"], loc["within_layer_rho"], loc["p_within_layer"]
+            numbers = {
+                "within_layer_rho": rho,
+                "per_question_rho": loc["mean_rho"],
+                "n_questions": n,
+            }
             value = (
-                f"mean rho {rho:+.3f}, p={p:.3g}, n={n} of {loc['n_questions']}"
-                if rho is not None
-                else f"no question with a varying effect (n={loc['n_questions']})"
+                f"within-layer rho {rho:+.3f} (p={p:.3g}), n={n}; per-question rho over layers "
+                f"{loc['mean_rho']:+.3f}"
+                if rho is not None and loc["mean_rho"] is not None
+                else f"no layer where effect and efficacy both vary (n={n})"
             )
-            if n < rules.min_localisation:
+            if n < rules.min_localisation or rho is None:
                 verdict = INCONCLUSIVE
                 reason = (
-                    f"{n} questions with a defined rho < {rules.min_localisation} (the others' "
-                    f"{loc['kind']} effect or efficacy is constant over layers)"
+                    f"{n} questions < {rules.min_localisation}"
+                    if n < rules.min_localisation
+                    else f"the {loc['kind']} effect or the efficacy is constant in every layer"
                 )
             else:
                 ok = rho > 0 and p < rules.alpha
                 verdict = SUPPORTED if ok else NOT_SUPPORTED
                 reason = (
-                    f"per-question rho {'>' if ok else 'not >'} 0 at p < {rules.alpha}; best "
+                    f"within-layer rho {'>' if ok else 'not >'} 0 at p < {rules.alpha} "
+                    f"(questions permuted within layers, {loc['n_layers_used']} layers); best "
                     f"layers agree for {loc['same_best_layer']:.0%} of the questions"
                 )
         out.append(
@@ -163,11 +170,11 @@ def localisation(ev: Evidence, rules: Claims) -> list[Row]:
                 "where a question's answer is localised is where editing it works (Hase et "
                 "al.'s test)",
                 "implied by F6; Hase et al. 2023 found no such relation in GPT-J",
-                "Spearman rho across layers between the tracing effect at the edit site and "
-                "MultEdit's efficacy at that layer, per question",
+                "Spearman rho between the tracing effect at the edit site and MultEdit's "
+                "efficacy, across questions within each layer, averaged over layers",
                 value,
-                f"mean rho > 0 at one-sided signed-rank p < {rules.alpha}; >= "
-                f"{rules.min_localisation} questions with a defined rho",
+                f"within-layer rho > 0 at one-sided permutation p < {rules.alpha}; >= "
+                f"{rules.min_localisation} questions",
                 verdict,
                 reason,
                 numbers,
