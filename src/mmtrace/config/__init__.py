@@ -36,6 +36,7 @@ from mmtrace.config.paper import (
 )
 from mmtrace.config.toy import (
     CompiledCfg,
+    HardSplitCfg,
     MLLMCfg,
     RandomCfg,
     TextModelCfg,
@@ -59,6 +60,7 @@ __all__ = [
     "Downloads",
     "Editing",
     "Evaluation",
+    "HardSplitCfg",
     "HeldOut",
     "MLLMCfg",
     "ModelSpec",
