@@ -131,14 +131,17 @@ def test_transfer_steps(scored, trained, tiny_world):
     assert read_json(scored / "a.json")["mm-llama"]["splits"]["known"]["n"] == 4
 
 
-def test_the_hard_split_is_scored_apart_and_read_by_f3b_f4(trained, tmp_path):
+def test_the_hard_split_is_scored_apart_and_read_by_f3b_f4(trained, tiny_world, tmp_path):
     """The tiny world again (same seed and sizes) with a hard split: the evaluation scores it
     but keeps it out of the accuracy table's splits, and the attention job's hard shard makes
     it the split F3b/F4 read (docs/method.md §5)."""
-    from conftest import TINY
-
     n_hard = 8
-    world.toy_world(world=tmp_path / "world.json", seed=7, settings={**TINY, "hard": {"n": n_hard}})
+    sizes = dict(n_known=20, n_movies=10, n_okvqa=15, n_heldout=4, train_images_per_entity=2)
+    world.toy_world(
+        world=tmp_path / "world.json", seed=7, settings={**sizes, "hard": {"n": n_hard}}
+    )
+    for split in SPLITS:  # the world the tiny models were trained on (tests/conftest.py)
+        assert (tmp_path / f"{split}.csv").read_text() == (tiny_world / f"{split}.csv").read_text()
     csvs = [tmp_path / f"{s}.csv" for s in (*SPLITS, "hard")]
     job = dict(model="mm-llama", checkpoint=trained["mm-llama"] / "training_log.json", spec=SPEC)
     evaluate.evaluate_model(
