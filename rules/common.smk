@@ -44,6 +44,25 @@ LLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "llm"]
 CONTROLS = {
     m: s["control"] for m, s in config["models"].items() if s["control"] != "none"
 }
+# The hard split (config toy_world.hard; README "F3b/F4 on hard renderings"): F3b/F4's
+# evaluation set, the analysed splits' questions on hard renderings. The toy world's trained
+# MLLMs answer it; not the controls (their claims read the analysed splits) nor the text LLM
+# (its textual questions are the copied ones, unchanged, so it would add nothing).
+HARD_SPLIT = "hard"
+HARD_CSVS = (
+    [DATA / f"{HARD_SPLIT}.csv"]
+    if WORLD == "toy" and config["toy_world"]["hard"]["n"]
+    else []
+)
+HARD_MODELS = (
+    [
+        m
+        for m in MLLM_MODELS
+        if m not in CONTROLS and config["models"][m]["data"] == "default"
+    ]
+    if HARD_CSVS
+    else []
+)
 # route diagnostics: the toy world's MLLMs that are not negative controls (attributes known)
 ROUTE_MODELS = (
     [m for m in MLLM_MODELS if CONTROLS.get(m) != "negative"] if WORLD == "toy" else []
@@ -81,6 +100,11 @@ def vision_tower(name):
 
 def csvs_of(model, splits=SPLITS):
     return split_csvs(splits, data_of(model))
+
+
+def hard_csvs(model):
+    """The hard split's CSV for a model that answers it (HARD_MODELS), else nothing."""
+    return HARD_CSVS if model in HARD_MODELS else []
 
 
 def settings_of(model, section):
@@ -170,8 +194,12 @@ def trace_figures():
 
 
 def attention_shards(models=MODELS):
-    """Every attention output: one per model, split and shard (a job writes every split's)."""
-    return shard_files(ATTENTION, models, ANALYSED_SPLITS, "attention")
+    """Every attention output: one per model, split and shard (a job writes every split's),
+    and the hard split's for the models that answer it."""
+    hard = [m for m in models if m in HARD_MODELS]
+    return shard_files(ATTENTION, models, ANALYSED_SPLITS, "attention") + shard_files(
+        ATTENTION, hard, [HARD_SPLIT], "attention"
+    )
 
 
 def ablation_shards(models=MLLM_MODELS):

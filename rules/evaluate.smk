@@ -3,7 +3,8 @@
 
 rule evaluate_model:
     input:
-        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS),
+        # the hard split (F3b/F4 only) is scored beside, and summarised apart from, the rest
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS) + hard_csvs(wc.model),
         checkpoint=lambda wc: trained(wc.model),
         # the paper world's annotator answers (OK-VQA): VQA accuracy of generated answers
         human=(

@@ -18,7 +18,7 @@ rule attention_shard:
     benchmark:
         BENCH / "attention_{model}_shard{shard}.tsv"
     wildcard_constraints:
-        model="|".join(MODELS),
+        model="|".join(m for m in MODELS if m not in HARD_MODELS) or "^$",
         shard=r"\d+",
     conda:
         ENV
@@ -31,6 +31,27 @@ rule attention_shard:
         attention=lambda wc: settings_of(wc.model, "attention"),
     script:
         "scripts/attention_shard.py"
+
+
+# The same job for a model that answers the hard split (F3b/F4's evaluation set): its shard of
+# the hard split too, in the same job (one model load).
+use rule attention_shard as attention_shard_hard with:
+    input:
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS) + hard_csvs(wc.model),
+        scores=rules.evaluate_model.output.scores,
+        checkpoint=lambda wc: trained(wc.model),
+    output:
+        contributions=expand(
+            ATTENTION / "{{model}}" / "{split}_shard{{shard}}.json",
+            split=ANALYSED_SPLITS + [HARD_SPLIT],
+        ),
+    log:
+        LOGS / "attention" / "{model}_shard{shard}.log",
+    benchmark:
+        BENCH / "attention_{model}_shard{shard}.tsv"
+    wildcard_constraints:
+        model="|".join(HARD_MODELS) or "^$",
+        shard=r"\d+",
 
 
 rule attention_summary:

@@ -3,7 +3,8 @@
 
 rule toy_world:
     output:
-        csvs=split_csvs(),
+        # and the hard split's (HARD_CSVS: F3b/F4's evaluation set) when toy_world.hard.n > 0
+        csvs=split_csvs() + HARD_CSVS,
         world=DATA / "world.json",
         images=directory(DATA / "images"),
     log:

@@ -20,7 +20,14 @@ from mmtrace.config.cluster import (
     placeholder_problems,
 )
 
-MODEL_RULES = {*RESOURCE_RULES, "train_vision", "train_text_model", "train_mllm"}
+# attention_shard_hard: attention_shard with the hard split (its resources are attention_shard's)
+MODEL_RULES = {
+    *RESOURCE_RULES,
+    "train_vision",
+    "train_text_model",
+    "train_mllm",
+    "attention_shard_hard",
+}
 
 
 @pytest.fixture()

@@ -131,6 +131,56 @@ def test_transfer_steps(scored, trained, tiny_world):
     assert read_json(scored / "a.json")["mm-llama"]["splits"]["known"]["n"] == 4
 
 
+def test_the_hard_split_is_scored_apart_and_read_by_f3b_f4(trained, tiny_world, tmp_path):
+    """The tiny world again (same seed and sizes) with a hard split: the evaluation scores it
+    but keeps it out of the accuracy table's splits, and the attention job's hard shard makes
+    it the split F3b/F4 read (docs/method.md §5)."""
+    n_hard = 8
+    sizes = dict(n_known=20, n_movies=10, n_okvqa=15, n_heldout=4, train_images_per_entity=2)
+    world.toy_world(
+        world=tmp_path / "world.json", seed=7, settings={**sizes, "hard": {"n": n_hard}}
+    )
+    for split in SPLITS:  # the world the tiny models were trained on (tests/conftest.py)
+        assert (tmp_path / f"{split}.csv").read_text() == (tiny_world / f"{split}.csv").read_text()
+    csvs = [tmp_path / f"{s}.csv" for s in (*SPLITS, "hard")]
+    job = dict(model="mm-llama", checkpoint=trained["mm-llama"] / "training_log.json", spec=SPEC)
+    evaluate.evaluate_model(
+        **job,
+        csvs=csvs,
+        human=[],
+        prompts={},
+        batch_size=16,
+        threads=1,
+        scores=tmp_path / "scores.jsonl",
+        summary=tmp_path / "mm-llama.json",
+    )
+    summary = read_json(tmp_path / "mm-llama.json")
+    assert set(summary["splits"]) == set(SPLITS) and summary["hard"]["n"] == n_hard
+    evaluate.model_accuracy(summaries=[tmp_path / "mm-llama.json"], accuracy=tmp_path / "acc.json")
+    tables.table_model_accuracy(accuracy=tmp_path / "acc.json", table=tmp_path / "acc.tex")
+    assert "hard" not in (tmp_path / "acc.tex").read_text().lower()
+
+    attention = Attention(max_questions=4, n_perm=20, n_boot=20).model_dump()
+    shards = [tmp_path / f"{s}_shard0.json" for s in (*SPLITS, "hard")]
+    transfer.attention_shard(
+        **job,
+        csvs=csvs,
+        scores=tmp_path / "scores.jsonl",
+        prompts={},
+        attention=attention,
+        shard=0,
+        threads=1,
+        contributions=shards,
+    )
+    assert {r["split"] for r in read_json(shards[-1])["records"]} == {"hard"}
+    transfer.attention_summary(
+        shards=shards, attention=attention, seed=0, summary=tmp_path / "a.json"
+    )
+    entry = read_json(tmp_path / "a.json")["mm-llama"]
+    assert entry["correctness_split"] == "hard" and entry["splits"]["hard"]["n"] == 4
+    assert entry["splits"]["all"]["n"] == 4 * len(SPLITS)
+
+
 def test_editing_steps(scored, trained, tiny_world):
     settings = Editing(
         layer=0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmtrace.config import Attention, Prompts
+from mmtrace.config import Attention, Claims, Prompts
 from mmtrace.dataset import load_questions
 from mmtrace.evaluate import score_questions
 from mmtrace.models.encoding import encode_record
@@ -15,6 +15,10 @@ from mmtrace.report import transfer as transfer_report
 from mmtrace.transfer import study
 from mmtrace.transfer.contributions import attention_contributions
 from mmtrace.transfer.visual import concentration
+from mmtrace.verdicts import transfer as verdicts
+from mmtrace.verdicts.evidence import Evidence
+
+ANALYSED = ("known", "movies", "okvqa")
 
 
 @pytest.fixture(scope="module")
@@ -152,5 +156,57 @@ def test_transfer_figures_draw_and_are_deterministic(tmp_path):
     ):
         first = draw(data, "m", tmp_path / "a")
         second = draw(data, "m", tmp_path / "b")
+        for p, q in zip(first, second, strict=True):
+            assert p.read_bytes() == q.read_bytes() and p.stat().st_size > 1000
+
+
+def _with_errors(shard: dict, share_incorrect: float, seed: int) -> dict:
+    """`shard` with a seeded share of its answers made incorrect (the rest correct)."""
+    rng = np.random.default_rng(seed)
+    for r in shard["records"]:
+        r["correct"] = bool(rng.random() >= share_incorrect)
+    return shard
+
+
+def test_f3b_f4_read_the_hard_split_when_it_exists():
+    """With a hard split the pooled "all" stays the analysed splits', the hard split gets the
+    correct-vs-incorrect statistics but no Fig. 5 statistics, and F3b/F4's rows read it."""
+    easy = [_with_errors(_synthetic_shard(s, 60, i), 0.05, i) for i, s in enumerate(ANALYSED)]
+    hard = _with_errors(_synthetic_shard("hard", 160, 9), 0.45, 9)
+    cfg = Attention(n_perm=50, n_boot=50)
+    out = study.summarise_attention([*easy, hard], cfg, seed=0)["m"]
+    assert out["correctness_split"] == "hard"
+    assert out["splits"]["all"]["n"] == sum(len(s["records"]) for s in easy)
+    h = out["splits"]["hard"]
+    assert "visual" not in h and "visual" in out["splits"]["known"]
+    n_bad = sum(not r["correct"] for r in hard["records"])
+    assert (h["n"], h["n_incorrect"], h["n_correct"]) == (160, n_bad, 160 - n_bad)
+    assert h["constraint_to_last"]["incorrect"]["n"] == n_bad
+    f = h["failure_prediction"]
+    assert f["evaluation"]["n_correct"] + f["evaluation"]["n_incorrect"] == f["evaluation"]["n"]
+
+    ev = Evidence({"m": "mllm"}, attention={"m": out})
+    (f3b,) = verdicts.separation(ev, Claims())
+    (f4,) = verdicts.prediction(ev, Claims())
+    assert f3b.numbers["n_incorrect"] == n_bad
+    assert f"{160 - n_bad} correct / {n_bad} incorrect" in f3b.reason
+    assert "hard renderings" in f3b.reason and "hard renderings" in f4.reason
+    assert f4.numbers["n_incorrect_evaluated"] == f["evaluation"]["n_incorrect"]
+    assert transfer_report._correctness_panels(out)[0][0] == "hard"
+
+    alone = study.summarise_attention(easy, cfg, seed=0)["m"]
+    assert alone["correctness_split"] == "all"
+    assert alone["splits"]["all"] == out["splits"]["all"]  # the hard split changes nothing else
+    (f3b_easy,) = verdicts.separation(Evidence({"m": "mllm"}, attention={"m": alone}), Claims())
+    assert "analysed splits pooled" in f3b_easy.reason
+
+
+def test_transfer_figures_draw_the_hard_split_first(tmp_path):
+    shards = [_synthetic_shard("known", 40, 4), _synthetic_shard("hard", 40, 5)]
+    summary = study.summarise_attention(shards, Attention(n_perm=50, n_boot=50), seed=1)
+    assert transfer_report._correctness_panels(summary["m"]) == (["hard", "known", "all"], "hard")
+    for draw in (transfer_report.fig_constraint_to_last, transfer_report.fig_failure):
+        first = draw(summary, "m", tmp_path / "a")
+        second = draw(summary, "m", tmp_path / "b")
         for p, q in zip(first, second, strict=True):
             assert p.read_bytes() == q.read_bytes() and p.stat().st_size > 1000

@@ -37,6 +37,7 @@ from mmtrace.config.paper import (
 )
 from mmtrace.config.toy import (
     CompiledCfg,
+    HardSplitCfg,
     MLLMCfg,
     RandomCfg,
     TextModelCfg,
@@ -60,6 +61,7 @@ __all__ = [
     "Downloads",
     "Editing",
     "Evaluation",
+    "HardSplitCfg",
     "HeldOut",
     "MLLMCfg",
     "ModelSpec",

@@ -14,6 +14,20 @@ def _divides(part: int, whole: int, part_name: str, whole_name: str) -> None:
         raise ValueError(f"{part_name} ({part}) must divide {whole_name} ({whole})")
 
 
+class HardSplitCfg(Strict):
+    """The hard split: the evaluation set of F3b/F4 only (docs/method.md §5, Figs. 15-17).
+
+    On the ordinary renderings the toy MLLMs answer 94-97% correctly, so the correct-vs-
+    incorrect comparisons rest on a handful of errors; `n` copies of the analysed splits'
+    questions on renderings with heavier pixel noise (`noise`, its standard deviation; the
+    ordinary renderings' is 6) and a grey box over the object (`occlusion`, its side as a share
+    of the object's diameter) give each MLLM hundreds of errors. n = 0: no hard split."""
+
+    n: NonNegative = 500
+    noise: float = Field(40.0, ge=0)
+    occlusion: float = Field(0.6, ge=0, le=2)
+
+
 class ToyWorld(Strict):
     n_known: int = Field(140, ge=10)
     n_movies: int = Field(100, ge=5)
@@ -21,6 +35,7 @@ class ToyWorld(Strict):
     n_heldout: int = Field(30, ge=2)
     image_size: int = Field(48, ge=16)
     train_images_per_entity: int = Field(8, ge=1)
+    hard: HardSplitCfg = HardSplitCfg()
 
 
 class TokenizerCfg(Strict):

@@ -19,6 +19,7 @@ from mmtrace.report.style import (
     save_figure,
     split_label,
 )
+from mmtrace.toyworld.generate import HARD_SPLIT
 from mmtrace.transfer.visual import patch_grid
 
 RANKING_COLOURS = {
@@ -45,7 +46,23 @@ def _splits(entry: dict, pooled: bool = False) -> list[str]:
 
 
 def _label(split: str) -> str:
+    if split == HARD_SPLIT:
+        return "hard renderings"
     return "all splits" if split == "all" else split_label(split)
+
+
+def _correctness_panels(entry: dict) -> tuple[list[str], str]:
+    """Figs. 15-17's panels: the split F3b/F4 are judged on first (the hard split where it
+    exists, docs/method.md §5), then the analysed splits and their pool; and that split."""
+    judged = entry.get("correctness_split", "all")
+    rest = [s for s in _splits(entry, pooled=True) if s != judged]
+    return [judged, *rest] if judged in entry["splits"] else rest, judged
+
+
+def _panel_title(split: str, judged: str, n_correct: int, n_incorrect: int) -> str:
+    """A panel's split, whether F3b/F4 read it, and its n per class (their power)."""
+    mark = " [F3b/F4]" if split == judged else ""
+    return f"{_label(split)}{mark}\n{n_correct} correct / {n_incorrect} incorrect"
 
 
 def fig_visual(summary: dict, model: str, stem) -> list[Path]:
@@ -100,10 +117,10 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
 def fig_constraint_to_last(summary: dict, model: str, stem) -> list[Path]:
     """Figs. 15-16: contribution of the constraint's tokens to the last token per layer, for
     correct and incorrect answers, with 95% CIs; layers where the groups differ at p < 0.05
-    (Mann-Whitney) are starred."""
+    (Mann-Whitney) are starred. The panel F3b reads comes first (`_correctness_panels`)."""
     apply_style()
     entry = summary[model]
-    splits = _splits(entry, pooled=True)
+    splits, judged = _correctness_panels(entry)
     fig = Figure(figsize=(2.9 * len(splits), 2.8), layout="constrained")
     axes = fig.subplots(1, len(splits), squeeze=False)[0]
     colours = {"correct": "#2a7a2a", "incorrect": "#c0392b"}
@@ -124,19 +141,23 @@ def fig_constraint_to_last(summary: dict, model: str, stem) -> list[Path]:
             if p is not None and p < 0.05:
                 ax.text(layer, top * 1.02, "*", ha="center", va="bottom")
         ax.set_xlabel("layer")
-        ax.set_title(_label(split))
+        ax.set_title(_panel_title(split, judged, c["correct"]["n"], c["incorrect"]["n"]))
         ax.legend(loc="best")
     axes[0].set_ylabel(f"constraint -> last token ({entry['reduce']} over tokens)")
-    fig.suptitle(f"{model}: attention contribution of the constraint to the last token")
+    fig.suptitle(
+        f"{model}: attention contribution of the constraint to the last token "
+        f"(F3b reads {_label(judged)})"
+    )
     return save_figure(fig, stem)
 
 
 def fig_failure(summary: dict, model: str, stem) -> list[Path]:
     """Fig. 17: ROC curves on the evaluation half, attention contribution (at the layer chosen
-    on the selection half) vs confidence, AUROCs with bootstrap CIs and DeLong's p."""
+    on the selection half) vs confidence, AUROCs with bootstrap CIs and DeLong's p. The panel
+    F4 reads comes first (`_correctness_panels`)."""
     apply_style()
     entry = summary[model]
-    splits = _splits(entry, pooled=True)
+    splits, judged = _correctness_panels(entry)
     fig = Figure(figsize=(3.0 * len(splits), 3.6), layout="constrained")
     axes = fig.subplots(1, len(splits), squeeze=False)[0]
     for ax, split in zip(axes, splits, strict=True):
@@ -146,7 +167,7 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("false positive rate")
         if "skipped" in f:
-            ax.set_title(f"{_label(split)}: {f['n_incorrect']} incorrect of {f['n']}")
+            ax.set_title(_panel_title(split, judged, f["n"] - f["n_incorrect"], f["n_incorrect"]))
             ax.text(0.5, 0.5, "too few incorrect\nanswers to split", ha="center", va="center")
             continue
         for key, colour, name in (
@@ -162,13 +183,11 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
                 label=f"{name}: {r['auroc']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]",
             )
         ev = f["evaluation"]
-        ax.set_title(
-            f"{_label(split)} (eval n={ev['n']}, {ev['n_incorrect']} incorrect)\n"
-            f"DeLong {format_p(f['difference']['delong_p'])}"
-        )
+        title = _panel_title(split, judged, ev["n"] - ev["n_incorrect"], ev["n_incorrect"])
+        ax.set_title(f"{title} evaluated\nDeLong {format_p(f['difference']['delong_p'])}")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), title="AUROC [95% CI]")
     axes[0].set_ylabel("true positive rate (correct answers)")
-    fig.suptitle(f"{model}: predicting a correct answer")
+    fig.suptitle(f"{model}: predicting a correct answer (F4 reads {_label(judged)})")
     return save_figure(fig, stem)
 
 

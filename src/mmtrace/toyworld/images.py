@@ -19,6 +19,8 @@ from mmtrace.toyworld.vocab import COLORS
 
 BG_TINT = (235, 232, 225)
 BG_INK = (150, 150, 160)
+# the pixel noise's standard deviation of the training and evaluation renderings
+NOISE_SD = 6.0
 
 
 def _polygon(cx: float, cy: float, r: float, n: int, rot: float, inner: float | None = None):
@@ -127,12 +129,21 @@ def render(attrs: dict[str, str], seed: int, size: int = 48) -> Image.Image:
 
 
 def render_with_mask(
-    attrs: dict[str, str], seed: int, size: int = 48
+    attrs: dict[str, str],
+    seed: int,
+    size: int = 48,
+    noise: float = NOISE_SD,
+    occlusion: float = 0.0,
 ) -> tuple[Image.Image, Image.Image]:
     """A rendering and its object mask ("L", 255 where the shape is drawn): the renderer's
     ground truth of where the entity's shape and colour are, a baseline for ranking visual
     tokens by content rather than by Eq. 1 (the background, the third attribute, is everywhere
-    else)."""
+    else).
+
+    `noise` is the pixel noise's standard deviation and `occlusion` the side of a grey box drawn
+    over the object, as a share of its diameter (0: none); the defaults are the training and
+    evaluation renderings, whose pixels do not change with these options. Larger values make the
+    hard renderings (`render_hard`). The mask stays the unoccluded shape's."""
     rng = random.Random(seed)
     img = Image.new("RGB", (size, size), BG_TINT)
     draw = ImageDraw.Draw(img)
@@ -146,9 +157,33 @@ def render_with_mask(
     _shape(draw, attrs["shape"], cx, cy, r, rot, color)
     mask = Image.new("L", (size, size), 0)
     _shape(ImageDraw.Draw(mask), attrs["shape"], cx, cy, r, rot, 255, erase=0)
+    if occlusion > 0:
+        _occlude(draw, cx, cy, r, occlusion, rng)
     arr = np.asarray(img, dtype=np.float32)
-    noise = np.random.default_rng(seed).normal(0.0, 6.0, size=arr.shape)
-    return Image.fromarray(np.clip(arr + noise, 0, 255).astype(np.uint8)), mask
+    pixels = np.random.default_rng(seed).normal(0.0, noise, size=arr.shape)
+    return Image.fromarray(np.clip(arr + pixels, 0, 255).astype(np.uint8)), mask
+
+
+def _occlude(
+    draw: ImageDraw.ImageDraw, cx: float, cy: float, r: float, share: float, rng: random.Random
+) -> None:
+    """A grey box of side `share` x the object's diameter, centred within the object's radius
+    of its centre (so it covers part of the shape, not the background only)."""
+    half = share * r
+    ox = cx + rng.uniform(-0.5, 0.5) * r
+    oy = cy + rng.uniform(-0.5, 0.5) * r
+    grey = rng.randint(90, 200)
+    draw.rectangle([ox - half, oy - half, ox + half, oy + half], fill=(grey, grey, grey))
+
+
+def render_hard(
+    attrs: dict[str, str], seed: int, size: int, noise: float, occlusion: float
+) -> Image.Image:
+    """A hard rendering of an entity (heavier pixel noise and an occluding box), for the
+    evaluation set behind F3b/F4 only (docs/method.md §5): on the ordinary renderings the toy
+    MLLMs make too few errors for the correct-vs-incorrect comparisons (Figs. 15-17) to have
+    power. Deterministic in (attrs, seed, size, noise, occlusion)."""
+    return render_with_mask(attrs, seed, size, noise=noise, occlusion=occlusion)[0]
 
 
 def mask_path(image: Path) -> Path:

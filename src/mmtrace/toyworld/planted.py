@@ -35,6 +35,7 @@ from PIL import Image
 from mmtrace.io import atomic_save, read_json, write_json
 from mmtrace.logs import progress
 from mmtrace.seeding import derive
+from mmtrace.toyworld.generate import HARD_SPLIT
 from mmtrace.toyworld.images import mask_path, render
 from mmtrace.toyworld.vocab import BACKGROUNDS, COLORS, SHAPES
 
@@ -89,15 +90,17 @@ def _distractor(entities: list[dict], own: str, seed: int, key: str) -> dict[str
 
 
 def generate_planted(world_dir: Path, out_dir: Path, seed: int, patch: int) -> dict[str, int]:
-    """Write the planted world beside the toy world: the same CSVs and world.json, every image
-    (evaluation and training renderings) redrawn as `render_planted`; returns images per split."""
+    """Write the planted world beside the toy world: the same CSVs (but the hard split's) and
+    world.json, every image (evaluation and training renderings) redrawn as `render_planted`;
+    returns images per split."""
     world = read_json(world_dir / "world.json")
     size = int(world["image_size"])
     entities = world["entities"]
     attrs = {e["id"]: e["attrs"] for e in entities}
     jobs: list[tuple[str, str, str]] = []  # (image path, entity id, key)
     counts: dict[str, int] = {}
-    for split_csv in sorted(world_dir.glob("*.csv")):
+    # not the hard split: F3b/F4's evaluation set, which the planted controls do not answer
+    for split_csv in sorted(p for p in world_dir.glob("*.csv") if p.stem != HARD_SPLIT):
         with open(split_csv, encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
         counts[split_csv.stem] = len(rows)

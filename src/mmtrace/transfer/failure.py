@@ -133,6 +133,11 @@ def choose_layer(per_layer: np.ndarray, labels: np.ndarray) -> tuple[int, list[f
     return int(np.argmax(aucs)), aucs
 
 
+def _classes(correct: np.ndarray) -> dict[str, int]:
+    """n per class: what F4's power rests on (stated beside every AUROC)."""
+    return {"n_correct": int(correct.sum()), "n_incorrect": int((~correct).sum())}
+
+
 def predict_correctness(
     per_layer: np.ndarray,
     confidence: np.ndarray,
@@ -153,11 +158,10 @@ def predict_correctness(
     if per_layer.ndim != 2 or not per_layer.shape[0] == confidence.size == correct.size:
         raise ValueError("per_layer, confidence and correct must describe the same questions")
     sel, ev = split_halves(correct, seed)
-    counts = {
-        "n": int(correct.size),
-        "n_incorrect": int((~correct).sum()),
-        "selection": {"n": int(sel.size), "n_incorrect": int((~correct[sel]).sum())},
-        "evaluation": {"n": int(ev.size), "n_incorrect": int((~correct[ev]).sum())},
+    counts = {"n": int(correct.size), **_classes(correct)}
+    counts |= {
+        half: {"n": int(i.size), **_classes(correct[i])}
+        for half, i in (("selection", sel), ("evaluation", ev))
     }
     smallest = min(min(int(correct[h].sum()), int((~correct[h]).sum())) for h in (sel, ev))
     if smallest < min_per_class:

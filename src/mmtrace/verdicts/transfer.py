@@ -13,6 +13,15 @@ def _split_rows(ev: Evidence, model: str) -> dict:
     return ev.attention.get(model, {}).get("splits", {})
 
 
+def _correctness_rows(ev: Evidence, model: str) -> tuple[str, dict]:
+    """F3b/F4's questions: the hard split where the summary has it (the toy world's evaluation
+    set with enough errors), else the analysed splits pooled (a summary written before the
+    hard split existed has no `correctness_split`: "all"); with a label for the reason text."""
+    split = ev.attention.get(model, {}).get("correctness_split", "all")
+    label = "hard renderings" if split == "hard" else "analysed splits pooled"
+    return label, _split_rows(ev, model).get(split, {})
+
+
 def concentration(ev: Evidence, rules: Claims) -> list[Row]:
     """F3: at the first attention layer a small, consistent subset of visual tokens feeds the
     visual constraint: the top tokens' share is above uniform and the same tokens recur
@@ -63,10 +72,11 @@ def separation(ev: Evidence, rules: Claims) -> list[Row]:
     layers (per-layer Mann-Whitney tests, Holm-corrected)."""
     out = []
     for model in ev.studied("mllm"):
-        c = _split_rows(ev, model).get("all", {}).get("constraint_to_last")
+        where, rows = _correctness_rows(ev, model)
+        c = rows.get("constraint_to_last")
         numbers: dict = {}
         if not c or "mean" not in c.get("incorrect", {}):
-            verdict, reason, value = INCONCLUSIVE, "no incorrect answers", "n/a"
+            verdict, reason, value = INCONCLUSIVE, f"{where}: no incorrect answers", "n/a"
         else:
             n_bad = c["incorrect"]["n"]
             p = holm(c["p_value"])
@@ -89,13 +99,16 @@ def separation(ev: Evidence, rules: Claims) -> list[Row]:
                 f"{_layers(worse)} (n={c['correct']['n']}/{n_bad})"
             )
             n_good = c["correct"]["n"]
+            counts = f"{where}, {n_good} correct / {n_bad} incorrect"
             if min(n_bad, n_good) < rules.min_errors:
                 verdict = INCONCLUSIVE
-                reason = f"{n_good} correct / {n_bad} incorrect: a class < {rules.min_errors}"
+                reason = f"{counts}: a class < {rules.min_errors}"
             else:
                 middle = [x for x in better if band(x, n_layers, rules) == "middle"]
                 verdict = SUPPORTED if middle else NOT_SUPPORTED
-                reason = f"Holm-significant correct>incorrect middle layers: {_layers(middle)}"
+                reason = (
+                    f"{counts}; Holm-significant correct>incorrect middle layers: {_layers(middle)}"
+                )
         out.append(
             Row(
                 "F3b",
@@ -124,12 +137,15 @@ def prediction(ev: Evidence, rules: Claims) -> list[Row]:
     predicts it better (DeLong: AUROC difference below 0)."""
     out = []
     for model in ev.studied("mllm"):
-        fp = _split_rows(ev, model).get("all", {}).get("failure_prediction", {})
+        where, rows = _correctness_rows(ev, model)
+        fp = rows.get("failure_prediction", {})
         n_bad = fp.get("evaluation", {}).get("n_incorrect", 0)
+        n_good = fp.get("evaluation", {}).get("n", 0) - n_bad
+        counts = f"{where}, {n_good} correct / {n_bad} incorrect evaluated"
         numbers: dict = {"n_incorrect_evaluated": n_bad}
         if "contribution" not in fp:
             verdict, value = INCONCLUSIVE, "n/a"
-            reason = fp.get("skipped", "failure prediction not computed")
+            reason = f"{counts}: {fp.get('skipped', 'failure prediction not computed')}"
         else:
             con, conf, diff = fp["contribution"], fp["confidence"], fp["difference"]
             numbers |= {"auroc_contribution": con["auroc"], "auroc_confidence": conf["auroc"]}
@@ -140,16 +156,13 @@ def prediction(ev: Evidence, rules: Claims) -> list[Row]:
             )
             predicts = con["ci95"][0] > rules.chance_auroc
             conf_better = diff["ci95"][1] < 0
-            n_good = fp["evaluation"]["n"] - n_bad
             if min(n_bad, n_good) < rules.min_errors:
                 verdict = INCONCLUSIVE
-                reason = (
-                    f"{n_good} correct / {n_bad} incorrect evaluated: a class < {rules.min_errors}"
-                )
+                reason = f"{counts}: a class < {rules.min_errors}"
             else:
                 verdict = SUPPORTED if predicts and conf_better else NOT_SUPPORTED
                 reason = (
-                    f"contribution {'above' if predicts else 'not above'} chance; "
+                    f"{counts}; contribution {'above' if predicts else 'not above'} chance; "
                     f"confidence {'better' if conf_better else 'not better'} "
                     f"(difference CI [{diff['ci95'][0]:.3f}, {diff['ci95'][1]:.3f}])"
                 )
