@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from mmtrace.editing.multedit import Edit, MultEditSettings, multedit
 from mmtrace.logs import progress
 from mmtrace.models.encoding import encode_record
 from mmtrace.models.loading import LoadedModel, load_image
-from mmtrace.models.scoring import first_answer_token, next_token_probs
+from mmtrace.models.scoring import first_answer_token, prepare_prompts, probs_of_prepared
 from mmtrace.seeding import derive
 from mmtrace.stats import mean_ci, two_sided_paired
 
@@ -80,25 +80,34 @@ def cases(
 
 @dataclass
 class Probe:
-    """Prompts scored after every edit, with their images and answer ids."""
+    """Prompts scored after every edit, with their images and answer ids. Their encoding (image
+    features included) is made once, on first use, and reused after every edit: the edited
+    weights lie in the language model, after the vision tower and projector."""
 
     prompts: list[str]
     images: list
     ids: list[list[int]]  # acceptable first-token ids per prompt
+    prepared: dict | None = field(default=None, repr=False, compare=False)
+
+
+def _scores(loaded: LoadedModel, probe: Probe) -> tuple[np.ndarray, np.ndarray]:
+    """(p of the acceptable ids, top-1 correct) per prompt, from one forward pass."""
+    if not probe.prompts:
+        return np.zeros(0), np.zeros(0)
+    if probe.prepared is None:
+        probe.prepared = prepare_prompts(loaded, probe.prompts, probe.images)
+    probs = probs_of_prepared(loaded, probe.prepared).cpu()
+    top = probs.argmax(-1).tolist()
+    p = np.array([float(probs[i, ids].sum()) for i, ids in enumerate(probe.ids)])
+    return p, np.array([float(t in ids) for t, ids in zip(top, probe.ids, strict=True)])
 
 
 def _p(loaded: LoadedModel, probe: Probe) -> np.ndarray:
-    if not probe.prompts:
-        return np.zeros(0)
-    probs = next_token_probs(loaded, probe.prompts, probe.images).cpu()
-    return np.array([float(probs[i, ids].sum()) for i, ids in enumerate(probe.ids)])
+    return _scores(loaded, probe)[0]
 
 
 def _accuracy(loaded: LoadedModel, probe: Probe) -> np.ndarray:
-    if not probe.prompts:
-        return np.zeros(0)
-    top = next_token_probs(loaded, probe.prompts, probe.images).argmax(-1).cpu().tolist()
-    return np.array([float(t in ids) for t, ids in zip(top, probe.ids, strict=True)])
+    return _scores(loaded, probe)[1]
 
 
 def _gold(loaded: LoadedModel, prompt: str, answers: list[str]) -> list[int]:
@@ -186,12 +195,13 @@ def edit_case(
         return float(values.mean()) if values.size else None
 
     def measure() -> dict:
+        unrelated_p, unrelated_correct = _scores(loaded, unrelated)  # one pass for both
         return {
             "efficacy": float(_p(loaded, efficacy)[0]),
             "generalisation": mean(_p(loaded, general)),
             "generalisation_renderings": mean(_p(loaded, fresh)),
-            "specificity": mean(_accuracy(loaded, unrelated)),
-            "specificity_p": mean(_p(loaded, unrelated)),
+            "specificity": mean(unrelated_correct),
+            "specificity_p": mean(unrelated_p),
             "specificity_neighbourhood": mean(_accuracy(loaded, neighbourhood)),
             "specificity_same_image": mean(_accuracy(loaded, same_image)),
         }

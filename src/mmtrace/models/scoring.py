@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from mmtrace.models.encoding import embed_inputs
 from mmtrace.models.loading import LoadedModel
 from mmtrace.prompts import answer_continuation
 
@@ -18,10 +19,31 @@ def last_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def next_token_probs(loaded: LoadedModel, prompts: Sequence[str], images=None) -> torch.Tensor:
     """Softmax over the vocabulary for the token following each prompt, shape [batch, vocab]."""
+    return probs_of_prepared(loaded, loaded.encode(list(prompts), images))
+
+
+@torch.no_grad()
+def prepare_prompts(loaded: LoadedModel, prompts: Sequence[str], images=None) -> dict:
+    """A batch encoded once, with an MLLM's image features already scattered into the input
+    embeddings (`embed_inputs`): scoring it again with `probs_of_prepared` reruns only the
+    language model. Valid while no weight before the language model's layers changes, as in
+    editing (MultEdit and fine-tuning change one MLP of the language model), where the same
+    probes are scored after every edit."""
     enc = loaded.encode(list(prompts), images)
+    if enc.get("pixel_values") is None:
+        return enc
+    return {
+        "inputs_embeds": embed_inputs(loaded.model, enc),
+        "attention_mask": enc["attention_mask"],
+    }
+
+
+@torch.no_grad()
+def probs_of_prepared(loaded: LoadedModel, enc: dict) -> torch.Tensor:
+    """`next_token_probs` of a batch from `prepare_prompts`, shape [batch, vocab]."""
     out = loaded.model(**enc)
     idx = last_positions(enc["attention_mask"])
-    logits = out.logits[torch.arange(len(prompts), device=idx.device), idx]
+    logits = out.logits[torch.arange(idx.numel(), device=idx.device), idx]
     return torch.softmax(logits.float(), dim=-1)
 
 
