@@ -102,8 +102,17 @@ def _rho_panel(ax, loc: dict | None) -> None:
     ax.set_xticks([])
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("Spearman rho over layers")
-    p = format_p(loc["p_rho_positive"])
-    ax.set_title(f"{loc['kind']} effect vs efficacy\n(n={loc['n_with_rho']}, {p})", fontsize=7)
+    within = loc.get("within_layer_rho")
+    decided = (
+        f"within layers: rho {within:+.2f}, {format_p(loc['p_within_layer'])}"
+        if within is not None
+        else "within layers: n/a"
+    )
+    ax.set_title(
+        f"{loc['kind']} effect vs efficacy, per question\nover layers (descriptive): n="
+        f"{loc['n_with_rho']}, {format_p(loc['p_rho_positive'])}\n{decided} (decides)",
+        fontsize=6,
+    )
 
 
 def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Path]:
