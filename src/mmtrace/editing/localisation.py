@@ -1,8 +1,8 @@
 """Does localisation inform editing? (Hase et al. 2023; docs/method.md §7, F6.)
 
 Input: for the questions of the layer sweep, the causal-tracing effect at the edit site per
-layer (`ie[q][l]`, computed by `mmtrace.tracing.localisation` and stored beside the sweep) and
-MultEdit's efficacy when editing layer l (`efficacy[l][q]`, the sweep). Readings:
+layer (`ie[q][l]`, computed by the tracing package in the `edit_sweep` step and stored beside
+the sweep) and MultEdit's efficacy when editing layer l (`efficacy[l][q]`, the sweep). Readings:
 - within layers (the decision, Hase et al.'s "beyond the layer"): the mean over layers of the
   Spearman rho across questions between IE and efficacy, tested > 0 by permuting the questions'
   IE within each layer (seeded): do questions with larger tracing effects at a layer edit better
