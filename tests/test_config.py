@@ -180,6 +180,12 @@ def test_job_resources_grow_with_each_attempt(raw):
             r"tuning\.multedit\.1: \['finetune_lr'\] are not multedit's hyperparameters",
         ),
         ("editing.tuning.edits", 0, r"editing\.tuning\.edits"),
+        (
+            "editing.variants",
+            {"release": {"finetune_lr": 0.1}},
+            r"editing\.variants\.release: \['finetune_lr'\] are not MultEdit's",
+        ),
+        ("editing.variants", {"a b": {"lr": 0.1}}, r"editing\.variants: 'a b' is not a name"),
         ("editing.tuning.finetune", [], r"editing\.tuning\.finetune"),
         ("editing.sweep_layers", [-1], r"editing\.sweep_layers\.0"),
         ("evaluation.batch_size", 0, r"evaluation\.batch_size"),

@@ -113,3 +113,46 @@ def test_run_edits_undo_and_summary(loaded, records, tiny_world, tmp_path):
         a, b = draw(tmp_path / "a"), draw(tmp_path / "b")
         for p, q in zip(a, b, strict=True):
             assert p.read_bytes() == q.read_bytes() and p.stat().st_size > 1000
+
+
+def test_a_variant_is_multedit_at_its_own_setting_and_is_summarised_apart(
+    loaded, records, tiny_world
+):
+    """`editing.variants`: recorded as `multedit@<name>`, equal to MultEdit run with those
+    settings as its own, and summarised with its settings beside the three methods."""
+    cfg = Editing(
+        layer=0,
+        steps=3,
+        lr=0.5,
+        finetune_steps=2,
+        unrelated=4,
+        neighbours=2,
+        variants={"small": {"lr": 0.05, "steps": 2}},
+    )
+    targets = study.cases("long_tail", records, {})[:2]
+    methods = study.tuned_methods(cfg, {})
+    assert list(methods) == [*study.METHODS, "multedit@small"]
+    out = study.run_edits(
+        loaded, "long_tail", targets, records, Prompts(), tiny_world, cfg, 3, methods
+    )
+    alone = Editing(**{**cfg.model_dump(), "lr": 0.05, "steps": 2, "variants": {}})
+    direct = study.run_edits(
+        loaded,
+        "long_tail",
+        targets,
+        records,
+        Prompts(),
+        tiny_world,
+        alone,
+        3,
+        {"multedit": study.method_table(alone)["multedit"]},
+    )
+    for row, ref in zip(out["records"], direct["records"], strict=True):
+        assert row["methods"]["multedit@small"] == ref["methods"]["multedit"]
+        assert row["methods"]["multedit@small"]["info"]["p_target_by_step"].__len__() == 3
+        assert row["methods"]["multedit"] != ref["methods"]["multedit"]  # lr 0.5, 3 steps
+    shards = [{"model": "m", "shard": 0, "settings": {}, "variants": cfg.variants, **out}]
+    s = study.summarise_edits(shards, cfg)["m"]["scenarios"]["long_tail"]
+    assert s["variants"] == {"small": {"lr": 0.05, "steps": 2}}
+    assert s["multedit@small"]["n"] == 2
+    assert set(s["multedit_vs"]) == {"finetune", "finetune_constrained"}  # no test of variants

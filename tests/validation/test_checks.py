@@ -156,3 +156,34 @@ def test_a_trained_planted_control_is_scored_on_its_planted_tokens_only():
         {"trained": "positive"}, {}, {}, spread, {}, {}, rules, {"trained": [12, 13, 14, 15]}
     )
     assert out["models"]["trained"]["failed"] == ["Eq. 1: planted tokens dominate"]
+
+
+def _edit_summary(efficacy: dict[str, float]) -> dict:
+    def metrics(eff: float, spec: float) -> dict:
+        return {
+            "n": 8,
+            "efficacy": {"mean": eff},
+            "generalisation": {"mean": eff},
+            "specificity": {"mean": spec},
+        }
+
+    e = {"unedited": metrics(0.0, 0.9), "variants": {"release": {"lr": 0.1, "steps": 10}}}
+    for method, eff in efficacy.items():
+        e[method] = metrics(eff, 0.9)
+    return {"scenarios": {"long_tail": e}}
+
+
+def test_a_multedit_variant_is_reported_and_counts_in_no_verdict():
+    rules = Validation(windows=[1])
+    truth = {"pos": {"routes": ROUTES, "planted_visual_tokens": [12], "storage": {"layer": 1}}}
+    edits = {"pos": _edit_summary({"multedit": 0.875, "multedit@release": 1.0})}
+    out = summarise({"pos": "positive"}, truth, {}, {}, {}, edits, rules)["models"]["pos"]
+    variant = [r for r in out["checks"] if r["diagnostic"]]
+    assert [r["method"] for r in variant] == ["MultEdit at release (lr=0.1, steps=10)"] * 3
+    assert all(r["holds"] for r in variant)
+    assert out["failed"] == ["MultEdit: efficacy", "MultEdit: generalisation"]
+    assert out["total"] == 3 and out["passed"] == 1  # the variant's three rows are not counted
+    # a failing variant does not fail the control either
+    edits = {"pos": _edit_summary({"multedit": 1.0, "multedit@release": 0.1})}
+    out = summarise({"pos": "positive"}, truth, {}, {}, {}, edits, rules)["models"]["pos"]
+    assert out["failed"] == [] and out["passed"] == out["total"] == 3

@@ -203,6 +203,23 @@ class Editing(MultEditSettings):
     # that makes no errors, such as the compiled control)
     sweep_scenario: Literal["error_correction", "long_tail"] = "error_correction"
     shards: Shards = 1  # jobs per model and scenario
+    # MultEdit also run at other settings beside the one that counts, as diagnostics: each
+    # variant's edits are recorded as method `multedit@<name>` and summarised, but never enter
+    # a claim, a verdict or a validation count (README, "Does the method work?")
+    variants: dict[str, dict[str, int | float]] = {}
+
+    @model_validator(mode="after")
+    def _variants_are_multedit_settings(self) -> Editing:
+        for name, setting in self.variants.items():
+            if not name.isidentifier():
+                raise ValueError(f"editing.variants: {name!r} is not a name (letters, _, digits)")
+            bad = sorted(set(setting) - set(TUNABLE["multedit"]))
+            if bad:
+                raise ValueError(
+                    f"editing.variants.{name}: {bad} are not MultEdit's hyperparameters "
+                    f"(allowed: {list(TUNABLE['multedit'])})"
+                )
+        return self
 
     def tuned(self, method: str, setting: dict[str, float]) -> Editing:
         """These settings with one grid entry of `method` applied (validated)."""

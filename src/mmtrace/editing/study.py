@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 SCENARIOS = ("error_correction", "long_tail")
 METHODS = ("multedit", "finetune", "finetune_constrained")
+VARIANT = "multedit@"  # MultEdit at a diagnostic setting (config editing.variants)
 METRICS = (
     "efficacy",
     "generalisation",
@@ -249,11 +250,21 @@ def method_table(cfg: config.Editing, layer: int | None = None) -> dict[str, Met
 
 
 def tuned_methods(cfg: config.Editing, settings: dict[str, dict[str, float]]) -> dict[str, Method]:
-    """The three methods, each at its own overrides in `settings` (a grid entry; {}: config)."""
-    return {
+    """The three methods, each at its own overrides in `settings` (a grid entry; {}: config),
+    then MultEdit at each of `cfg.variants` (diagnostics, `variant_name`)."""
+    out = {
         method: method_table(cfg.tuned(method, settings.get(method, {})))[method]
         for method in METHODS
     }
+    for name, overrides in cfg.variants.items():
+        setting = {**settings.get("multedit", {}), **overrides}
+        out[variant_name(name)] = method_table(cfg.tuned("multedit", setting))["multedit"]
+    return out
+
+
+def variant_name(name: str) -> str:
+    """The method name a MultEdit variant's edits are recorded under."""
+    return f"{VARIANT}{name}"
 
 
 def neighbours_of(
@@ -329,18 +340,22 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
     unedited model's values on the same questions; paired two-sided Wilcoxon tests of MultEdit
     against each baseline; and whether the issue's targets are met."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    layers, settings = {}, {}
+    layers, settings, variants = {}, {}, {}
     for shard in shards:
         groups[(shard["model"], shard["scenario"])].extend(shard["records"])
         layers[shard["model"]] = shard["layer"]
         settings[(shard["model"], shard["scenario"])] = shard.get("settings", {})
+        variants[(shard["model"], shard["scenario"])] = shard.get("variants", {})
     out: dict = {}
     for (model, scenario), rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: r["qid"])
         entry = out.setdefault(model, {"layer": layers[model], "scenarios": {}})
         e: dict = {"n": len(rows), "settings": settings[(model, scenario)]}
+        if variants[(model, scenario)]:
+            e["variants"] = variants[(model, scenario)]
         e["unedited"] = {m: describe([r["unedited"][m] for r in rows]) for m in METRICS}
-        for method in METHODS:
+        variants = sorted({m for r in rows for m in r["methods"] if m.startswith(VARIANT)})
+        for method in (*METHODS, *variants):
             got = [r["methods"][method] for r in rows if method in r["methods"]]
             if got:
                 e[method] = {"n": len(got), **{m: describe([g[m] for g in got]) for m in METRICS}}

@@ -16,14 +16,22 @@ CAPTION = (
     "the token-level rules only: its data fixes which visual tokens carry the entity, its route "
     "is learnt) must pass those; the negative controls (the compiled model with its route cut, "
     "a randomly initialised LLaVA) must fire none. Rules and thresholds are fixed in the config "
-    "before the run."
+    "before the run. Diagnostic rows (MultEdit at other settings, config editing.variants) are "
+    "reported against the same thresholds but count in no verdict."
 )
 
 
-def _verdict(control: str, holds: bool) -> str:
+def _verdict(control: str, holds: bool, diagnostic: bool = False) -> str:
+    if diagnostic:
+        return "diagnostic: " + ("meets it" if holds else "misses it")
     if control == "positive":
         return "pass" if holds else "FAIL"
     return "fires (false positive)" if holds else "silent"
+
+
+def _label(check: dict) -> str:
+    tail = " (diagnostic)" if check.get("diagnostic") else ""
+    return f"{check['method']}: {check['rule']}{tail}"
 
 
 def rows(summary: dict) -> list[dict]:
@@ -40,7 +48,11 @@ def rows(summary: dict) -> list[dict]:
                     "n": c["n"],
                     "value": value,
                     "threshold": f"{c['threshold']:.3g}",
-                    "verdict": _verdict(entry["control"], c["holds"]) if c["n"] else "no data",
+                    "verdict": (
+                        _verdict(entry["control"], c["holds"], c.get("diagnostic", False))
+                        if c["n"]
+                        else "no data"
+                    ),
                 }
             )
             previous = model
@@ -62,15 +74,13 @@ def fig_validation(summary: dict, stem: Path) -> list[Path]:
     ]
     if not checks:
         return empty_figure(stem, "no control was analysed")
-    labels = sorted({f"{c['method']}: {c['rule']}" for _m, _k, c in checks})
+    labels = sorted({_label(c) for _m, _k, c in checks})
     models = list(summary["models"])
     fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(labels) + 1.2))
     colours = {"positive": "#1b9e77", "negative": "#d95f02"}
     markers = ["o", "s", "^", "D"]
     for i, model in enumerate(models):
-        pts = [
-            (labels.index(f"{c['method']}: {c['rule']}"), c) for m, _k, c in checks if m == model
-        ]
+        pts = [(labels.index(_label(c)), c) for m, _k, c in checks if m == model]
         kind = summary["models"][model]["control"]
         ax.scatter(
             [c["value"] for _y, c in pts],
@@ -82,9 +92,7 @@ def fig_validation(summary: dict, stem: Path) -> list[Path]:
             zorder=3,
         )
     for y, label in enumerate(labels):
-        threshold = next(
-            c["threshold"] for _m, _k, c in checks if f"{c['method']}: {c['rule']}" == label
-        )
+        threshold = next(c["threshold"] for _m, _k, c in checks if _label(c) == label)
         ax.plot([threshold, threshold], [y - 0.35, y + 0.35], color="black", lw=1.0)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()

@@ -65,7 +65,16 @@ def edit_shard(
         seed,
         study.tuned_methods(settings, chosen),
     )
-    write_json(edits, {"model": model, "shard": shard, "settings": chosen, **result})
+    write_json(
+        edits,
+        {
+            "model": model,
+            "shard": shard,
+            "settings": chosen,
+            "variants": settings.variants,
+            **result,
+        },
+    )
 
 
 def edit_sweep(

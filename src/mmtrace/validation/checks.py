@@ -7,12 +7,23 @@ from __future__ import annotations
 import numpy as np
 
 from mmtrace.config import Validation
+from mmtrace.config.analyses import setting_label
 from mmtrace.validation.routes import planted_mask
 
 KINDS = ("mlp", "attn", "hidden")
 
 
-def _row(method: str, rule: str, statistic: str, value, threshold, n: int, holds) -> dict:
+def _row(
+    method: str,
+    rule: str,
+    statistic: str,
+    value,
+    threshold,
+    n: int,
+    holds,
+    diagnostic: bool = False,
+) -> dict:
+    """`diagnostic`: reported beside the rules, never counted as a pass, fail or firing."""
     return {
         "method": method,
         "rule": rule,
@@ -21,6 +32,7 @@ def _row(method: str, rule: str, statistic: str, value, threshold, n: int, holds
         "threshold": threshold,
         "n": int(n),
         "holds": bool(holds),
+        "diagnostic": diagnostic,
     }
 
 
@@ -181,48 +193,19 @@ def ablation(
 
 def editing(summary: dict | None, storage_layer: int, rules: Validation) -> list[dict]:
     """MultEdit at the storage layer, long-tail insertion: efficacy, generalisation, specificity
-    lost; and the layer sweep's best layer."""
+    lost; and the layer sweep's best layer. MultEdit's variants (config `editing.variants`)
+    get the same three rows, marked diagnostic."""
     if not summary:
         return []
     out = []
     e = summary.get("scenarios", {}).get("long_tail", {})
-    me = e.get("multedit")
-    if me:
-        eff = me["efficacy"]["mean"]
-        gen = me["generalisation"].get("mean")
-        before = e["unedited"]["specificity"].get("mean")
-        after = me["specificity"].get("mean")
-        loss = None if None in (before, after) else before - after
-        n = me["n"]
-        out += [
-            _row(
-                "MultEdit",
-                "efficacy",
-                "mean p(target)",
-                eff,
-                rules.efficacy,
-                n,
-                eff >= rules.efficacy,
-            ),
-            _row(
-                "MultEdit",
-                "generalisation",
-                "mean p(target) on paraphrases",
-                gen,
-                rules.generalisation,
-                n,
-                gen is not None and gen >= rules.generalisation,
-            ),
-            _row(
-                "MultEdit",
-                "specificity",
-                "accuracy lost on unrelated questions",
-                loss,
-                rules.max_specificity_loss,
-                n,
-                loss is not None and loss <= rules.max_specificity_loss,
-            ),
-        ]
+    if e.get("multedit"):
+        out += _edit_rows(e, "multedit", "MultEdit", rules)
+    for name, setting in sorted(e.get("variants", {}).items()):
+        method = f"multedit@{name}"
+        if e.get(method):
+            label = f"MultEdit at {name} ({setting_label(setting)})"
+            out += _edit_rows(e, method, label, rules, diagnostic=True)
     by_layer = summary.get("sweep", {}).get("by_layer", {})
     if by_layer:
         means = {
@@ -244,3 +227,47 @@ def editing(summary: dict | None, storage_layer: int, rules: Validation) -> list
                 )
             )
     return out
+
+
+def _edit_rows(
+    e: dict, method: str, label: str, rules: Validation, diagnostic: bool = False
+) -> list[dict]:
+    me = e[method]
+    eff = me["efficacy"]["mean"]
+    gen = me["generalisation"].get("mean")
+    before = e["unedited"]["specificity"].get("mean")
+    after = me["specificity"].get("mean")
+    loss = None if None in (before, after) else before - after
+    n = me["n"]
+    return [
+        _row(
+            label,
+            "efficacy",
+            "mean p(target)",
+            eff,
+            rules.efficacy,
+            n,
+            eff >= rules.efficacy,
+            diagnostic,
+        ),
+        _row(
+            label,
+            "generalisation",
+            "mean p(target) on paraphrases",
+            gen,
+            rules.generalisation,
+            n,
+            gen is not None and gen >= rules.generalisation,
+            diagnostic,
+        ),
+        _row(
+            label,
+            "specificity",
+            "accuracy lost on unrelated questions",
+            loss,
+            rules.max_specificity_loss,
+            n,
+            loss is not None and loss <= rules.max_specificity_loss,
+            diagnostic,
+        ),
+    ]

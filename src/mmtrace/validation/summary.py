@@ -49,12 +49,16 @@ def summarise(
             rows += checks.editing(edits.get(model), truth["storage"]["layer"], rules)
         entry = {"control": kind, "checks": rows, "ground_truth": _truth_kind(truth, trained)}
         if kind == "positive":
-            scored = [r for r in rows if r["n"] > 0]
+            scored = [r for r in rows if r["n"] > 0 and not r["diagnostic"]]
             entry["passed"] = sum(r["holds"] for r in scored)
             entry["failed"] = [f"{r['method']}: {r['rule']}" for r in scored if not r["holds"]]
             entry["total"] = len(scored)
         else:
-            claims = [r for r in rows if r["rule"] in NEGATIVE_CLAIMS and r["n"] > 0]
+            claims = [
+                r
+                for r in rows
+                if r["rule"] in NEGATIVE_CLAIMS and r["n"] > 0 and not r["diagnostic"]
+            ]
             for r in claims:
                 fired[model].append(r["holds"])
             entry["fired"] = [f"{r['method']}: {r['rule']}" for r in claims if r["holds"]]
