@@ -21,18 +21,33 @@ float32) and it executes, per question, at most the FLOPs an exact trace needs:
   kept once and never copied per row; tracing.prefix_attention attends every row's queries to
   them (a fused SDPA kernel with the rows folded into the query length, where torch offers one
   that returns the log-sum-exp) and merges that exactly with the row's own causal suffix.
+- Repeated queries attend to the prefix once: a row's input after t at layer l depends only on
+  its values at t below l - 1 (`_Runner._same`). At the layer a row joins it is the corrupted
+  input, for every row joining there; one layer further, a window-1 row and the window-3 row
+  of the same kind and lowest layer still agree. Such rows have the same queries after t, and
+  their prefix part is computed once (about 8% of the prefix work in the speed benchmark).
 - The last layer: only its last position reaches the LM head, so its attention computes the
-  last query only.
+  last query only and its MLP the last position only (a pre-hook slices the MLP's input; the
+  layer adds that one row to every position and only the last is read). Before the last
+  position, the last layer's restorations at t are dropped: nothing reads them.
 - Exact zeros, not run: restoring a position before the corruption changes nothing, and
   restoring a window of the last layer alone changes nothing unless t is the last position.
   Those cells get p_corr (the reference tests check both invariants).
 
 The text model's own forward is used (its layer list, sliced), so models are located by
 structure and any decoder whose attention goes through transformers' AttentionInterface works.
+
+Where the time goes (benchmarks/trace_speed.py, one thread): about half in the prefix kernel at
+about 1 ns per query-key pair at head size 16, which is that kernel's asymptotic rate (explicit
+scores with matmul and exp_ ran at 1.7 ns, the eager path slower still); a quarter in the linear
+maps at torch.mm's peak rate; the rest in the decoder's own elementwise work and Python, and in
+the rows' causal suffixes (many tiny problems, about 9%). So the prefix and the linear maps
+gain only from doing less work (as above), and the rest is mostly the decoder's own code.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -132,6 +147,7 @@ class _Batch:
         self.span = 1  # positions restored from t on (all of them when computing `joined`)
         self.joining: dict[int, torch.Tensor] = {}  # layer -> inputs of the rows joining there
         self.patches: dict[tuple[str, int], torch.Tensor] = {}  # (kind, layer) -> row indices
+        self.tail = False  # whether the last layer's MLP runs at the last position only
 
 
 @contextmanager
@@ -139,7 +155,9 @@ def _batch_hooks(
     blocks: DecoderBlocks, passes: Passes, kinds: Sequence[str], state: _Batch
 ) -> Iterator[None]:
     """Pre-hooks that append the rows joining at each layer, and output hooks that restore the
-    clean value at positions t..t+span-1 in the rows listed for each (kind, layer)."""
+    clean value at positions t..t+span-1 in the rows listed for each (kind, layer). With `tail`,
+    the last layer's MLP gets the last position only: the layer adds its output to every
+    position, and only the last one is read."""
 
     def joiner(layer: int):
         def hook(_m, args, kwargs):
@@ -163,9 +181,15 @@ def _batch_hooks(
 
         return hook
 
+    def tail(_m, args, kwargs):
+        if not state.tail:
+            return None
+        return replace_layer_input(args, kwargs, layer_input(args, kwargs)[:, -1:])
+
     n = len(blocks)
     with (
         input_hooks(((blocks.layers[i], joiner(i)) for i in range(n)), with_kwargs=True),
+        input_hooks([(blocks.module("mlp", n - 1), tail)], with_kwargs=True),
         output_hooks((blocks.module(k, i), restorer(k, i)) for k in kinds for i in range(n)),
     ):
         yield
@@ -191,6 +215,7 @@ class _Runner:
         self.state = _Batch()
         self.joined: dict[tuple[str, int], torch.Tensor] = {}
         self.attn = None  # the shared-prefix attention's state, while `active`
+        self.attn_modules = [blocks.module("attn", i) for i in range(len(blocks))]
 
     @contextmanager
     def active(self, fused: bool | None) -> Iterator[_Runner]:
@@ -238,6 +263,7 @@ class _Runner:
             return
         self.state.span, self.state.joining = p.seq - first, {}
         rows = torch.arange(len(computed), device=p.inputs[0].device)
+        self.attn.same = {}
         for low in sorted(lows):
             self.state.patches = {(k, low): rows[r : r + 1] for r, k in enumerate(computed)}
             hidden = p.inputs[low][:, first:].expand(len(computed), -1, -1)
@@ -256,19 +282,58 @@ class _Runner:
         rest = p.inputs[layer][:, t + 1 :].expand(len(rows), -1, -1)
         return torch.cat([at_t.unsqueeze(1).to(rest.dtype), rest], dim=1)
 
+    def _same(self, chunk: list[Cell], start: int, t: int) -> dict[nn.Module, tuple]:
+        """Per attention module, the rows of `chunk` whose queries after t repeat another row's
+        (prefix_attention.shared_prefix's `same`), for the layers where some do.
+
+        A row's input at layer l and a position after t depends on the corrupted input there
+        and on the row's values at t in layers below l only: it is the corrupted input itself
+        at the row's joining layer (for every row joining there, of any kind), and otherwise a
+        function of the row's kind and of its restorations below l - 1 (its values at t up to
+        layer l - 1's input). Rows with the same such key have the same queries after t."""
+        device = self.passes.inputs[0].device
+        same = {}
+        for layer in range(start, len(self.blocks)):
+            first: dict[tuple, int] = {}
+            keep, inv = [], []
+            for row, c in enumerate(chunk):
+                if c.low >= layer:  # not joined yet (the chunk is ordered by low)
+                    break
+                if c.low + 1 == layer:
+                    key: tuple = ()
+                else:
+                    key = (c.kind, c.restored[: bisect_right(c.restored, layer - 2)])
+                if key not in first:
+                    first[key] = len(keep)
+                    keep.append(row)
+                inv.append(first[key])
+            if len(keep) < len(inv):
+                same[self.attn_modules[layer]] = (
+                    torch.tensor(keep, device=device),
+                    torch.tensor(inv, device=device),
+                )
+        return same
+
     def run(self, chunk: list[Cell]) -> torch.Tensor:
         """Last-position logits of one batch (cells of one position, ordered by lowest window
         layer), one row per cell."""
         n, t, start = len(self.blocks), chunk[0].t, chunk[0].low + 1
+        # Before the last position, nothing the last layer computes at t is read: its
+        # restorations there are dropped, and its MLP runs at the last position only.
+        self.state.tail = t < self.passes.seq - 1
+        top = n - 1 if self.state.tail else n
         patches: dict[tuple[str, int], list[int]] = defaultdict(list)
         for row, c in enumerate(chunk):
             for layer in c.restored[1:]:
-                patches[(c.kind, layer)].append(row)
+                if layer < top:
+                    patches[(c.kind, layer)].append(row)
         device = self.passes.inputs[0].device
         self.state.patches = {k: torch.tensor(v, device=device) for k, v in patches.items()}
         joins = sorted({c.low + 1 for c in chunk} - {start})
         self.state.joining = {layer: self._inputs(chunk, layer, t) for layer in joins}
+        self.attn.same = self._same(chunk, start, t)
         hidden = self.forward(t, start, n, self._inputs(chunk, start, t))
+        self.state.tail = False
         return self.model.get_output_embeddings()(hidden[:, -1])
 
 

@@ -14,6 +14,9 @@ row's own (causal) suffix, and the two are merged exactly.
   sum_i out_i exp(lse_i - lse), lse = logaddexp(lse_1, lse_2).
 - Eager path (anywhere else): the same split with explicit scores, one softmax over both parts
   against their joint maximum.
+- Repeated queries (fused path): where the caller knows that rows share their queries after
+  the first position (`shared_prefix`'s `same`), only one row of each group is folded into the
+  prefix call at those positions, and its result is copied to the others.
 
 A fused path is used only after it has matched the eager path on a small probe on that device
 and dtype; otherwise the eager path is used. Both are exact (float32 rounding only). The CUDA
@@ -34,6 +37,7 @@ from mmtrace.models import attention
 NAME = "mmtrace_shared_prefix"
 
 Prefix = dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
+Same = tuple[torch.Tensor, torch.Tensor]  # (keep, inv): rows computed, and each row's among them
 
 
 class _State:
@@ -45,6 +49,8 @@ class _State:
         self.fused: bool | None = None  # None: choose per device and dtype (probed)
         # The last layer's attention: only its last query is computed (see `shared_prefix`).
         self.last: nn.Module | None = None
+        # Rows whose queries after the first position are another row's (see `shared_prefix`).
+        self.same: dict[nn.Module, Same] = {}
 
 
 _STATE = _State()
@@ -84,14 +90,56 @@ def _future(q: int, g: int, device) -> torch.Tensor:
     return torch.ones(q, q, dtype=torch.bool, device=device).triu(1).repeat(g, 1)
 
 
-def _split_fused(
-    kernel: Fused, query, key, value, pk, pv, scaling: float, causal: bool = True
-) -> torch.Tensor:
-    """Both parts through the fused kernel, merged by their log-sum-exps: [b, q, H, d].
+def _prefix_part(
+    kernel: Fused, query, pk, pv, scaling: float, same: Same | None, own: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every row's queries against the shared prefix in one kernel call: out [b, q, H, d] and
+    lse [b, q, H].
 
     The rows are folded into the query length as (row, position, group) under each KV head;
-    for transformers' query layout ([b, q, H, d] in memory) and no grouping that is a view,
-    and so are the kernel's outputs read back in the [b, q, H, d] layout returned."""
+    for transformers' query layout ([b, q, H, d] in memory) and no grouping that is a view, and
+    so are the kernel's outputs read back. With `same` = (keep, inv), the queries after the
+    first `own` positions are computed for the rows `keep` only and row r reads those of
+    keep[inv[r]]: the caller knows them to be equal."""
+    b, h, q, d = query.shape
+    hkv = pk.shape[1]
+    g = h // hkv
+    rows = query.transpose(1, 2)  # [b, q, H, d]
+    if same is None:
+        flat = rows.reshape(b * q, h, d)
+    else:
+        keep, inv = same
+        flat = torch.cat([rows[:, :own].reshape(-1, h, d), rows[keep, own:].reshape(-1, h, d)])
+    n = flat.shape[0]
+    qf = flat.view(n, hkv, g, d).permute(1, 0, 2, 3).reshape(1, hkv, n * g, d)
+    out, lse = kernel(qf, pk, pv, False, scaling)  # [1, Hkv, n*g, d], [1, Hkv, n*g]
+    out = out[0].view(hkv, n, g, d).permute(1, 0, 2, 3).reshape(n, h, d)
+    lse = lse[0].view(hkv, n, g).permute(1, 0, 2).reshape(n, h)
+    if same is None:
+        return out.view(b, q, h, d), lse.view(b, q, h)
+    k = b * own
+    shared_out = out[k:].view(len(keep), q - own, h, d).index_select(0, inv)
+    shared_lse = lse[k:].view(len(keep), q - own, h).index_select(0, inv)
+    return (
+        torch.cat([out[:k].view(b, own, h, d), shared_out], 1),
+        torch.cat([lse[:k].view(b, own, h), shared_lse], 1),
+    )
+
+
+def _split_fused(
+    kernel: Fused,
+    query,
+    key,
+    value,
+    pk,
+    pv,
+    scaling: float,
+    causal: bool = True,
+    same: Same | None = None,
+    own: int = 1,
+) -> torch.Tensor:
+    """Both parts through the fused kernel, merged by their log-sum-exps: [b, q, H, d] (the
+    prefix part as in `_prefix_part`)."""
     b, h, q, d = query.shape
     hkv, t = key.shape[1], pk.shape[2]
     g = h // hkv
@@ -102,10 +150,7 @@ def _split_fused(
     out, lse = out.transpose(1, 2), lse.transpose(1, 2)  # [b, q, H, d], [b, q, H]
     if not t:
         return out
-    qf = query.transpose(1, 2).reshape(b, q, hkv, g, d).permute(2, 0, 1, 3, 4)
-    out_p, lse_p = kernel(qf.reshape(1, hkv, b * q * g, d), pk, pv, False, scaling)
-    out_p = out_p.transpose(1, 2).reshape(b, q, g, hkv, d).transpose(2, 3).reshape(b, q, h, d)
-    lse_p = lse_p.transpose(1, 2).reshape(b, q, g, hkv).transpose(2, 3).reshape(b, q, h)
+    out_p, lse_p = _prefix_part(kernel, query, pk, pv, scaling, same, own)
     # softmax over the union of keys: the prefix part weighs exp(lse_p) / (exp(lse_p) + exp(lse))
     w_p = torch.sigmoid(lse_p.float() - lse.float()).unsqueeze(-1)
     return torch.lerp(out.float(), out_p.float(), w_p).to(query.dtype)
@@ -201,7 +246,9 @@ def _shared_prefix_attention(
         query = query[:, :, -1:]
     kernel = fused_kernel(query.device, query.dtype) if _STATE.fused is not False else None
     if kernel is not None:
-        out = _split_fused(kernel, query, key, value, pk, pv, scaling, not last_only)
+        # The rows' own queries: the first position (t) unless only the last query is computed.
+        same, own = (_STATE.same.get(module), 0 if last_only else 1) if q > 1 else (None, 1)
+        out = _split_fused(kernel, query, key, value, pk, pv, scaling, not last_only, same, own)
     else:
         out = _split_eager(query, key, value, pk, pv, scaling, not last_only).reshape(b, -1, h, d)
     if last_only:
@@ -225,10 +272,14 @@ def shared_prefix(decoder: nn.Module, kv: Prefix, fused: bool | None = None) -> 
 
     The caller may set the yielded state's `last` to an attention module whose queries other
     than the last are never read (the last decoder layer's, when only the last position goes
-    to the LM head): there only the last query is computed and the others are zeros."""
-    _STATE.kv, _STATE.calls, _STATE.fused, _STATE.last = kv, 0, fused, None
+    to the LM head): there only the last query is computed and the others are zeros. It may
+    also set `same[module]` = (keep, inv) where it knows that every row r's queries after its
+    first position (t) equal those of row keep[inv[r]]: the fused path then attends only the
+    rows `keep` to the prefix at those positions and copies their results (the queries at t,
+    and the part over the row's own keys, are always the row's)."""
+    _STATE.kv, _STATE.calls, _STATE.fused, _STATE.last, _STATE.same = kv, 0, fused, None, {}
     try:
         with attention.attention_implementation(decoder, NAME):
             yield _STATE
     finally:
-        _STATE.kv, _STATE.fused, _STATE.last = {}, None, None
+        _STATE.kv, _STATE.fused, _STATE.last, _STATE.same = {}, None, None, {}
