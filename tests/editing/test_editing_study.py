@@ -151,8 +151,13 @@ def test_a_variant_is_multedit_at_its_own_setting_and_is_summarised_apart(
         assert row["methods"]["multedit@small"] == ref["methods"]["multedit"]
         assert row["methods"]["multedit@small"]["info"]["p_target_by_step"].__len__() == 3
         assert row["methods"]["multedit"] != ref["methods"]["multedit"]  # lr 0.5, 3 steps
-    shards = [{"model": "m", "shard": 0, "settings": {}, "variants": cfg.variants, **out}]
-    s = study.summarise_edits(shards, cfg)["m"]["scenarios"]["long_tail"]
+    shards = [
+        {"model": "m", "shard": 0, "settings": {}, "variants": cfg.variants, **out},
+        {"model": "z", "shard": 0, "settings": {}, **direct},  # a model without variants
+    ]
+    summary = study.summarise_edits(shards, cfg)
+    s = summary["m"]["scenarios"]["long_tail"]
     assert s["variants"] == {"small": {"lr": 0.05, "steps": 2}}
     assert s["multedit@small"]["n"] == 2
+    assert "variants" not in summary["z"]["scenarios"]["long_tail"]
     assert set(s["multedit_vs"]) == {"finetune", "finetune_constrained"}  # no test of variants

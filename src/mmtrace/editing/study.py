@@ -354,8 +354,8 @@ def summarise_edits(shards: list[dict], cfg: config.Editing) -> dict:
         if variants[(model, scenario)]:
             e["variants"] = variants[(model, scenario)]
         e["unedited"] = {m: describe([r["unedited"][m] for r in rows]) for m in METRICS}
-        variants = sorted({m for r in rows for m in r["methods"] if m.startswith(VARIANT)})
-        for method in (*METHODS, *variants):
+        extra = sorted({m for r in rows for m in r["methods"] if m.startswith(VARIANT)})
+        for method in (*METHODS, *extra):
             got = [r["methods"][method] for r in rows if method in r["methods"]]
             if got:
                 e[method] = {"n": len(got), **{m: describe([g[m] for g in got]) for m in METRICS}}
