@@ -127,6 +127,14 @@ SETTING_LABELS = {
 }
 
 
+VARIANT = "multedit@"  # the method name prefix of MultEdit's diagnostic variants
+
+
+def variant_method(name: str) -> str:
+    """The method name a MultEdit variant's edits are recorded under (`Editing.variants`)."""
+    return f"{VARIANT}{name}"
+
+
 def setting_label(setting: Mapping[str, float] | None) -> str:
     """A grid entry as text, e.g. 'clamp=4' or 'lr=0.001' ('config' when nothing is tuned)."""
     if not setting:

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from mmtrace import config, prompts
+from mmtrace.config.analyses import VARIANT, variant_method
 from mmtrace.dataset import QuestionRecord
 from mmtrace.editing.baselines import FinetuneSettings, finetune
 from mmtrace.editing.multedit import Edit, MultEditSettings, multedit
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 SCENARIOS = ("error_correction", "long_tail")
 METHODS = ("multedit", "finetune", "finetune_constrained")
-VARIANT = "multedit@"  # MultEdit at a diagnostic setting (config editing.variants)
 METRICS = (
     "efficacy",
     "generalisation",
@@ -251,20 +251,15 @@ def method_table(cfg: config.Editing, layer: int | None = None) -> dict[str, Met
 
 def tuned_methods(cfg: config.Editing, settings: dict[str, dict[str, float]]) -> dict[str, Method]:
     """The three methods, each at its own overrides in `settings` (a grid entry; {}: config),
-    then MultEdit at each of `cfg.variants` (diagnostics, `variant_name`)."""
+    then MultEdit at each of `cfg.variants` (diagnostics, named by `variant_method`)."""
     out = {
         method: method_table(cfg.tuned(method, settings.get(method, {})))[method]
         for method in METHODS
     }
     for name, overrides in cfg.variants.items():
         setting = {**settings.get("multedit", {}), **overrides}
-        out[variant_name(name)] = method_table(cfg.tuned("multedit", setting))["multedit"]
+        out[variant_method(name)] = method_table(cfg.tuned("multedit", setting))["multedit"]
     return out
-
-
-def variant_name(name: str) -> str:
-    """The method name a MultEdit variant's edits are recorded under."""
-    return f"{VARIANT}{name}"
 
 
 def neighbours_of(

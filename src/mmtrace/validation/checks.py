@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmtrace.config import Validation
-from mmtrace.config.analyses import setting_label
+from mmtrace.config.analyses import setting_label, variant_method
 from mmtrace.validation.routes import planted_mask
 
 KINDS = ("mlp", "attn", "hidden")
@@ -202,7 +202,7 @@ def editing(summary: dict | None, storage_layer: int, rules: Validation) -> list
     if e.get("multedit"):
         out += _edit_rows(e, "multedit", "MultEdit", rules)
     for name, setting in sorted(e.get("variants", {}).items()):
-        method = f"multedit@{name}"
+        method = variant_method(name)
         if e.get(method):
             label = f"MultEdit at {name} ({setting_label(setting)})"
             out += _edit_rows(e, method, label, rules, diagnostic=True)
