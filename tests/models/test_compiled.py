@@ -49,6 +49,9 @@ def test_the_ground_truth_route_is_what_hooks_observe(compiled, planted):
             capture(blocks, "mlp", range(4)) as mlp,
         ):
             loaded.model(**enc.inputs)
+        # every write is in units of the residual scale (compiled.py's docstring)
+        attn = {i: a / truth["residual_scale"] for i, a in attn.items()}
+        mlp = {i: m / truth["residual_scale"] for i, m in mlp.items()}
         want = torch.zeros(CODE_DIMS)
         for attr in BANDS:
             want[code_index(attr, attrs[rec.entity_id][attr])] = 1.0
@@ -97,3 +100,25 @@ def test_knocking_out_the_planted_mask_removes_the_answer(compiled, planted):
         assert r["ks"] == [4] and r["mask_overlap"] == [1.0]
         assert r["mean"]["mask"]["correct"] == [0.0] and r["p_clean"] > 0.99
         assert r["mean"]["bottom"]["correct"] == [1.0]
+
+
+def test_the_residual_scale_changes_no_output(compiled, planted, trained, monkeypatch):
+    """The residual scale multiplies every write and every RMSNorm divides it out, so a build at
+    unit scale gives the same answer distribution (the scale matters only to methods that act on
+    the residual's vectors, such as MultEdit's Adam steps)."""
+    from mmtrace.models import compiled as compiled_module
+    from mmtrace.models.scoring import last_logits
+
+    loaded, truth, records, entities = compiled
+    assert truth["residual_scale"] > 1
+    monkeypatch.setattr(compiled_module, "RESIDUAL_SCALE", 1.0)
+    unit, _, unit_truth = compiled_module.build(
+        records, entities, trained["tok"], Prompts().mllm, 48, 12, seed=0
+    )
+    assert unit_truth["residual_scale"] == 1.0
+    for rec in [r for r in records if r.constraint_type == "single"][:6]:
+        enc = encode_record(loaded, rec, Prompts(), planted)
+        with torch.no_grad():
+            scaled = torch.log_softmax(last_logits(loaded.model, enc.inputs).float(), -1)
+            plain = torch.log_softmax(last_logits(unit, enc.inputs).float(), -1)
+        torch.testing.assert_close(scaled, plain, atol=1e-4, rtol=0)

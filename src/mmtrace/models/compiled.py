@@ -41,6 +41,20 @@ position: a rotation of at most 1e-4 rad over the prompt, so attention depends o
 MLPs are SwiGLU: a unit is `silu(gate) * up`; with `up` constant and `gate` scaled by `BETA`,
 silu acts as a ReLU whose off-state leaks at most BETA/2 * exp(-BETA/2) ~ 5e-4.
 
+Residual scale: the weights above are derived with content in units of 1 (a memory value, the
+MLP output at the storage site, has norm 1). Every write into the residual stream (the token
+embeddings, the projector's output, each attention's `o_proj` and each MLP's `down_proj`) is
+then multiplied by `RESIDUAL_SCALE`. The whole residual is scaled by it, every RMSNorm divides
+it out (exactly, up to the norm's epsilon), so the function and the route are unchanged; what
+changes is the size of the vectors the methods act on. That matters for MultEdit (§7): Adam
+moves every coordinate of delta by up to its learning rate per step, whatever the value's norm,
+so a step size means something only relative to the residual's scale. `RESIDUAL_SCALE` puts the
+memory values (norm 50) at the low end of the trained toy models' MLP outputs at their edit
+site (norms 45-160), the scale for which the editing settings in config were fixed. Built at
+unit scale, the same settings move the constraint token's `has` and `sink` flags far enough
+that layer 2's read head loses the entity for 16 of 90 held-out facts (README, "Does the
+method work?"); the `coarse` diagnostic variant in config replays that step size.
+
 `ground_truth.json`, written beside the checkpoint, lists the route of every site kind
 (`mmtrace.models.lookup.SITES`) by position role and layer; tests compare it with what forward
 hooks observe.
@@ -73,6 +87,7 @@ ANCHOR = 1000.0
 BETA = 20.0  # gate sharpness of every hand-set MLP unit
 GAIN = 25.0  # the answer's logit
 SCORE = 40.0  # attention logit of a matched query-key pair
+RESIDUAL_SCALE = 50.0  # the residual's content unit (see the module docstring)
 HEAD_DIM = 128
 QK = slice(HEAD_DIM // 4, HEAD_DIM // 2)  # head dimensions whose rotary frequency is <= 1e-6
 LAYERS = 4
@@ -185,6 +200,7 @@ def build(
         model.model.vision_tower.load_state_dict(vision_state)
         compiled_vision.projector(model.model.multi_modal_projector, lay, ANCHOR, patch)
         _language_model(model, lay, tok, facts, table, units, entities, cut)
+        _scale_residual(model, RESIDUAL_SCALE)
     processor = LlavaProcessor(
         image_processor=toy.image_processor(image_size),
         tokenizer=tok,
@@ -203,6 +219,7 @@ def build(
         "read": {"kind": "attn", "layer": 2, "position": "last_token"},
         "answer": {"kind": "mlp", "layer": 2, "position": "last_token"},
         "routes": ROUTES,
+        "residual_scale": RESIDUAL_SCALE,
         "visual_constraint_tokens": tok.convert_ids_to_tokens(facts.vc_ids),
         "relations": facts.relations,
         "categories": facts.categories,
@@ -214,6 +231,22 @@ def build(
         "layout": {k: [v.start, v.stop] for k, v in lay.blocks.items()},
     }
     return model, processor, truth
+
+
+def _scale_residual(model: LlavaForConditionalGeneration, scale: float) -> None:
+    """Multiply every write into the language model's residual stream by `scale`: the token
+    embeddings, the projector's output, and each layer's attention and MLP outputs. The LM head
+    and every projection reading the residual sit behind an RMSNorm, so they need no change."""
+    lm = model.model.language_model
+    proj = model.model.multi_modal_projector.linear_2
+    writes = [lm.embed_tokens.weight, proj.weight, proj.bias]
+    for layer in lm.layers:
+        writes += [layer.self_attn.o_proj.weight, layer.mlp.down_proj.weight]
+        writes += [
+            m.bias for m in (layer.self_attn.o_proj, layer.mlp.down_proj) if m.bias is not None
+        ]
+    for w in writes:
+        w.mul_(scale)
 
 
 def _set_head(attn, head: int, q: dict, k: dict, v: dict, lay_size: int, scale: float) -> None:
