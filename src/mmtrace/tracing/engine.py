@@ -206,6 +206,17 @@ def _only_layers(parent: nn.Module, attr: str, layers: nn.ModuleList, start: int
         setattr(parent, attr, layers)
 
 
+@dataclass
+class _Plan:
+    """A batch's make-up, as `_Runner.run` uses it: the layer it starts at, its restorations
+    (`_Batch.patches`), the layers where rows join, and its repeated queries (`_Runner._same`)."""
+
+    start: int
+    patches: dict[tuple[str, int], torch.Tensor]
+    joins: list[int]
+    same: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]
+
+
 class _Runner:
     """Runs the restored rows of one question through the text model's own forward."""
 
@@ -216,6 +227,7 @@ class _Runner:
         self.joined: dict[tuple[str, int], torch.Tensor] = {}
         self.attn = None  # the shared-prefix attention's state, while `active`
         self.attn_modules = [blocks.module("attn", i) for i in range(len(blocks))]
+        self.plans: dict[tuple, _Plan] = {}  # `_plan`'s cache
 
     @contextmanager
     def active(self, fused: bool | None) -> Iterator[_Runner]:
@@ -282,7 +294,7 @@ class _Runner:
         rest = p.inputs[layer][:, t + 1 :].expand(len(rows), -1, -1)
         return torch.cat([at_t.unsqueeze(1).to(rest.dtype), rest], dim=1)
 
-    def _same(self, chunk: list[Cell], start: int, t: int) -> dict[nn.Module, tuple]:
+    def _same(self, chunk: list[Cell], start: int) -> dict[nn.Module, tuple]:
         """Per attention module, the rows of `chunk` whose queries after t repeat another row's
         (prefix_attention.shared_prefix's `same`), for the layers where some do.
 
@@ -314,25 +326,43 @@ class _Runner:
                 )
         return same
 
-    def run(self, chunk: list[Cell]) -> torch.Tensor:
-        """Last-position logits of one batch (cells of one position, ordered by lowest window
-        layer), one row per cell."""
-        n, t, start = len(self.blocks), chunk[0].t, chunk[0].low + 1
-        # Before the last position, nothing the last layer computes at t is read: its
-        # restorations there are dropped, and its MLP runs at the last position only.
-        self.state.tail = t < self.passes.seq - 1
-        top = n - 1 if self.state.tail else n
+    def _plan(self, chunk: list[Cell], tail: bool) -> _Plan:
+        """What `run` sets up for a batch, which depends only on the rows' kinds and windows
+        (not on t): every position's batches of the same make-up share one plan."""
+        key = (tail, tuple((c.kind, c.restored) for c in chunk))
+        plan = self.plans.get(key)
+        if plan is not None:
+            return plan
+        n, start = len(self.blocks), chunk[0].low + 1
+        top = n - 1 if tail else n
         patches: dict[tuple[str, int], list[int]] = defaultdict(list)
         for row, c in enumerate(chunk):
             for layer in c.restored[1:]:
                 if layer < top:
                     patches[(c.kind, layer)].append(row)
         device = self.passes.inputs[0].device
-        self.state.patches = {k: torch.tensor(v, device=device) for k, v in patches.items()}
-        joins = sorted({c.low + 1 for c in chunk} - {start})
-        self.state.joining = {layer: self._inputs(chunk, layer, t) for layer in joins}
-        self.attn.same = self._same(chunk, start, t)
-        hidden = self.forward(t, start, n, self._inputs(chunk, start, t))
+        plan = _Plan(
+            start=start,
+            patches={k: torch.tensor(v, device=device) for k, v in patches.items()},
+            joins=sorted({c.low + 1 for c in chunk} - {start}),
+            same=self._same(chunk, start),
+        )
+        self.plans[key] = plan
+        return plan
+
+    def run(self, chunk: list[Cell]) -> torch.Tensor:
+        """Last-position logits of one batch (cells of one position, ordered by lowest window
+        layer), one row per cell."""
+        n, t = len(self.blocks), chunk[0].t
+        # Before the last position, nothing the last layer computes at t is read: its
+        # restorations there are dropped, and its MLP runs at the last position only.
+        tail = t < self.passes.seq - 1
+        plan = self._plan(chunk, tail)
+        self.state.tail = tail
+        self.state.patches = plan.patches
+        self.state.joining = {layer: self._inputs(chunk, layer, t) for layer in plan.joins}
+        self.attn.same = plan.same
+        hidden = self.forward(t, plan.start, n, self._inputs(chunk, plan.start, t))
         self.state.tail = False
         return self.model.get_output_embeddings()(hidden[:, -1])
 
