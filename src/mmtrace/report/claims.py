@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmtrace.io import read_json, write_text
-from mmtrace.report.tables import render_template
+from mmtrace.report.tables import markdown_row, render_template
 from mmtrace.report.validation import markdown as validation_markdown
 from mmtrace.verdicts.robustness import markdown as robustness_markdown
 
@@ -37,10 +37,6 @@ def table_claims(claims: dict) -> str:
     return render_template("claims.tex.j2", rows=rows, caption=CAPTION)
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(claims: dict) -> str:
     """The README's claims table (every row: claim, model, verdict, rule, value, reason)."""
     lines = [
@@ -49,7 +45,7 @@ def markdown(claims: dict) -> str:
     ]
     for r in claims["rows"]:
         cells = [r["claim"], r["model"], f"**{r['verdict']}**", r["rule"], r["value"], r["reason"]]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append(markdown_row(cells))
     return "\n".join(lines) + "\n"
 
 

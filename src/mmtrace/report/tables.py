@@ -62,6 +62,12 @@ def latex_escape(value: Any) -> str:
     return _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group(0)], str(value))
 
 
+def markdown_row(cells: Iterable[Any]) -> str:
+    """One Markdown table row: pipes escaped, newlines folded, so a cell cannot break the table
+    (the README's claims and validation tables)."""
+    return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+
 def _env() -> jinja2.Environment:
     # LaTeX-safe delimiters: {% %} and {{ }} collide with TeX grouping and comments.
     env = jinja2.Environment(

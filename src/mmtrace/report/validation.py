@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from mmtrace.report.style import apply_style, empty_figure, save_figure
-from mmtrace.report.tables import render_template
+from mmtrace.report.tables import markdown_row, render_template
 
 CAPTION = (
     "Method validation. Each method run on the controls: the compiled LLaVA (positive: its "
@@ -81,7 +81,7 @@ def markdown(summary: dict) -> str:
                 row["threshold"],
                 row["verdict"] if row["verdict"] != "FAIL" else "**FAIL**",
             ]
-            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+            lines.append(markdown_row(cells))
     rate = summary.get("false_positive_rate")
     if rate is not None:
         lines += ["", f"Negative controls' false-positive rate: {rate:.2f}."]
