@@ -15,7 +15,13 @@ on CPU time (time.process_time), medians of --repeats runs:
 - batched: 64 cells per forward of the whole sequence with plain hooks (benchmarks/peers.py),
   timed on --batched-sample of its batches plus its two passes and extrapolated per batch;
 - prefix_cached: the same with the positions before the corruption computed once into
-  transformers' DynamicCache and expanded per batch (benchmarks/peers.py), timed in full.
+  transformers' DynamicCache and expanded per batch (benchmarks/peers.py), timed in full, its
+  runs alternating with the engine's (on a shared or throttled machine the CPU time of one run
+  varies by 10-30%; alternating exposes both to the same spells).
+
+The first line names the CPU (its model name, and the instruction set torch's kernels use): the
+ratios depend on it (on an AVX2 machine, the engine's prefix kernel is 2.4x slower than on an
+AVX-512 one, and torch.mm 2x).
 
 FLOPs are counted with torch.utils.flop_counter (the CPU flash-attention kernel counted like
 SDPA) and compared with the minimum: each cell recomputes positions t.. through layers lo.. of its
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import platform
 import statistics
 import time
 
@@ -106,6 +113,30 @@ def cpu_time(fn, repeats: int):
     return statistics.median(times), out
 
 
+def alternating(fns, repeats: int) -> list[tuple[float, object]]:
+    """Median CPU seconds and last result of each of `fns`, called in turn `repeats` times (a
+    slow spell of the machine then slows every function, not just the one running then)."""
+    times: list[list[float]] = [[] for _ in fns]
+    outs: list[object] = [None] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.process_time()
+            outs[i] = fn()
+            times[i].append(time.process_time() - t0)
+    return [(statistics.median(t), out) for t, out in zip(times, outs, strict=True)]
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux) and the instruction set torch's kernels use."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
+
+
 def mm_peak(repeats: int = 5) -> float:
     """Measured torch.mm GFLOP/s on 2048 x 2048 float32 matrices."""
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
@@ -123,14 +154,13 @@ def measure(args, visual: int, text: int, release: bool) -> dict:
     def engine():
         return trace_many(*call, KINDS, WINDOWS, positions, STYLE, batch_size=DEFAULTS.batch_size)
 
-    m["engine_s"], eng = cpu_time(engine, args.repeats)
-    eng_ie = {key: r.ie for key, r in eng.items()}
-    m["max_ie"] = max(ie.abs().max().item() for ie in eng_ie.values())
-
     def cached():
         return peers.trace(*call, KINDS, WINDOWS, positions, first, True, batch=PEER_BATCH)
 
-    m["prefix_cached_s"], ie = cpu_time(cached, args.repeats)
+    # The engine and its strongest peer alternate, so that both see the same machine state.
+    (m["engine_s"], eng), (m["prefix_cached_s"], ie) = alternating([engine, cached], args.repeats)
+    eng_ie = {key: r.ie for key, r in eng.items()}
+    m["max_ie"] = max(ie.abs().max().item() for ie in eng_ie.values())
     m["prefix_cached_diff"] = max((ie[k] - eng_ie[k]).abs().max().item() for k in ie)
 
     # The batched peer: every batch runs the same shape, so time a few and extrapolate.
@@ -191,7 +221,7 @@ def report(args, m: dict) -> None:
         f"{m['positions']} traced positions, {args.layers} layers, {cells} cells "
         f"(kinds {'/'.join(KINDS)}, windows {'/'.join(map(str, WINDOWS))} {STYLE}); "
         f"hidden {args.hidden}, {args.heads} heads, initializer_range {args.init}; "
-        f"1 torch thread, CPU time, median of {args.repeats}"
+        f"1 torch thread, CPU time, median of {args.repeats}; {cpu_name()}"
     )
     print(f"engine:        {m['engine_s']:8.2f} s")
     diff = f"max |dIE| vs engine {m['prefix_cached_diff']:.1e}"
