@@ -20,8 +20,8 @@ on CPU time (time.process_time), medians of --repeats runs:
   varies by 10-30%; alternating exposes both to the same spells).
 
 The first line names the CPU (its model name, and the instruction set torch's kernels use): the
-ratios depend on it (on an AVX2 machine, the engine's prefix kernel is 2.4x slower than on an
-AVX-512 one, and torch.mm 2x).
+ratios depend on it (on the README's machine B, with AVX2, the engine's prefix kernel ran 2.4x
+and torch.mm 2x slower than on its machine A).
 
 FLOPs are counted with torch.utils.flop_counter (the CPU flash-attention kernel counted like
 SDPA) and compared with the minimum: each cell recomputes positions t.. through layers lo.. of its
@@ -105,12 +105,7 @@ def question(model, visual: int, text: int):
 
 def cpu_time(fn, repeats: int):
     """Median CPU seconds of `repeats` calls, and the last call's result."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.process_time()
-        out = fn()
-        times.append(time.process_time() - t0)
-    return statistics.median(times), out
+    return alternating([fn], repeats)[0]
 
 
 def alternating(fns, repeats: int) -> list[tuple[float, object]]:
