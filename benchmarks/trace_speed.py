@@ -19,6 +19,13 @@ on CPU time (time.process_time), medians of --repeats runs:
   runs alternating with the engine's (on a shared or throttled machine the CPU time of one run
   varies by 10-30%; alternating exposes both to the same spells).
 
+The engine's and the prefix-cached peer's lines split their CPU time into user and system
+time and count their page faults: the peer copies its expanded cache every batch, and with
+glibc's default malloc each copy lands in fresh pages the kernel must zero (on machine B 23-37%
+of the peer's CPU time was system time, the engine's under 1%), so a line reports the ratio in
+user time too. `--allocator reuse` sets glibc's thresholds so that freed memory is reused, and
+every function runs without those faults.
+
 The first line names the CPU (its model name, and the instruction set torch's kernels use): the
 ratios depend on it (on the README's machine B, with AVX2, the engine's prefix kernel ran 2.4x
 and torch.mm 2x slower than on its machine A).
@@ -34,14 +41,17 @@ measured on 2048 x 2048 float32 matrices. The last line reads (one line)
 `--scaling` instead prints, for 16/144/576 visual x 15/30/60 text tokens, the engine, the two
 peers and the FLOP ratio (`--markdown` as a markdown table); the release is left out there.
 
-    python benchmarks/trace_speed.py [--repeats 3] [--scaling [--markdown]]
+    python benchmarks/trace_speed.py [--repeats 3] [--allocator glibc|reuse]
+        [--scaling [--markdown]]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import math
 import platform
+import resource
 import statistics
 import time
 
@@ -105,20 +115,46 @@ def question(model, visual: int, text: int):
 
 def cpu_time(fn, repeats: int):
     """Median CPU seconds of `repeats` calls, and the last call's result."""
-    return alternating([fn], repeats)[0]
+    seconds, out, _ = alternating([fn], repeats)[0]
+    return seconds, out
 
 
-def alternating(fns, repeats: int) -> list[tuple[float, object]]:
-    """Median CPU seconds and last result of each of `fns`, called in turn `repeats` times (a
-    slow spell of the machine then slows every function, not just the one running then)."""
+def alternating(fns, repeats: int) -> list[tuple[float, object, dict]]:
+    """Median CPU seconds, last result and the medians of its parts (`user`, `system` seconds,
+    minor page `faults`) of each of `fns`, called in turn `repeats` times (a slow spell of the
+    machine then slows every function, not just the one running then). The system part is
+    mostly the kernel handing out fresh zeroed pages: on machine B it was 23% of the
+    prefix-cached peer's time and under 2% of the engine's, which `--allocator reuse` removes."""
     times: list[list[float]] = [[] for _ in fns]
+    parts: list[dict[str, list[float]]] = [{"user": [], "system": [], "faults": []} for _ in fns]
     outs: list[object] = [None] * len(fns)
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            t0 = time.process_time()
+            r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
             outs[i] = fn()
-            times[i].append(time.process_time() - t0)
-    return [(statistics.median(t), out) for t, out in zip(times, outs, strict=True)]
+            t1, r1 = time.process_time(), resource.getrusage(resource.RUSAGE_SELF)
+            times[i].append(t1 - t0)
+            parts[i]["user"].append(r1.ru_utime - r0.ru_utime)
+            parts[i]["system"].append(r1.ru_stime - r0.ru_stime)
+            parts[i]["faults"].append(r1.ru_minflt - r0.ru_minflt)
+    return [
+        (statistics.median(t), out, {k: statistics.median(v) for k, v in part.items()})
+        for t, out, part in zip(times, outs, parts, strict=True)
+    ]
+
+
+def reuse_freed_memory() -> None:
+    """glibc's malloc keeps freed memory for reuse instead of returning it to the kernel:
+    allocations up to 1 GiB come from the heap (M_MMAP_THRESHOLD) and the heap is never
+    trimmed (M_TRIM_THRESHOLD), so a buffer freed and allocated again costs no page faults.
+    Called before the models are built; applies to every function timed after it."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(-3, 1 << 30) == 1 and libc.mallopt(-1, -1) == 1  # M_MMAP_, M_TRIM_
+    except (OSError, AttributeError) as err:
+        raise SystemExit(f"--allocator reuse needs glibc (libc.so.6 with mallopt): {err}") from err
+    if not ok:
+        raise SystemExit("--allocator reuse: glibc's mallopt refused the thresholds")
 
 
 def cpu_name() -> str:
@@ -153,7 +189,8 @@ def measure(args, visual: int, text: int, release: bool) -> dict:
         return peers.trace(*call, KINDS, WINDOWS, positions, first, True, batch=PEER_BATCH)
 
     # The engine and its strongest peer alternate, so that both see the same machine state.
-    (m["engine_s"], eng), (m["prefix_cached_s"], ie) = alternating([engine, cached], args.repeats)
+    timed = alternating([engine, cached], args.repeats)
+    (m["engine_s"], eng, m["engine_parts"]), (m["prefix_cached_s"], ie, m["cached_parts"]) = timed
     eng_ie = {key: r.ie for key, r in eng.items()}
     m["max_ie"] = max(ie.abs().max().item() for ie in eng_ie.values())
     m["prefix_cached_diff"] = max((ie[k] - eng_ie[k]).abs().max().item() for k in ie)
@@ -208,6 +245,10 @@ def release_scheme(args, call, first: int, positions: list[int], eng_ie: dict, s
     )
 
 
+def parts(p: dict) -> str:
+    return f"user {p['user']:.2f} s, system {p['system']:.2f} s, {p['faults']:.0f} page faults"
+
+
 def report(args, m: dict) -> None:
     cells = len(KINDS) * len(WINDOWS) * m["positions"] * args.layers
     peak = mm_peak()
@@ -216,11 +257,12 @@ def report(args, m: dict) -> None:
         f"{m['positions']} traced positions, {args.layers} layers, {cells} cells "
         f"(kinds {'/'.join(KINDS)}, windows {'/'.join(map(str, WINDOWS))} {STYLE}); "
         f"hidden {args.hidden}, {args.heads} heads, initializer_range {args.init}; "
-        f"1 torch thread, CPU time, median of {args.repeats}; {cpu_name()}"
+        f"1 torch thread, CPU time, median of {args.repeats}; allocator {args.allocator}; "
+        f"{cpu_name()}"
     )
-    print(f"engine:        {m['engine_s']:8.2f} s")
+    print(f"engine:        {m['engine_s']:8.2f} s  ({parts(m['engine_parts'])})")
     diff = f"max |dIE| vs engine {m['prefix_cached_diff']:.1e}"
-    print(f"prefix_cached: {m['prefix_cached_s']:8.2f} s  ({diff})")
+    print(f"prefix_cached: {m['prefix_cached_s']:8.2f} s  ({parts(m['cached_parts'])}; {diff})")
     diff = f"max |dIE| vs engine {m['batched_diff']:.1e}"
     print(f"batched:       {m['batched_s']:8.2f} s  ({m['batched_note']}; {diff})")
     print(f"release:       {m['release_s']:8.2f} s  ({m['release_note']})")
@@ -235,6 +277,8 @@ def report(args, m: dict) -> None:
         f"engine {m['engine_flops'] / m['engine_s'] / 1e9:.1f} GFLOP/s vs torch.mm peak "
         f"{peak:.1f} GFLOP/s ({peak * m['engine_s'] * 1e9 / m['engine_flops']:.1f}x from it)"
     )
+    user = m["cached_parts"]["user"] / m["engine_parts"]["user"]
+    print(f"engine vs prefix_cached in user time only (no page-fault system time): {user:.1f}x")
     print(
         f"engine_vs_prefix_cached: {m['prefix_cached_s'] / m['engine_s']:.1f}x  "
         f"engine_vs_batched: {m['batched_s'] / m['engine_s']:.1f}x  "
@@ -286,7 +330,15 @@ def main() -> None:
     ap.add_argument("--batched-sample", type=int, default=4, help="batched peer: batches timed")
     ap.add_argument("--scaling", action="store_true", help="print the scaling table instead")
     ap.add_argument("--markdown", action="store_true", help="the scaling table in markdown")
+    ap.add_argument(
+        "--allocator",
+        choices=("glibc", "reuse"),
+        default="glibc",
+        help="glibc: its defaults; reuse: freed memory kept for reuse (no page faults)",
+    )
     args = ap.parse_args()
+    if args.allocator == "reuse":
+        reuse_freed_memory()
     torch.set_num_threads(1)
     if args.scaling:
         scaling(args)
