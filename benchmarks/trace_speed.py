@@ -22,7 +22,7 @@ on CPU time (time.process_time), medians of --repeats runs:
 The engine's and the prefix-cached peer's lines split their CPU time into user and system
 time and count their page faults: the peer copies its expanded cache every batch, and with
 glibc's default malloc each copy lands in fresh pages the kernel must zero (on machine B 23-37%
-of the peer's CPU time was system time, the engine's under 1%), so a line reports the ratio in
+of the peer's CPU time was system time, the engine's under 2%), so a line reports the ratio in
 user time too. `--allocator reuse` sets glibc's thresholds so that freed memory is reused, and
 every function runs without those faults.
 
@@ -123,8 +123,7 @@ def alternating(fns, repeats: int) -> list[tuple[float, object, dict]]:
     """Median CPU seconds, last result and the medians of its parts (`user`, `system` seconds,
     minor page `faults`) of each of `fns`, called in turn `repeats` times (a slow spell of the
     machine then slows every function, not just the one running then). The system part is
-    mostly the kernel handing out fresh zeroed pages: on machine B it was 23% of the
-    prefix-cached peer's time and under 2% of the engine's, which `--allocator reuse` removes."""
+    mostly page faults (module docstring)."""
     times: list[list[float]] = [[] for _ in fns]
     parts: list[dict[str, list[float]]] = [{"user": [], "system": [], "faults": []} for _ in fns]
     outs: list[object] = [None] * len(fns)
