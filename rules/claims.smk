@@ -10,6 +10,12 @@ rule claims:
         ablation_summary=ABLATION / "summary.json",
         edit_summary=EDITING / "summary.json",
         validation_summary=[RESULTS / "validation" / "summary.json"] if CONTROLS else [],
+        # the committed multi-seed verdicts (robustness.reference): seed-unstable rows marked
+        robustness=(
+            [config["robustness"]["reference"]]
+            if config["robustness"]["reference"] and WORLD == "toy"
+            else []
+        ),
     output:
         claims=RESULTS / "claims.json",
         markdown=RESULTS / "claims.md",

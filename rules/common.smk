@@ -1,13 +1,35 @@
 # Shared helpers: the validated config, the paths every rule uses, and the model lists.
 import signal
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from mmtrace.config import gpu_request, job_resources, validate
+from mmtrace import numerics
+from mmtrace.models.shipped import ShippedError, check_config, read_manifest
+from mmtrace.models.shipped import fingerprint as shipped_fingerprint
+from mmtrace.models.shipped import marker as shipped_marker
+from mmtrace.models.shipped import names as shipped_names
+from mmtrace.config import command_line_values, gpu_request, job_resources, validate
 from mmtrace.config.cluster import placeholder_message, placeholder_problems
 
-config.update(validate(config, source="the workflow config (config.yaml and --config)"))
+# --config values arrive as strings ("true"): typed as YAML scalars, config.yaml stays strict
+config.update(
+    validate(
+        command_line_values(config, workflow.config_settings.overwrite_config),
+        source="the workflow config (config.yaml and --config)",
+    )
+)
+
+# Pinned numerical code paths (mmtrace.numerics): set here, in the Snakemake process, so every
+# job inherits them (locally, and on SLURM, where each job's own Snakemake reads this file).
+if config["numerics"]["pin"]:
+    for _key, _old in numerics.apply(config["numerics"]["env"]).items():
+        print(
+            f"numerics: {_key}={_old} in the environment replaced by the pinned "
+            f"{config['numerics']['env'][_key]} (config numerics.env)",
+            file=sys.stderr,
+        )
 
 DATA = Path(config["paths"]["data"])
 RESULTS = Path(config["paths"]["results"])
@@ -23,6 +45,17 @@ ABLATION = RESULTS / "ablation"
 EDITING = RESULTS / "editing"
 
 WORLD = config["world"]
+# The toy world's trained models: the shipped checkpoints (installed into MODEL_DIR after their
+# checksums are verified) or trained in this run. Training writes to TRAIN_DIR: MODEL_DIR when
+# the run trains its models, else results/retrained/ (`snakemake train`: retrain and compare).
+TOY_MODELS = config["toy_models"] if WORLD == "toy" else None
+SHIPPED = Path(config["paths"]["checkpoints"])
+TRAIN_DIR = MODEL_DIR if TOY_MODELS == "train" else RESULTS / "retrained"
+if TOY_MODELS == "shipped":
+    try:
+        check_config(read_manifest(SHIPPED), config, SHIPPED)
+    except ShippedError as exc:
+        raise WorkflowError(str(exc)) from None
 # The HTML report's categories (`snakemake --report report.html`), by the paper's sections. Each
 # report() labels its figure first: the report turns a later label with two values into a toggle.
 REPORT_DATA = "1. Data and models"
@@ -94,8 +127,29 @@ def vision_tower(name):
     """The vision tower a toy MLLM starts from: pre-trained on the renderings it learns from."""
     planted = config["toy_training"]["mllms"][name]["data"] == "planted"
     return (
-        MODEL_DIR / f"toy-vision{'-planted' if planted else ''}" / "training_log.json"
+        TRAIN_DIR / f"toy-vision{'-planted' if planted else ''}" / "training_log.json"
     )
+
+
+# Some toy MLLM learns from the planted world (its checkpoints were trained on both worlds).
+PLANTED_TRAINING = any(
+    spec["data"] == "planted" for spec in config["toy_training"]["mllms"].values()
+)
+
+
+def checkpoint_marker(name, folder=MODEL_DIR):
+    """The file that marks a trained toy checkpoint (the tokenizer included) as ready."""
+    return folder / name / shipped_marker(name)
+
+
+def shipped_files(name):
+    """A shipped checkpoint's files as its manifest lists them (inputs of its installation, so
+    a changed file reinstalls it); none when the manifest is missing (the rule then says so).
+    """
+    if not (SHIPPED / "manifest.json").is_file():
+        return []
+    entry = read_manifest(SHIPPED)["checkpoints"].get(name, {"files": {}})
+    return [SHIPPED / name / f for f in sorted(entry["files"])]
 
 
 def csvs_of(model, splits=SPLITS):
@@ -112,15 +166,16 @@ def settings_of(model, section):
     return {**config[section], **config["models"][model]["settings"].get(section, {})}
 
 
-def trained(name):
-    """The file that marks a model as ready: a toy model's training writes it last, a compiled
-    control's builder its ground truth; a hub model's `fetch_model` writes its pinned
+def trained(name, folder=MODEL_DIR):
+    """The file that marks a model as ready (in MODEL_DIR, where the analyses load it; in
+    TRAIN_DIR for the training rules): a toy model's training or installation writes it last,
+    a compiled control's builder its ground truth; a hub model's `fetch_model` writes its pinned
     snapshot's location."""
     if config["models"].get(name, {}).get("source") == "hub":
-        return MODEL_DIR / name / "snapshot.json"
+        return folder / name / "snapshot.json"
     if name in COMPILED:
-        return MODEL_DIR / name / "ground_truth.json"
-    return MODEL_DIR / name / "training_log.json"
+        return folder / name / "ground_truth.json"
+    return folder / name / "training_log.json"
 
 
 def gpu_job(rule_name):

@@ -1,5 +1,36 @@
-# Toy models of the real architectures, trained the way the real ones were (see
-# mmtrace.models.train): tokenizer -> vision tower -> text models -> MLLMs.
+# The toy models. By default the analyses run on the shipped checkpoints (`toy_models: shipped`):
+# committed under paths.checkpoints with a checksum manifest, verified and installed into
+# MODEL_DIR (mmtrace.models.shipped), so a run trains nothing and every machine analyses the same
+# models. Training (mmtrace.models.train: tokenizer -> vision tower -> text models -> MLLMs)
+# writes to TRAIN_DIR: MODEL_DIR with `--config toy_models=train`, else results/retrained/,
+# where `snakemake train` retrains them and compares each with the shipped one.
+
+TRAINED = shipped_names(config)
+
+if TOY_MODELS == "shipped":
+
+    rule install_checkpoint:
+        input:
+            files=lambda wc: shipped_files(wc.name),
+            manifest=SHIPPED / "manifest.json",
+            worlds=lambda wc: [DATA / "world.json"]
+            + ([PLANTED / "world.json"] if PLANTED_TRAINING else []),
+        output:
+            marker=MODEL_DIR / "{name}" / "{marker}",
+        log:
+            LOGS / "install_checkpoint_{name}_{marker}.log",
+        wildcard_constraints:
+            name="|".join(TRAINED),
+            marker="training_log.json|tokenizer.json",
+        localrule: True
+        conda:
+            ENV
+        params:
+            shipped=SHIPPED,
+            wanted={**shipped_fingerprint(config), "names": TRAINED},
+            planted=PLANTED_TRAINING,
+        script:
+            "scripts/install_checkpoint.py"
 
 
 rule train_tokenizer:
@@ -7,7 +38,7 @@ rule train_tokenizer:
         csvs=split_csvs(ANALYSED_SPLITS),
         world=DATA / "world.json",
     output:
-        tokenizer=MODEL_DIR / "tokenizer" / "tokenizer.json",
+        tokenizer=TRAIN_DIR / "tokenizer" / "tokenizer.json",
     log:
         LOGS / "train_tokenizer.log",
     benchmark:
@@ -23,7 +54,7 @@ rule train_tokenizer:
 
 rule train_vision:
     output:
-        vision=MODEL_DIR / "toy-vision{variant}" / "training_log.json",
+        vision=TRAIN_DIR / "toy-vision{variant}" / "training_log.json",
     log:
         LOGS / "train_vision{variant}.log",
     benchmark:
@@ -49,7 +80,7 @@ rule train_text_model:
         csvs=split_csvs(ANALYSED_SPLITS),
         tokenizer=rules.train_tokenizer.output.tokenizer,
     output:
-        checkpoint=trained("{name}"),
+        checkpoint=trained("{name}", TRAIN_DIR),
     log:
         LOGS / "train_text_model_{name}.log",
     benchmark:
@@ -78,10 +109,10 @@ rule train_mllm:
         world=lambda wc: training_data(wc.name) / "world.json",
         vision=lambda wc: vision_tower(wc.name),
         text_model=lambda wc: trained(
-            config["toy_training"]["mllms"][wc.name]["text_model"]
+            config["toy_training"]["mllms"][wc.name]["text_model"], TRAIN_DIR
         ),
     output:
-        checkpoint=trained("{name}"),
+        checkpoint=trained("{name}", TRAIN_DIR),
     log:
         LOGS / "train_mllm_{name}.log",
     benchmark:
@@ -104,16 +135,53 @@ rule train_mllm:
         "scripts/train_mllm.py"
 
 
+# The models the analyses run on (shipped and installed, or trained), and the controls.
 rule toy_models:
     input:
-        [trained(m) for m in TEXT_MODELS + MLLMS + COMPILED + RANDOM],
+        [checkpoint_marker(m) for m in TRAINED],
+        [trained(m) for m in COMPILED + RANDOM],
+
+
+# `snakemake train`: train every toy model (into results/retrained/ unless the run trains its
+# own) and compare each with the shipped checkpoint: byte-identical, or how far its accuracies
+# are. `make checkpoints` then makes a retrained set the shipped one.
+rule train:
+    input:
+        markers=[checkpoint_marker(m, TRAIN_DIR) for m in TRAINED],
+        manifest=SHIPPED / "manifest.json",
+        csvs=split_csvs(ANALYSED_SPLITS)
+        + (split_csvs(ANALYSED_SPLITS, PLANTED) if PLANTED_TRAINING else []),
+    output:
+        comparison=TRAIN_DIR.parent / "retrained_vs_shipped.json",
+        markdown=TRAIN_DIR.parent / "retrained_vs_shipped.md",
+    log:
+        LOGS / "train.log",
+    conda:
+        ENV
+    threads: config["threads"]
+    params:
+        shipped=SHIPPED,
+        names=TRAINED,
+        # the text models and MLLMs, evaluated where a retrained one is not byte-identical
+        roles={
+            **{m: "llm" for m in TEXT_MODELS},
+            **{m: "mllm" for m in MLLMS},
+        },
+        worlds={
+            **{m: str(DATA) for m in TEXT_MODELS},
+            **{m: str(training_data(m)) for m in MLLMS},
+        },
+        prompts=config["prompts"],
+        batch_size=config["evaluation"]["batch_size"],
+    script:
+        "scripts/train.py"
 
 
 rule compile_mllm:
     input:
         csvs=split_csvs(data=PLANTED),
         world=PLANTED / "world.json",
-        tokenizer=rules.train_tokenizer.output.tokenizer,
+        tokenizer=checkpoint_marker("tokenizer"),
     output:
         truth=MODEL_DIR / "{name}" / "ground_truth.json",
     log:

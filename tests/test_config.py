@@ -63,7 +63,13 @@ def test_ci_config_merges_into_a_valid_config(raw, repo_root):
 
     ci = yaml.safe_load((repo_root / "tests" / "ci_config.yaml").read_text())
     cfg = validate(merge(copy.deepcopy(raw), ci))
-    assert all(p.startswith("ci_out/") for p in cfg["paths"].values())
+    # every output under ci_out/; the models are the shipped ones
+    assert all(p.startswith("ci_out/") for k, p in cfg["paths"].items() if k != "checkpoints")
+    assert cfg["paths"]["checkpoints"] == raw["paths"]["checkpoints"]
+    assert cfg["toy_models"] == "shipped"
+    train = yaml.safe_load((repo_root / "tests" / "ci_train_config.yaml").read_text())
+    trained = validate(merge(merge(copy.deepcopy(raw), ci), train))
+    assert trained["toy_models"] == "train"
 
 
 def test_paper_world_is_one_switch(raw):
@@ -204,4 +210,37 @@ def test_every_bound_a_method_needs_is_checked(raw, path, value, message):
         node = node[p]
     node[key] = value
     with pytest.raises(ConfigError, match=message):
+        validate(bad)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ({"use_gpu": "true"}, {"use_gpu": True}),
+        ({"use_gpu": "false", "seed": "7"}, {"use_gpu": False, "seed": 7}),
+        ({"gpu_model": "null"}, {"gpu_model": None}),
+        ({"world": "paper"}, {"world": "paper"}),
+        ({"numerics": {"pin": "false"}}, {"numerics": {"pin": False}}),
+        ({"prompts": {"llm": "Q: {question}?"}}, {"prompts": {"llm": "Q: {question}?"}}),
+        ({"robustness": {"seeds": ["1", "2"]}}, {"robustness": {"seeds": [1, 2]}}),
+    ],
+)
+def test_command_line_values_are_read_as_yaml_scalars(raw, typed, expected):
+    """Snakemake hands `--config use_gpu=true` over as the string "true": the command line's
+    values are typed as YAML scalars (words and braces stay strings), merged into the file's
+    nested sections without dropping their other keys; the file itself stays strict."""
+    from mmtrace.config import command_line_values
+
+    merged = command_line_values(copy.deepcopy(raw), typed)
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                assert merged[key][k] == v
+            assert set(merged[key]) >= set(raw.get(key) or {})  # siblings kept
+        else:
+            assert merged[key] == value
+    validate(merged)
+    bad = copy.deepcopy(raw)
+    bad["use_gpu"] = "true"  # the same string in config.yaml is refused
+    with pytest.raises(ConfigError, match="use_gpu"):
         validate(bad)

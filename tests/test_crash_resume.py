@@ -22,8 +22,19 @@ pytestmark = pytest.mark.slow
 TARGET_MODEL = "toy-llava"
 
 
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def _config(repo: Path, out: Path) -> Path:
-    cfg = yaml.safe_load((repo / "tests" / "ci_config.yaml").read_text())
+    """CI's configuration with training (tests/ci_train_config.yaml stacked on it)."""
+    cfg = _merge(
+        yaml.safe_load((repo / "tests" / "ci_config.yaml").read_text()),
+        yaml.safe_load((repo / "tests" / "ci_train_config.yaml").read_text()),
+    )
     cfg["paths"] = {k: str(out / k) for k in ("data", "results", "figures", "tables", "logs")}
     # long enough to be killed in the middle (the other stages keep the CI sizes)
     cfg["toy_training"]["mllms"][TARGET_MODEL]["finetune_steps"] = 150

@@ -127,12 +127,15 @@ def _dry_run_resources(repo_root, tmp_path, overlay: dict) -> dict[str, list[str
 
 
 def test_dry_run_with_the_profile_requests_gpus_only_with_use_gpu(repo_root, tmp_path):
-    without = _dry_run_resources(repo_root, tmp_path, {"gpu_model": "a100"})
+    # with toy_models: train, so that the training rules are in the plan too
+    without = _dry_run_resources(repo_root, tmp_path, {"gpu_model": "a100", "toy_models": "train"})
     assert set(without) >= MODEL_RULES and "toy_world" in without
     for lines in without.values():
         for line in lines:
             assert "gpu_model" not in line and not re.search(r"\bgpu=[1-9]", line), line
-    with_gpu = _dry_run_resources(repo_root, tmp_path, {"use_gpu": True, "gpu_model": "a100"})
+    with_gpu = _dry_run_resources(
+        repo_root, tmp_path, {"use_gpu": True, "gpu_model": "a100", "toy_models": "train"}
+    )
     for rule, lines in with_gpu.items():
         for line in lines:
             if rule in MODEL_RULES:
@@ -140,3 +143,13 @@ def test_dry_run_with_the_profile_requests_gpus_only_with_use_gpu(repo_root, tmp
                 assert "slurm_partition=your_gpu_partition" in line, line
             else:
                 assert "gpu_model" not in line and "slurm_partition=your_cpu_partition" in line
+
+
+@pytest.mark.parametrize(("value", "gpus"), [("true", True), ("false", False), ("True", True)])
+def test_use_gpu_from_the_command_line_as_users_type_it(repo_root, value, gpus):
+    """`snakemake --config use_gpu=true` (Snakemake hands over the string "true") is accepted
+    and switches every model job's GPU request; the file's strict types are unchanged."""
+    proc = snakemake(repo_root, "-n", "--nolock", "--config", f"use_gpu={value}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    assert ("gpu=1" in text) is gpus

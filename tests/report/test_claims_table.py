@@ -44,8 +44,9 @@ def test_markdown_has_one_line_per_row_and_escapes_pipes():
     c = claims()
     c["rows"][0]["reason"] = "a | b"
     lines = markdown(c).splitlines()
-    assert len(lines) == 2 + len(c["rows"])
+    assert len(lines) == 2 + len(c["rows"]) + 2  # header, rows, a blank line, the legend
     assert "a \\| b" in lines[2]
+    assert lines[-1].startswith("† the seeds")
 
 
 def test_splice_replaces_only_the_marked_block():
@@ -109,3 +110,22 @@ def test_readme_multi_seed_table_is_the_committed_robustness_reference():
     assert splice_robustness(readme, read_json(reference)) == readme
     pooled = read_json(reference)
     assert len(pooled["seeds"]) >= 3 and pooled["rows"]
+
+
+def test_unstable_and_fragile_verdicts_are_marked_with_why():
+    """A row the seeds disagree on carries †, a fragile row ‡, in the Markdown and the LaTeX
+    table, with the seeds' verdicts and the near-threshold comparison in the reason; a row
+    that is neither carries no mark."""
+    c = claims()
+    c["rows"][0]["seeds"] = {"1234": "supported", "1235": "not supported"}
+    c["rows"][1]["fragile"] = ["known/mlp/w1 l0 Holm p: 0.049 vs 0.05 (p_value)"]
+    c["rows"][2]["seeds"] = {"1234": "supported", "1235": "supported"}
+    lines = markdown(c).splitlines()
+    assert "**" + c["rows"][0]["verdict"] + "**†" in lines[2]
+    assert "seeds: 1234 supported, 1235 not supported" in lines[2]
+    assert "**" + c["rows"][1]["verdict"] + "**‡" in lines[3]
+    assert "fragile: known/mlp/w1 l0 Holm p" in lines[3]
+    assert "†" not in lines[4] and "‡" not in lines[4]
+    assert "(1 of" in lines[-1] and "(1 rows)" in lines[-1]
+    tex = table_claims(c)
+    assert "1 of" in tex and "fragile" in tex

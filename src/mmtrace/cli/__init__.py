@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from mmtrace import __version__, logs
+from mmtrace import __version__, logs, numerics
 from mmtrace.cli import commands
 from mmtrace.cli.errors import CliError, explain
 from mmtrace.cli.options import Parser, bounded, text
@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the full traceback of any error (for reports)"
     )
     p.add_argument("--version", action="version", version=f"mmtrace {__version__}")
+    p.add_argument(
+        "--pin-numerics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run torch on the workflow's pinned CPU code path (config numerics.env), so the "
+        "numbers match the workflow's bit for bit on any x86-64 CPU with AVX2 "
+        "(docs/reproducibility.md; default: on)",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     w = sub.add_parser("toy-world", help="generate a toy world (questions, images) into a folder")
@@ -190,6 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure()
+    if args.pin_numerics:
+        # before any command imports torch: each library reads its variable once, at first use
+        from mmtrace.config import Numerics
+
+        if "torch" in sys.modules:  # a caller that computed already (e.g. a notebook)
+            print(
+                "mmtrace: torch was imported before the numerical pins were set; they hold for "
+                "new processes only",
+                file=sys.stderr,
+            )
+        numerics.apply(Numerics().env)
     try:
         return args.func(args)
     except Exception as exc:

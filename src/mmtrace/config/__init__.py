@@ -25,7 +25,7 @@ from mmtrace.config.analyses import (
     Tuning,
     Validation,
 )
-from mmtrace.config.base import Flag, GpuModel, Paths, Positive, Prompts, Strict
+from mmtrace.config.base import Flag, GpuModel, Numerics, Paths, Positive, Prompts, Strict
 from mmtrace.config.models import ModelSpec, Resources
 from mmtrace.config.paper import (
     REQUIRED_SOURCES,
@@ -66,6 +66,7 @@ __all__ = [
     "MLLMCfg",
     "ModelSpec",
     "MultEditSettings",
+    "Numerics",
     "Paper",
     "Paths",
     "Prompts",
@@ -85,6 +86,7 @@ __all__ = [
     "Verify",
     "VisionCfg",
     "gpu_request",
+    "command_line_values",
     "job_resources",
     "select_world",
     "validate",
@@ -109,6 +111,10 @@ class Config(Strict):
     # The GPU type model jobs ask for when `use_gpu` (SLURM: --gpus=<gpu_model>:1); None: any.
     gpu_model: GpuModel = None
     paths: Paths = Paths()
+    # the toy models the analyses run on: the committed checkpoints of `paths.checkpoints`
+    # (`shipped`, verified by checksum) or models trained in the run (`train`)
+    toy_models: Literal["shipped", "train"] = "shipped"
+    numerics: Numerics = Numerics()
     prompts: Prompts = Prompts()
     toy_world: ToyWorld = ToyWorld()
     toy_training: ToyTraining
@@ -190,6 +196,49 @@ def job_resources(cfg: dict[str, Any], rule: str) -> dict[str, Any]:
 
 class ConfigError(ValueError):
     pass
+
+
+def _scalar(text: str) -> Any:
+    """A command-line string as the YAML scalar it spells (`true`, `7`, `0.5`, `null`); any
+    other text (a word, a prompt with braces) stays the string it is."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if value is None or isinstance(value, bool | int | float) else text
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, str):
+        return _scalar(value)
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return value
+
+
+def command_line_values(cfg: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """`cfg` with the values that came from Snakemake's `--config` typed as users write them.
+
+    Snakemake hands `--config use_gpu=true` over as the string "true" (and every leaf of
+    `key={...}` as a string), which the strict schema rightly refuses in a config file. So
+    the command line's leaves are read as YAML scalars here (`true`, `7`, `null`), while
+    config.yaml keeps its strict types."""
+    out = dict(cfg)
+
+    def put(target: dict, over: dict) -> None:
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                target[key] = dict(target[key])
+                put(target[key], value)
+            else:
+                target[key] = _typed(value)
+
+    put(out, overrides or {})
+    return out
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from mmtrace import numerics
+
 # Bounds shared by the sections and the command line (one source of bounds).
 Positive = Annotated[int, Field(ge=1)]
 NonNegative = Annotated[int, Field(ge=0)]
@@ -33,6 +35,29 @@ class Paths(Strict):
     figures: str = "figures"
     tables: str = "paper_tables"
     logs: str = "logs"
+    # the shipped toy checkpoints and their manifest (`toy_models: shipped`)
+    checkpoints: str = "checkpoints/toy"
+
+
+class Numerics(Strict):
+    """Pinned numerical code paths (`mmtrace.numerics`): with `pin`, every job runs with the
+    environment variables of `env`, so the same inputs give the same bits on any x86-64 CPU
+    with AVX2. Another `env` imitates another CPU (the cross-machine test does)."""
+
+    pin: Flag = True
+    env: dict[str, str] = Field(default_factory=lambda: dict(numerics.PINS))
+
+    @model_validator(mode="after")
+    def _known(self) -> Numerics:
+        for key, value in self.env.items():
+            if key not in numerics.KNOWN:
+                raise ValueError(
+                    f"numerics.env: unknown variable {key!r}; use {sorted(numerics.KNOWN)}"
+                )
+            allowed = numerics.KNOWN[key]
+            if allowed is not None and value not in allowed:
+                raise ValueError(f"numerics.env.{key}: {value!r} is not one of {list(allowed)}")
+        return self
 
 
 class Prompts(Strict):

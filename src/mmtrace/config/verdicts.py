@@ -11,6 +11,11 @@ from pydantic import Field, model_validator
 from mmtrace.config.base import Positive, Strict
 
 
+class Tolerance(Strict):
+    abs: float = Field(ge=0)
+    rel: float = Field(ge=0)
+
+
 class Claims(Strict):
     """How each of the paper's claims is decided (docs/method.md §4-§7). Layers are placed by
     their relative depth l / (L - 1): `early` up to `early_until`, `middle` up to `middle_until`,
@@ -33,17 +38,26 @@ class Claims(Strict):
     max_specificity_drop: float = Field(0.05, ge=0, le=1)
     # F6 per question (Hase et al.): fewer questions in the layer sweep is `inconclusive`
     min_localisation: Positive = 10
+    # Knife-edges (mmtrace.verdicts.edges): a comparison whose value lies within
+    # abs + rel * |threshold| of its threshold is near it; a verdict that one such comparison
+    # flips is `fragile`. Per kind of value: p-values, probability-scale effects (IE, drops,
+    # shares, contribution differences), AUROCs, edit metrics (efficacy, specificity: an edit's
+    # Adam steps amplify rounding), rank correlations.
+    margins: dict[str, Tolerance] = Field(
+        default_factory=lambda: {
+            "p_value": Tolerance(abs=0.0, rel=0.1),
+            "ie": Tolerance(abs=0.001, rel=0.0),
+            "auroc": Tolerance(abs=0.005, rel=0.0),
+            "edit": Tolerance(abs=0.035, rel=0.0),
+            "rho": Tolerance(abs=0.01, rel=0.0),
+        }
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Claims:
         if not self.early_until < self.middle_until:
             raise ValueError("claims: early_until must be below middle_until")
         return self
-
-
-class Tolerance(Strict):
-    abs: float = Field(ge=0)
-    rel: float = Field(ge=0)
 
 
 class Verify(Strict):
@@ -71,3 +85,6 @@ class Robustness(Strict):
     results/robustness/seed_<s>/), and the claims pooled over the seeds."""
 
     seeds: list[int] = Field([1234, 1235, 1236], min_length=1)
+    # the committed pooled verdicts of a `snakemake robustness` run: the claims table marks
+    # each verdict the seeds disagree on (null: none)
+    reference: str | None = "reference/robustness.json"

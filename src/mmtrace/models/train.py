@@ -36,6 +36,7 @@ from transformers import (
     PhiForCausalLM,
 )
 
+from mmtrace import numerics
 from mmtrace.config import MLLMCfg, TextModelCfg, VisionCfg
 from mmtrace.dataset import QuestionRecord
 from mmtrace.io import write_json
@@ -70,6 +71,13 @@ def versions() -> dict[str, str]:
     }
 
 
+def _environment() -> dict:
+    """The pins, the capability torch ran and the CPU (`mmtrace.numerics`): what decides
+    whether a retraining elsewhere can give the same bits."""
+    info = numerics.describe()
+    return {k: info[k] for k in ("pins", "torch_cpu_capability", "torch_threads", "cpu")}
+
+
 def train_tokenizer(records, entities, prompts, vocab_size: int, out_dir: Path):
     tok = train_bpe(tokenizer_corpus(records, entities, prompts), vocab_size)
     tok.save_pretrained(out_dir)
@@ -89,7 +97,10 @@ def train_tokenizer(records, entities, prompts, vocab_size: int, out_dir: Path):
 
 
 def _log_json(out_dir: Path, info: dict) -> None:
-    write_json(out_dir / "training_log.json", {**info, "versions": versions()})
+    write_json(
+        out_dir / "training_log.json",
+        {**info, "versions": versions(), "environment": _environment()},
+    )
 
 
 # ----------------------------------------------------------------------------- vision
@@ -290,6 +301,10 @@ def train_mllm(
     text_model = transformers.AutoModelForCausalLM.from_pretrained(text_dir, use_safetensors=True)
     vision = CLIPVisionModel.from_pretrained(vision_dir, use_safetensors=True)
     image_token_id = tok.convert_tokens_to_ids(tok.image_token)
+    # the parts are named by what they are, not by the folder they were read from, so a
+    # checkpoint retrained elsewhere (results/retrained/) can be byte-identical to this one
+    text_model.config._name_or_path = cfg.text_model
+    vision.config._name_or_path = Path(vision_dir).name
     lcfg = toy.llava_config(
         vision.config, text_model.config, image_token_id, toy.feature_layer(cfg, vision.config)
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from mmtrace.io import read_json, write_text
 from mmtrace.report.tables import markdown_row, render_template
 from mmtrace.report.validation import markdown as validation_markdown
+from mmtrace.verdicts.claims import seed_unstable
 from mmtrace.verdicts.robustness import markdown as robustness_markdown
 
 CAPTION = (
@@ -29,24 +30,68 @@ VALIDATION_BEGIN = (
 VALIDATION_END = "<!-- validation:end -->"
 
 
+UNSTABLE_MARK, FRAGILE_MARK = "†", "‡"
+
+
+def _marks(row: dict) -> str:
+    """† where the seeds of the multi-seed run disagree, ‡ where the verdict is fragile."""
+    return (UNSTABLE_MARK if seed_unstable(row) else "") + (
+        FRAGILE_MARK if row.get("fragile") else ""
+    )
+
+
+def _full_reason(row: dict) -> str:
+    """The reason, then why the verdict is fragile and what the seeds say, where they apply."""
+    out = row["reason"]
+    if row.get("fragile"):
+        out += "; fragile: " + "; ".join(row["fragile"])
+    if seed_unstable(row):
+        out += "; seeds: " + ", ".join(f"{s} {v}" for s, v in sorted(row["seeds"].items()))
+    return out
+
+
+def legend(claims: dict) -> str:
+    """What the marks mean, with how many rows carry each."""
+    rows = claims["rows"]
+    unstable = sum(seed_unstable(r) for r in rows)
+    fragile = sum(bool(r.get("fragile")) for r in rows)
+    seeds = sorted({s for r in rows for s in r.get("seeds", {})})
+    return (
+        f"{UNSTABLE_MARK} the seeds of the committed multi-seed run "
+        f"({', '.join(seeds) or 'none recorded'}) disagree on the verdict ({unstable} of "
+        f"{len(rows)} rows); {FRAGILE_MARK} fragile: decided within a declared margin of a "
+        f"threshold (config claims.margins), so rounding on another CPU could flip it "
+        f"({fragile} rows)."
+    )
+
+
 def table_claims(claims: dict) -> str:
     rows, previous = [], None
     for row in claims["rows"]:
-        rows.append({**row, "rule_break": previous is not None and row["claim"] != previous})
+        rows.append(
+            {
+                **row,
+                "rule_break": previous is not None and row["claim"] != previous,
+                "verdict": row["verdict"] + _marks(row),
+                "reason": _full_reason(row),
+            }
+        )
         previous = row["claim"]
-    return render_template("claims.tex.j2", rows=rows, caption=CAPTION)
+    return render_template("claims.tex.j2", rows=rows, caption=f"{CAPTION} {legend(claims)}")
 
 
 def markdown(claims: dict) -> str:
-    """The README's claims table (every row: claim, model, verdict, rule, value, reason)."""
+    """The README's claims table (every row: claim, model, verdict with its marks, rule, value,
+    reason), then the marks' legend."""
     lines = [
         "| claim | model | verdict | decision rule | value | reason |",
         "|---|---|---|---|---|---|",
     ]
     for r in claims["rows"]:
-        cells = [r["claim"], r["model"], f"**{r['verdict']}**", r["rule"], r["value"], r["reason"]]
+        verdict = f"**{r['verdict']}**{_marks(r)}"
+        cells = [r["claim"], r["model"], verdict, r["rule"], r["value"], _full_reason(r)]
         lines.append(markdown_row(cells))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + legend(claims) + "\n"
 
 
 def _splice(readme: str, begin: str, end: str, body: str, what: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mmtrace import logs
+from mmtrace import logs, numerics
 
 NAMESPACES = ("input", "output", "params", "wildcards")
 
@@ -91,8 +91,9 @@ def bind(job: Any, step: Callable[..., Any]) -> dict[str, Any]:
 
 
 def run(job: Any, step: Callable[..., Any]) -> None:
-    """Run `step` for a Snakemake job, logging (and tqdm's progress) to the rule's log file."""
+    """Run `step` for a Snakemake job, logging (and tqdm's progress) to the rule's log file,
+    with the job's library versions, numerical pins and CPU (`mmtrace.numerics`)."""
     kwargs = bind(job, step)
     log = job.log[0] if getattr(job, "log", None) else None
-    with logs.to_file(log):
+    with logs.to_file(log), numerics.job_environment():
         step(**kwargs)

@@ -22,13 +22,15 @@ def claims(
     ablation_summary: Path,
     edit_summary: Path,
     validation_summary: list[Path],
+    robustness: list[Path],
     claims: Path,
     markdown: Path,
 ) -> None:
     """Decide every claim by the config's rules; write results/claims.json (rows, rules and
-    the key statistics `verify` compares) and its Markdown table."""
+    the key statistics `verify` compares) and its Markdown table. Each row carries the verdicts
+    of the committed multi-seed run (`robustness`, where configured) and what makes it fragile."""
     from mmtrace.report.claims import markdown as render
-    from mmtrace.verdicts.claims import decide
+    from mmtrace.verdicts.claims import decide, mark_seeds
     from mmtrace.verdicts.evidence import Evidence
     from mmtrace.verdicts.reproduction import key_statistics
 
@@ -44,6 +46,7 @@ def claims(
     )
     settings = config.Claims(**rules)
     rows = decide(ev, settings)
+    mark_seeds(rows, read_json(robustness[0]) if robustness else None)
     for row in rows:
         log.info("%s / %s: %s (%s)", row.claim, row.model, row.verdict, row.reason)
     out = {
@@ -68,7 +71,7 @@ class ReproductionError(RuntimeError):
 def verify(*, claims: Path, reference: Path, settings: dict, reproduction: Path) -> None:
     """Compare a run's key statistics with the committed reference; write the report, and fail
     naming every number (and verdict) that differs beyond its tolerance."""
-    from mmtrace.verdicts.reproduction import compare, failures, report
+    from mmtrace.verdicts.reproduction import compare, failures, fragile_rows, report
 
     if not reference.is_file():
         raise FileNotFoundError(
@@ -76,7 +79,8 @@ def verify(*, claims: Path, reference: Path, settings: dict, reproduction: Path)
             "finished run's results/claims.json is one"
         )
     cfg = config.Verify(**settings)
-    comparisons = compare(read_json(claims)["statistics"], read_json(reference)["statistics"], cfg)
+    run, ref = read_json(claims), read_json(reference)
+    comparisons = compare(run["statistics"], ref["statistics"], cfg, fragile_rows(run, ref))
     text = report(comparisons, cfg, str(reference))
     write_text(reproduction, text)
     failed = failures(comparisons, cfg)
@@ -102,6 +106,8 @@ def robustness_seed(*, seed: int, workflow_config: dict, threads: int, claims: P
 
     import yaml
 
+    from mmtrace.models import shipped
+
     base = claims.parent.parent
     cfg = {
         **workflow_config,
@@ -112,8 +118,18 @@ def robustness_seed(*, seed: int, workflow_config: dict, threads: int, claims: P
             "figures": str(base / "figures"),
             "tables": str(base / "paper_tables"),
             "logs": str(base / "logs"),
+            "checkpoints": workflow_config["paths"]["checkpoints"],
         },
     }
+    # another seed draws another world: its models are trained in the nested run; the shipped
+    # checkpoints serve the seed (and settings) they were trained with
+    if cfg.get("world") == "toy" and cfg.get("toy_models") == "shipped":
+        try:
+            checkpoints = Path(cfg["paths"]["checkpoints"])
+            shipped.check_config(shipped.read_manifest(checkpoints), cfg, checkpoints)
+        except shipped.ShippedError:
+            cfg["toy_models"] = "train"
+    log.info("seed %d: toy models %s", seed, cfg.get("toy_models"))
     base.mkdir(parents=True, exist_ok=True)
     cfg_file = base / "config.yaml"
     write_text(cfg_file, yaml.safe_dump(cfg, sort_keys=True))

@@ -143,3 +143,80 @@ def randomize_mllm(*, name: str, source: Path, seed: int, checkpoint: Path) -> N
 
     info = random_copy(source.parent, derive(seed, "random", name), checkpoint.parent)
     write_json(checkpoint, {"model": name, **info})
+
+
+def install_checkpoint(
+    *,
+    name: str,
+    shipped: Path,
+    manifest: Path,
+    worlds: list[Path],
+    wanted: dict,
+    planted: bool,
+    marker: Path,
+) -> None:
+    """A shipped checkpoint, verified (config, toy world, every file's checksum) and installed
+    where the analyses load models (`mmtrace.models.shipped`)."""
+    from mmtrace.models import shipped as ship
+
+    info = ship.read_manifest(shipped)
+    ship.check_config(info, wanted, shipped)
+    labels = ["default", "planted"] if planted else ["default"]
+    ship.check_world(info, {k: w.parent for k, w in zip(labels, worlds, strict=True)}, shipped)
+    ship.install(shipped, name, marker.parent, info)
+
+
+def train(
+    *,
+    markers: list[Path],
+    shipped: Path,
+    names: list,
+    roles: dict,
+    worlds: dict,
+    csvs: list[Path],
+    prompts: dict,
+    batch_size: int,
+    threads: int,
+    comparison: Path,
+    markdown: Path,
+) -> None:
+    """The trained checkpoints against the shipped ones: byte-identical, or how far apart
+    their recorded accuracies are and, for a text model or MLLM, its accuracy on the analysed
+    splits of the world it learnt from, shipped vs retrained
+    (results/retrained_vs_shipped.{json,md})."""
+    import logging
+
+    import torch
+
+    from mmtrace.evaluate import score_questions, summarise
+    from mmtrace.io import write_json, write_text
+    from mmtrace.models import shipped as ship
+    from mmtrace.models.loading import load
+
+    torch.set_num_threads(threads)
+    retrained = markers[0].parent.parent
+    result = ship.compare(retrained, shipped, names)
+    templates = config.Prompts(**prompts)
+    for name, row in result["checkpoints"].items():
+        logging.getLogger(__name__).info(
+            "%s: %s", name, "byte-identical" if row["identical"] else row["differing_files"]
+        )
+        if row["identical"] or name not in roles:
+            continue
+        data = Path(worlds[name])
+        records = load_questions([c for c in csvs if c.parent == data])
+        acc = {}
+        for label, folder in (("shipped", Path(shipped) / name), ("retrained", retrained / name)):
+            loaded = load(folder, roles[name], name=name)
+            rows = score_questions(loaded, records, templates, data, batch_size)
+            acc[label] = {s: v["accuracy"] for s, v in summarise(rows).items()}
+        row["numbers"] |= {
+            f"evaluation/{split}": {
+                "shipped": acc["shipped"][split],
+                "retrained": acc["retrained"][split],
+                "difference": round(acc["retrained"][split] - acc["shipped"][split], 6),
+            }
+            for split in acc["shipped"]
+        }
+    write_json(comparison, result)
+    write_text(markdown, ship.markdown(result))

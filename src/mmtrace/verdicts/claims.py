@@ -25,6 +25,12 @@ class Row:
     verdict: str
     reason: str
     numbers: dict[str, float | None] = field(default_factory=dict)
+    # the near-threshold comparisons whose flip would change the verdict (`verdicts.edges`);
+    # empty: the verdict is decided outside every declared margin
+    fragile: list[str] = field(default_factory=list)
+    # the verdict per seed of the committed multi-seed run (`robustness.reference`), where it
+    # has this row; `unstable` in the table where they disagree
+    seeds: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -42,13 +48,29 @@ def combine(parts: list[tuple[str, str]]) -> tuple[str, str]:
     return INCONCLUSIVE, reason or "no data"
 
 
-def decide(ev: Evidence, rules: Claims) -> list[Row]:
-    """Every claim's rows, in the paper's order, then the method-validation rows."""
-    from mmtrace.verdicts import controls, editing, storage, transfer
+def mark_seeds(rows: list[Row], pooled: dict | None) -> None:
+    """Give each row the verdicts of the committed multi-seed run (`verdicts.robustness`)."""
+    if not pooled:
+        return
+    by_key = {(r["claim"], r["model"]): r["verdicts"] for r in pooled["rows"]}
+    for row in rows:
+        row.seeds = dict(by_key.get((row.claim, row.model), {}))
 
-    return (
-        storage.rows(ev, rules)
-        + transfer.rows(ev, rules)
-        + editing.rows(ev, rules)
-        + controls.rows(ev, rules)
-    )
+
+def seed_unstable(row: dict) -> bool:
+    """The seeds of the multi-seed run disagree on this row's verdict."""
+    return len(set(row.get("seeds", {}).values())) > 1
+
+
+def decide(ev: Evidence, rules: Claims) -> list[Row]:
+    """Every claim's rows, in the paper's order, then the method-validation rows; a row
+    decided within `rules.margins` of a threshold lists the comparisons that make it fragile."""
+    from mmtrace.verdicts import controls, edges, editing, storage, transfer
+
+    out = []
+    for module in (storage, transfer, editing, controls):
+        rows, fragile = edges.fragile(lambda m=module: m.rows(ev, rules), rules.margins)
+        for r in rows:
+            r.fragile = fragile.get((r.claim, r.model), [])
+        out += rows
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mmtrace.config import Claims
 from mmtrace.config.analyses import setting_label
 from mmtrace.stats import holm
+from mmtrace.verdicts import edges
 from mmtrace.verdicts.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row
 from mmtrace.verdicts.evidence import Evidence, layer_evidence
 
@@ -30,11 +31,15 @@ def comparison(ev: Evidence, rules: Claims) -> list[Row]:
             numbers = {"efficacy": eff, "specificity_drop": drop} | {
                 f"efficacy_minus_{b}": d for b, d in zip(BASELINES, diffs, strict=True)
             }
+            at = f"{model} {scenario}"
             beats = [
-                d is not None and d > 0 and p is not None and p < rules.alpha
-                for d, p in zip(diffs, ps, strict=True)
+                edges.above("edit", f"{at} efficacy - {b}", d, 0.0)
+                & edges.below("p_value", f"{at} vs {b} Holm p", p, rules.alpha)
+                for b, d, p in zip(BASELINES, diffs, ps, strict=True)
             ]
-            specific = drop <= rules.max_specificity_drop
+            specific = edges.at_most(
+                "edit", f"{at} specificity drop", drop, rules.max_specificity_drop
+            )
             if e["n"] < rules.min_errors:
                 verdict = INCONCLUSIVE
                 reason = f"{e['n']} edits < {rules.min_errors}"
@@ -87,7 +92,8 @@ def _causal_layers(ev: Evidence, model: str, rules: Claims) -> set[int]:
         ws = s.get("traces", {}).get("single", {}).get("mlp", {})
         if ws:
             smallest = min(ws.values(), key=lambda e: e["window"])
-            layers |= set(layer_evidence(smallest, rules).causal or ())
+            where = f"{model} single/mlp/w{smallest['window']}"
+            layers |= set(layer_evidence(smallest, rules, where).causal or ())
     return layers
 
 
@@ -101,7 +107,7 @@ def layer_sweep(ev: Evidence, rules: Claims) -> list[Row]:
             verdict, reason, value, numbers = INCONCLUSIVE, "no layer sweep", "n/a", {}
         else:
             eff = {int(k): v["efficacy"]["mean"] for k, v in by_layer.items()}
-            best = max(eff, key=lambda layer: (eff[layer], -layer))
+            best = edges.best("edit", f"{model} best edited layer", sorted(eff), eff)
             numbers = {"best_layer": best, "best_efficacy": eff[best]}
             value = f"best l{best} ({eff[best]:.3f}); causal mlp layers {sorted(causal)}"
             if not causal:
@@ -156,7 +162,9 @@ def localisation(ev: Evidence, rules: Claims) -> list[Row]:
                     else f"the {loc['kind']} effect or the efficacy is constant in every layer"
                 )
             else:
-                ok = rho > 0 and p < rules.alpha
+                ok = edges.above("rho", f"{model} within-layer rho", rho, 0.0) & edges.below(
+                    "p_value", f"{model} within-layer rho p", p, rules.alpha
+                )
                 verdict = SUPPORTED if ok else NOT_SUPPORTED
                 reason = (
                     f"within-layer rho {'>' if ok else 'not >'} 0 at p < {rules.alpha} "

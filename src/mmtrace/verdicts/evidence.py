@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mmtrace.config import Claims
 from mmtrace.io import read_json
+from mmtrace.verdicts import edges
 
 
 @dataclass
@@ -60,8 +61,9 @@ class LayerEvidence:
     peak_ie: float | None
 
 
-def layer_evidence(entry: dict, rules: Claims) -> LayerEvidence:
-    """From one trace summary entry (a setting, kind and window)."""
+def layer_evidence(entry: dict, rules: Claims, where: str = "") -> LayerEvidence:
+    """From one trace summary entry (a setting, kind and window; `where` names it for the
+    knife-edges, `mmtrace.verdicts.edges`)."""
     means = entry["mean_ie_at_constraint_by_layer"]
     p_holm = entry.get("p_holm_ie_positive_by_layer")
     if p_holm is None:
@@ -69,9 +71,10 @@ def layer_evidence(entry: dict, rules: Claims) -> LayerEvidence:
     causal = [
         layer
         for layer, (m, p) in enumerate(zip(means, p_holm, strict=True))
-        if p is not None and p < rules.alpha and m > 0
+        if edges.below("p_value", f"{where} l{layer} Holm p", p, rules.alpha)
+        and edges.above("ie", f"{where} l{layer} mean IE", m, 0.0)
     ]
-    peak = max(causal, key=lambda layer: means[layer]) if causal else None
+    peak = edges.best("ie", f"{where} peak layer", causal, means)
     return LayerEvidence(
         int(entry["n_traced"]),
         len(means),

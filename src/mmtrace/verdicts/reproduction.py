@@ -70,15 +70,33 @@ def tolerance_for(name: str, cfg: Verify) -> tuple[str, float, float]:
     return best, t.abs, t.rel
 
 
-def compare(run: dict, reference: dict, cfg: Verify) -> list[Comparison]:
-    """Every statistic of either side; one missing on a side differs (named, never skipped)."""
+FRAGILE = "verdict (fragile)"
+
+
+def fragile_rows(*claims: dict) -> set[str]:
+    """`claim/<claim>/<model>` of every row that is fragile in any of the claims files."""
+    return {
+        f"claim/{r['claim']}/{r['model']}"
+        for c in claims
+        for r in c.get("rows", [])
+        if r.get("fragile")
+    }
+
+
+def compare(
+    run: dict, reference: dict, cfg: Verify, fragile: set[str] = frozenset()
+) -> list[Comparison]:
+    """Every statistic of either side; one missing on a side differs (named, never skipped).
+    A verdict of a row that is fragile on either side (`fragile`) is compared as such: its
+    flip is reported, and expected, not failed."""
     out = []
     for name in sorted(set(run) | set(reference)):
         a, b = run.get(name), reference.get(name)
         if isinstance(a, str) or isinstance(b, str):
-            out.append(
-                Comparison(name, b, a, "verdict" if name.endswith("/verdict") else "equal", a == b)
-            )
+            kind = "equal"
+            if name.endswith("/verdict"):
+                kind = FRAGILE if name.removesuffix("/verdict") in fragile else "verdict"
+            out.append(Comparison(name, b, a, kind, a == b))
             continue
         pattern, abs_tol, rel_tol = tolerance_for(name, cfg)
         if name not in run or name not in reference:
@@ -97,7 +115,9 @@ def failures(comparisons: list[Comparison], cfg: Verify) -> list[Comparison]:
     return [
         c
         for c in comparisons
-        if not c.agrees and (cfg.verdicts == "fail" or c.tolerance != "verdict")
+        if not c.agrees
+        and c.tolerance != FRAGILE
+        and (cfg.verdicts == "fail" or c.tolerance != "verdict")
     ]
 
 
@@ -110,16 +130,18 @@ def _fmt(v) -> str:
 def report(comparisons: list[Comparison], cfg: Verify, reference_name: str) -> str:
     """results/reproduction.md: the verdicts first, then every number, agree or differ."""
     failed = failures(comparisons, cfg)
-    verdicts = [c for c in comparisons if c.tolerance == "verdict"]
-    numbers = [c for c in comparisons if c.tolerance != "verdict"]
+    verdicts = [c for c in comparisons if c.tolerance in ("verdict", FRAGILE)]
+    numbers = [c for c in comparisons if c.tolerance not in ("verdict", FRAGILE)]
     flips = [c for c in verdicts if not c.agrees]
+    fragile_flips = [c for c in flips if c.tolerance == FRAGILE]
     lines = [
         "# Reproduction check",
         "",
         f"Reference: `{reference_name}`. Result: **{'FAIL' if failed else 'PASS'}** "
         f"({len(comparisons) - len([c for c in comparisons if not c.agrees])} of "
-        f"{len(comparisons)} agree; {len(flips)} verdict(s) flipped, verdict flips "
-        f"{'fail' if cfg.verdicts == 'fail' else 'are reported only'}).",
+        f"{len(comparisons)} agree; {len(flips)} verdict(s) flipped, {len(fragile_flips)} of "
+        f"them fragile (decided within a declared margin: reported, not failed); other verdict "
+        f"flips {'fail' if cfg.verdicts == 'fail' else 'are reported only'}).",
         "",
         "## Verdicts",
         "",
@@ -127,9 +149,11 @@ def report(comparisons: list[Comparison], cfg: Verify, reference_name: str) -> s
         "|---|---|---|---|",
     ]
     for c in verdicts:
+        state = "agree" if c.agrees else "**differ**"
+        if c.tolerance == FRAGILE:
+            state += " (fragile)"
         lines.append(
-            f"| {c.name.removesuffix('/verdict')} | {_fmt(c.reference)} | "
-            f"{_fmt(c.run)} | {'agree' if c.agrees else '**differ**'} |"
+            f"| {c.name.removesuffix('/verdict')} | {_fmt(c.reference)} | {_fmt(c.run)} | {state} |"
         )
     lines += [
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mmtrace.config import Claims
+from mmtrace.verdicts import edges
 from mmtrace.verdicts.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, combine
 from mmtrace.verdicts.evidence import Evidence, LayerEvidence, band, layer_evidence
 
@@ -63,7 +64,7 @@ def rows(ev: Evidence, rules: Claims) -> list[Row]:
         for model in ev.studied(role):
             parts, numbers = [], {}
             for split, kind, w, entry in _trace_entries(ev, model, setting, kinds):
-                le = layer_evidence(entry, rules)
+                le = layer_evidence(entry, rules, f"{split}/{kind}/w{w}")
                 parts.append(_placed(le, want, rules, f"{split}/{kind}/w{w}"))
                 numbers[f"{split}/{kind}/w{w}/peak_layer"] = le.peak
             verdict, reason = combine(parts)
@@ -85,8 +86,8 @@ def rows(ev: Evidence, rules: Claims) -> list[Row]:
     for model in ev.studied("mllm"):
         parts, numbers = [], {}
         for split, kind, w, entry in _trace_entries(ev, model, "multi", ("mlp", "attn")):
-            le = layer_evidence(entry, rules)
             where = f"{split}/{kind}/w{w}"
+            le = layer_evidence(entry, rules, where)
             if le.causal is None:
                 parts.append((INCONCLUSIVE, f"{where}: the trace summary has no per-layer tests"))
                 continue
@@ -117,7 +118,7 @@ def rows(ev: Evidence, rules: Claims) -> list[Row]:
     return out + windows(ev, rules)
 
 
-def smallest_window(sweep: dict | None, rules: Claims) -> tuple[int | None, str]:
+def smallest_window(sweep: dict | None, rules: Claims, where: str = "") -> tuple[int | None, str]:
     """The smallest swept window whose restoration at the constraint (mlp) has a causal layer
     recovering at least `window_share` of the corruption's mean drop; None and why otherwise."""
     if not sweep:
@@ -126,8 +127,14 @@ def smallest_window(sweep: dict | None, rules: Claims) -> tuple[int | None, str]
         return None, f"{sweep['n']} swept < {rules.min_traced}"
     need = rules.window_share * sweep["mean_drop"]
     for w, e in zip(sweep["windows"], sweep["kinds"]["mlp"], strict=True):
-        for m, p in zip(e["mean_ie_by_layer"], e["p_holm_ie_positive_by_layer"], strict=True):
-            if p < rules.alpha and m > 0 and m >= need:
+        pairs = zip(e["mean_ie_by_layer"], e["p_holm_ie_positive_by_layer"], strict=True)
+        for layer, (m, p) in enumerate(pairs):
+            at = f"{where} window {w} l{layer}"
+            if (
+                edges.below("p_value", f"{at} Holm p", p, rules.alpha)
+                and m > 0
+                and edges.at_least("ie", f"{at} IE vs {rules.window_share:g} of the drop", m, need)
+            ):
                 return w, ""
     return None, f"no window up to {sweep['windows'][-1]} restores {need:.3f}"
 
@@ -144,8 +151,8 @@ def _window_rows(ev: Evidence, rules: Claims, claim: str, pairs, statement: str,
             b_sweep = other.get("window_sweep", {}).get(small)
             if not a_sweep:
                 continue  # e.g. a split without multi-constraint questions
-            a, why_a = smallest_window(a_sweep, rules)
-            b, why_b = smallest_window(b_sweep, rules)
+            a, why_a = smallest_window(a_sweep, rules, f"{model} {split}/{big}")
+            b, why_b = smallest_window(b_sweep, rules, f"{partner} {split}/{small}")
             numbers[f"{split}/{big}"], numbers[f"{split}/{small}"] = a, b
             if a is None or b is None:
                 why = "; ".join(f"{n}: {w}" for n, w in ((big, why_a), (small, why_b)) if w)

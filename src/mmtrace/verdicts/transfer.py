@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mmtrace.config import Claims
 from mmtrace.stats import holm
+from mmtrace.verdicts import edges
 from mmtrace.verdicts.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Row, combine
 from mmtrace.verdicts.evidence import Evidence, band
 
@@ -38,7 +39,9 @@ def concentration(ev: Evidence, rules: Claims) -> list[Row]:
             numbers[f"{split}/ratio_to_uniform"] = conc["ratio_to_uniform"]
             numbers[f"{split}/overlap"] = cons["overlap"]
             numbers[f"{split}/overlap_baseline"] = cons["baseline_mean"]
-            ok = lo > conc["uniform"] and cons["p_value"] < rules.alpha
+            ok = edges.above(
+                "ie", f"{model} {split} top share CI low vs uniform", lo, conc["uniform"]
+            ) & edges.below("p_value", f"{model} {split} overlap p", cons["p_value"], rules.alpha)
             parts.append(
                 (
                     SUPPORTED if ok else NOT_SUPPORTED,
@@ -81,18 +84,22 @@ def separation(ev: Evidence, rules: Claims) -> list[Row]:
             n_bad = c["incorrect"]["n"]
             p = holm(c["p_value"])
             n_layers = len(p)
+            significant = [
+                layer
+                for layer in range(n_layers)
+                if edges.below("p_value", f"{model} l{layer} Holm p", p[layer], rules.alpha)
+            ]
             better = [
                 layer
-                for layer in range(n_layers)
-                if p[layer] is not None
-                and p[layer] < rules.alpha
-                and c["correct"]["mean"][layer] > c["incorrect"]["mean"][layer]
+                for layer in significant
+                if edges.above(
+                    "ie",
+                    f"{model} l{layer} correct - incorrect contribution",
+                    c["correct"]["mean"][layer] - c["incorrect"]["mean"][layer],
+                    0.0,
+                )
             ]
-            worse = [
-                layer
-                for layer in range(n_layers)
-                if p[layer] is not None and p[layer] < rules.alpha and layer not in better
-            ]
+            worse = [layer for layer in significant if layer not in better]
             numbers = {"n_incorrect": n_bad, "n_correct": c["correct"]["n"]}
             value = (
                 f"correct>incorrect at {_layers(better)}, incorrect>correct at "
@@ -154,8 +161,12 @@ def prediction(ev: Evidence, rules: Claims) -> list[Row]:
                 f"{con['ci95'][1]:.3f}] (l{fp['layer']}), confidence {conf['auroc']:.3f} "
                 f"[{conf['ci95'][0]:.3f}, {conf['ci95'][1]:.3f}]"
             )
-            predicts = con["ci95"][0] > rules.chance_auroc
-            conf_better = diff["ci95"][1] < 0
+            predicts = edges.above(
+                "auroc", f"{model} contribution AUROC CI low", con["ci95"][0], rules.chance_auroc
+            )
+            conf_better = edges.below(
+                "auroc", f"{model} AUROC difference CI high", diff["ci95"][1], 0.0
+            )
             if min(n_bad, n_good) < rules.min_errors:
                 verdict = INCONCLUSIVE
                 reason = f"{counts}: a class < {rules.min_errors}"
@@ -205,7 +216,9 @@ def ablation(ev: Evidence, rules: Claims) -> list[Row]:
             top, rnd = a["top"]["drop_p_answer"][i], a["random"]["drop_p_answer"][i]
             k = a["k"][i]
             numbers |= {f"{way}/top_drop": top, f"{way}/random_drop": rnd}
-            ok = top > rnd and p is not None and p < rules.alpha
+            ok = edges.above("ie", f"{model} {way} top - random drop", top - rnd, 0.0) & (
+                edges.below("p_value", f"{model} {way} top vs random Holm p", p, rules.alpha)
+            )
             parts.append(
                 (
                     SUPPORTED if ok else NOT_SUPPORTED,
@@ -252,7 +265,9 @@ def content(ev: Evidence, rules: Claims) -> list[Row]:
                 f"{way}/mask_drop": mask,
                 f"{way}/mask_overlap": overlap,
             }
-            missed = mask > top and p is not None and p < rules.alpha
+            missed = edges.above("ie", f"{model} {way} mask - top drop", mask - top, 0.0) & (
+                edges.below("p_value", f"{model} {way} mask vs top Holm p", p, rules.alpha)
+            )
             parts.append(
                 (
                     NOT_SUPPORTED if missed else SUPPORTED,
@@ -294,13 +309,15 @@ def transfer_layer(ev: Evidence, rules: Claims) -> list[Row]:
             )
         else:
             drops, p = curve["drop_p_answer"], curve["p_holm_drop_positive"]
-            worst = max(range(len(drops)), key=lambda layer: (drops[layer], -layer))
+            worst = edges.best("ie", f"{model} largest drop", list(range(len(drops))), drops)
             numbers = {"worst_layer": worst, "drop_first_layer": drops[0], "n": curve["n"]}
             value = ", ".join(f"l{i}: {d:.3f}" for i, d in enumerate(drops)) + f" (n={curve['n']})"
             if curve["n"] < rules.min_traced:
                 verdict, reason = INCONCLUSIVE, f"{curve['n']} questions < {rules.min_traced}"
             else:
-                ok = worst == 0 and p[0] is not None and p[0] < rules.alpha
+                ok = worst == 0 and edges.below(
+                    "p_value", f"{model} first layer Holm p", p[0], rules.alpha
+                )
                 verdict = SUPPORTED if ok else NOT_SUPPORTED
                 reason = f"largest drop at l{worst}; first layer's Holm p={p[0]:.3g}"
         out.append(

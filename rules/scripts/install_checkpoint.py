@@ -1,0 +1,3 @@
+from mmtrace.steps import run, toy_models
+
+run(snakemake, toy_models.install_checkpoint)
