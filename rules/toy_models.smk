@@ -162,6 +162,7 @@ rule train:
     params:
         shipped=SHIPPED,
         names=TRAINED,
+        wanted={**shipped_fingerprint(config), "names": TRAINED},
         # the text models and MLLMs, evaluated where a retrained one is not byte-identical
         roles={
             **{m: "llm" for m in TEXT_MODELS},

@@ -110,7 +110,9 @@ def test_placeholders_are_named_with_where_to_set_them():
 def _dry_run_resources(repo_root, tmp_path, overlay: dict) -> dict[str, list[str]]:
     """rule -> the resources line of each of its jobs, from a dry-run with the SLURM profile."""
     cfg = tmp_path / "overlay.yaml"
-    cfg.write_text(yaml.safe_dump(overlay))
+    # outputs under tmp_path: the plan is the whole workflow whatever this checkout has run
+    paths = {k: str(tmp_path / k) for k in ("data", "results", "figures", "tables", "logs")}
+    cfg.write_text(yaml.safe_dump({**overlay, "paths": paths}))
     proc = snakemake(
         repo_root, "-n", "--nolock", "--workflow-profile", "profiles/slurm", "--configfile", cfg
     )

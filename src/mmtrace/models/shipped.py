@@ -333,6 +333,16 @@ def markdown(result: dict) -> str:
         "",
         f"Shipped: `{result['shipped']}`; retrained: `{result['retrained']}`.",
         "",
+        *(
+            [
+                "The retrained models follow another config than the shipped ones ("
+                + ", ".join(result["config_differences"])
+                + "): `make checkpoints` makes them the shipped set.",
+                "",
+            ]
+            if result.get("config_differences")
+            else []
+        ),
         "| checkpoint | byte-identical | differing files | largest difference (accuracy, loss) |",
         "|---|---|---|---|",
     ]

@@ -171,6 +171,7 @@ def train(
     markers: list[Path],
     shipped: Path,
     names: list,
+    wanted: dict,
     roles: dict,
     worlds: dict,
     csvs: list[Path],
@@ -196,6 +197,10 @@ def train(
     torch.set_num_threads(threads)
     retrained = markers[0].parent.parent
     result = ship.compare(retrained, shipped, names)
+    manifest = ship.read_manifest(shipped)
+    result["config_differences"] = ship.differences(
+        manifest["fingerprint"], {k: v for k, v in wanted.items() if k != "names"}
+    )
     templates = config.Prompts(**prompts)
     for name, row in result["checkpoints"].items():
         logging.getLogger(__name__).info(
