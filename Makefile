@@ -12,6 +12,7 @@
 #   make reference after a default run: its results/claims.json becomes reference/toy.json
 #                  (what `snakemake verify` compares with), its validation summary
 #                  reference/validation.json, and the README's claims and validation tables
+#                  (and its run-time sentence, from reference/run_time.json where present)
 #   make venv      .venv with exactly the locked versions: requirements.lock (pip
 #                  --require-hashes --no-deps), torch (TORCH_SPEC), the package itself, then
 #                  `pip check` and a check that the venv holds the lock's versions and no others
@@ -110,6 +111,8 @@ tokenizer:
 
 # After a default run: make its claims the committed reference of `snakemake verify`,
 # keep its validation summary, and regenerate the README's claims and validation tables.
+# claims-readme also rewrites the README's run-time sentence from reference/run_time.json (written
+# by benchmarks/run_time.py, docs/performance.md) where that file exists.
 reference: $(STAMP)
 	cp results/claims.json reference/toy.json
 	cp results/validation/summary.json reference/validation.json
@@ -126,7 +129,7 @@ reference-robustness: $(STAMP)
 	$(MAKE) claims-readme
 
 claims-readme: $(STAMP)
-	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json')"
+	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json', 'reference/run_time.json')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

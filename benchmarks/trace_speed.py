@@ -21,14 +21,14 @@ on CPU time (time.process_time), medians of --repeats runs:
 
 The engine's and the prefix-cached peer's lines split their CPU time into user and system
 time and count their page faults: the peer copies its expanded cache every batch, and with
-glibc's default malloc each copy lands in fresh pages the kernel must zero (on machine B 23-37%
+glibc's default malloc each copy lands in fresh pages the kernel must zero (on one machine 23-37%
 of the peer's CPU time was system time, the engine's under 2%), so a line reports the ratio in
 user time too. `--allocator reuse` sets glibc's thresholds so that freed memory is reused, and
 every function runs without those faults.
 
 The first line names the CPU (its model name, and the instruction set torch's kernels use): the
-ratios depend on it (on the README's machine B, with AVX2, the engine's prefix kernel ran 2.4x
-and torch.mm 2x slower than on its machine A).
+ratios depend on it (on one 2-core AVX2 machine the engine's prefix kernel ran 2.4x and torch.mm
+2x slower than on another).
 
 FLOPs are counted with torch.utils.flop_counter (the CPU flash-attention kernel counted like
 SDPA) and compared with the minimum: each cell recomputes positions t.. through layers lo.. of its

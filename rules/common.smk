@@ -79,7 +79,7 @@ LLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "llm"]
 CONTROLS = {
     m: s["control"] for m, s in config["models"].items() if s["control"] != "none"
 }
-# The hard split (config toy_world.hard; README "F3b/F4 on hard renderings"): F3b/F4's
+# The hard split (config toy_world.hard; docs/method.md §10): F3b/F4's
 # evaluation set, the analysed splits' questions on hard renderings. The toy world's trained
 # MLLMs answer it; not the controls (their claims read the analysed splits) nor the text LLM
 # (its textual questions are the copied ones, unchanged, so it would add nothing).

@@ -1,7 +1,7 @@
 """Fault behaviour: `kill -9` of a running workflow in the middle of its longest rule (an MLLM's
-training), then the rerun a user makes (README "After a crash"): it refuses to start on the stale
-lock until `snakemake --unlock`, then resumes: finished jobs are not redone, the interrupted job
-is, and the final outputs equal those of an uninterrupted run byte for byte."""
+training), then the rerun a user makes (docs/troubleshooting.md, "After a crash"): it refuses to
+start on the stale lock until `snakemake --unlock`, then resumes: finished jobs are not redone,
+the interrupted job is, and the final outputs equal those of an uninterrupted run byte for byte."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The SLURM profile and the GPU request: `use_gpu` and `gpu_model` in the workflow config decide
 every job's GPU (none anywhere with `use_gpu: false`), the profile holds no GPU setting and only
-placeholders a run refuses with a message naming what to set, and its memory and time are the
-README's. The profile on a real cluster is `.ci/run`'s Slurm stage (.ci/slurm/)."""
+placeholders a run refuses with a message naming what to set, and its memory and time are those
+docs/paper-scale.md states. The profile on a real cluster is `.ci/run`'s Slurm stage
+(.ci/slurm/)."""
 
 from __future__ import annotations
 
@@ -84,8 +85,8 @@ def test_the_profile_sets_no_gpu_and_only_known_placeholders(profile):
     placeholders = {v for _, v in _walk(profile) if is_placeholder(v)}
     assert placeholders == set(WHERE)
     assert set(profile["set-resources"]) == MODEL_RULES
-    # README "SLURM": 8 GB and 60 minutes for the jobs that are not model jobs; the model jobs'
-    # memory and time are the workflow config's (a profile value would override them)
+    # docs/paper-scale.md "SLURM": 8 GB and 60 minutes for the jobs that are not model jobs; the
+    # model jobs' memory and time are the workflow config's (a profile value would override them)
     assert profile["default-resources"]["mem_mb"] == 8000
     assert profile["default-resources"]["runtime"] == 60
     for rule, res in profile["set-resources"].items():

@@ -5,7 +5,7 @@ located, annotated and encoded by the real encoding path, and every constraint s
 tokens or is counted with its reason. Also counted: how each span was located (the loader's
 fallbacks), spans whose tokens reach past the span (a token that starts or ends outside it), and
 how many corruption phrases have exactly the constraint's token length (the rest are cut or padded
-by the tracing). The counts are in README "Paper scale"; `pytest -s` prints them.
+by the tracing). The counts are in docs/paper-scale.md; `pytest -s` prints them.
 
 Skips when the tokenizer is not fetched (bash .ci/fetch_tokenizer.sh) or shared/data is absent."""
 
@@ -30,9 +30,9 @@ from mmtrace.tracing.corruption import fit, replacement_ids
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
 
 
-# README "Paper scale" states these counts (on the copies in ../shared/data, OK-VQA with the
+# docs/paper-scale.md states these counts (on the copies in ../shared/data, OK-VQA with the
 # synthetic annotations); a change in the loaders or the annotation shows up here first: update
-# the README with this table.
+# docs/paper-scale.md with this table.
 EXPECTED = {
     "known": {
         "llava": {

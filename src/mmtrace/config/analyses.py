@@ -213,7 +213,7 @@ class Editing(MultEditSettings):
     shards: Shards = 1  # jobs per model and scenario
     # MultEdit also run at other settings beside the one that counts, as diagnostics: each
     # variant's edits are recorded as method `multedit@<name>` and summarised, but never enter
-    # a claim, a verdict or a validation count (README, "Does the method work?")
+    # a claim, a verdict or a validation count (docs/results.md, "Method validation")
     variants: dict[str, dict[str, int | float]] = {}
 
     @model_validator(mode="after")

@@ -55,5 +55,5 @@ def placeholder_message(problems: list[str], profile: str = "profiles/slurm/conf
     return (
         f"The SLURM profile still has placeholders; edit {profile} (or pass a complete "
         "--default-resources/--set-resources on the command line, which replace the "
-        "profile's lists):\n  - " + "\n  - ".join(problems) + "\nSee README.md, 'SLURM'."
+        "profile's lists):\n  - " + "\n  - ".join(problems) + "\nSee docs/paper-scale.md, 'SLURM'."
     )

@@ -52,8 +52,8 @@ so a step size means something only relative to the residual's scale. `RESIDUAL_
 memory values (norm 50) at the low end of the trained toy models' MLP outputs at their edit
 site (norms 45-160), the scale for which the editing settings in config were fixed. Built at
 unit scale, the same settings move the constraint token's `has` and `sink` flags far enough
-that layer 2's read head loses the entity for 16 of 90 held-out facts (README, "Does the
-method work?"); the `coarse` diagnostic variant in config replays that step size.
+that layer 2's read head loses the entity for 16 of 90 held-out facts (docs/method.md
+§12); the `coarse` diagnostic variant in config replays that step size.
 
 `ground_truth.json`, written beside the checkpoint, lists the route of every site kind
 (`mmtrace.models.lookup.SITES`) by position role and layer; tests compare it with what forward

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmtrace.io import read_json, write_text
+from mmtrace.report.runtime import splice_block, splice_runtime
 from mmtrace.report.tables import markdown_row, render_template
 from mmtrace.report.validation import markdown as validation_markdown
 from mmtrace.verdicts.claims import seed_unstable
@@ -94,12 +95,7 @@ def markdown(claims: dict) -> str:
     return "\n".join(lines) + "\n\n" + legend(claims) + "\n"
 
 
-def _splice(readme: str, begin: str, end: str, body: str, what: str) -> str:
-    if begin not in readme or end not in readme:
-        raise ValueError(f"README lacks the {what} markers {begin!r} ... {end!r}")
-    head, rest = readme.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{body}{end}{tail}"
+_splice = splice_block
 
 
 def splice_readme(readme: str, claims: dict) -> str:
@@ -128,9 +124,11 @@ def update_readme(
     claims: str | Path,
     robustness: str | Path | None = None,
     validation: str | Path | None = None,
+    run_time: str | Path | None = None,
 ) -> bool:
     """Rewrite the README's claims table from a claims file, its multi-seed table from a
-    pooled robustness file and its validation table from a validation summary, where given
+    pooled robustness file, its validation table from a validation summary and its run-time
+    sentence from a timed run (benchmarks/run_time.py), each where given and present
     (`make claims-readme`); True if it changed."""
     readme = Path(readme)
     old = readme.read_text()
@@ -139,6 +137,8 @@ def update_readme(
         new = splice_robustness(new, read_json(robustness))
     if validation is not None and Path(validation).is_file():
         new = splice_validation(new, read_json(validation))
+    if run_time is not None and Path(run_time).is_file():
+        new = splice_runtime(new, read_json(run_time))
     if new != old:
         write_text(readme, new)
     return new != old
