@@ -16,7 +16,7 @@ from mmtrace.config.cluster import placeholder_message, placeholder_problems
 # --config values arrive as strings ("true"): typed as YAML scalars, config.yaml stays strict
 config.update(
     validate(
-        command_line_values(config, workflow.config_settings.overwrite_config),
+        command_line_values(config, dict(workflow.config_settings.config)),
         source="the workflow config (config.yaml and --config)",
     )
 )

@@ -13,15 +13,14 @@ if TOY_MODELS == "shipped":
         input:
             files=lambda wc: shipped_files(wc.name),
             manifest=SHIPPED / "manifest.json",
-            worlds=lambda wc: [DATA / "world.json"]
+            worlds=[DATA / "world.json"]
             + ([PLANTED / "world.json"] if PLANTED_TRAINING else []),
         output:
-            marker=MODEL_DIR / "{name}" / "{marker}",
+            marker=MODEL_DIR / "{name}" / "training_log.json",
         log:
-            LOGS / "install_checkpoint_{name}_{marker}.log",
+            LOGS / "install_checkpoint_{name}.log",
         wildcard_constraints:
-            name="|".join(TRAINED),
-            marker="training_log.json|tokenizer.json",
+            name="|".join(m for m in TRAINED if m != "tokenizer"),
         localrule: True
         conda:
             ENV
@@ -31,6 +30,23 @@ if TOY_MODELS == "shipped":
             planted=PLANTED_TRAINING,
         script:
             "scripts/install_checkpoint.py"
+
+    # the tokenizer is a checkpoint without a training log: its marker is tokenizer.json
+    use rule install_checkpoint as install_tokenizer with:
+        input:
+            files=shipped_files("tokenizer"),
+            manifest=SHIPPED / "manifest.json",
+            worlds=[DATA / "world.json"]
+            + ([PLANTED / "world.json"] if PLANTED_TRAINING else []),
+        output:
+            marker=MODEL_DIR / "tokenizer" / "tokenizer.json",
+        log:
+            LOGS / "install_checkpoint_tokenizer.log",
+        params:
+            shipped=SHIPPED,
+            wanted={**shipped_fingerprint(config), "names": TRAINED},
+            planted=PLANTED_TRAINING,
+            name="tokenizer",
 
 
 rule train_tokenizer:
