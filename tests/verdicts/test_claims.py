@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mmtrace.config import Claims
@@ -12,7 +13,7 @@ from mmtrace.verdicts.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, deci
 from mmtrace.verdicts.evidence import Evidence, band, layer_evidence
 
 RULES = Claims()
-SIX = 6  # layers: l0-l1 early, l2-l3 middle, l4-l5 late
+SIX = 6  # layers: l0 early, l1-l3 middle, l4-l5 late (the paper's bands, verdicts.paper)
 
 
 def entry(means, p, n=50, window=1):
@@ -55,7 +56,7 @@ def peak_at(layer, n=50, window=1, significant=True):
 def test_band_by_relative_depth():
     assert [band(layer, SIX, RULES) for layer in range(SIX)] == [
         "early",
-        "early",
+        "middle",
         "middle",
         "middle",
         "late",
@@ -78,10 +79,11 @@ def test_a_causal_layer_needs_its_holm_p_below_alpha_and_a_positive_mean():
 @pytest.mark.parametrize(
     ("layer", "significant", "n", "verdict"),
     [
-        (1, True, 50, SUPPORTED),  # early peak
+        (0, True, 50, SUPPORTED),  # early peak
+        (2, True, 50, NOT_SUPPORTED),  # middle peak
         (4, True, 50, NOT_SUPPORTED),  # late peak
-        (1, False, 50, NOT_SUPPORTED),  # no causal layer at all
-        (1, True, 5, INCONCLUSIVE),  # too few traced
+        (0, False, 50, NOT_SUPPORTED),  # no causal layer at all
+        (0, True, 5, INCONCLUSIVE),  # too few traced
     ],
 )
 def test_f1_early_storage(layer, significant, n, verdict):
@@ -416,3 +418,37 @@ def test_f3_content_compares_eq1_with_the_object_mask(mask_drop, p_mask_over_top
     assert row.numbers["mean/mask_overlap"] == 0.25
     without = Evidence({"m": "mllm"}, ablation={"m": {"splits": {"all": {"n": 50}}}})
     assert transfer.content(without, RULES)[0].verdict == INCONCLUSIVE
+
+
+def f3_evidence(spread_hi: float, p: float) -> Evidence:
+    visual = {
+        "concentration": {"mean": 0.3, "ci95": [0.28, 0.32], "uniform": 0.0625},
+        "spread": {"mass": 0.5, "mean": spread_hi - 0.02, "ci95": [spread_hi - 0.04, spread_hi]},
+        "consistency": {"overlap": 0.3, "baseline_mean": 0.06, "p_value": p},
+    }
+    visual["concentration"]["ratio_to_uniform"] = 0.3 / 0.0625
+    return Evidence({"m": "mllm"}, attention={"m": {"splits": {"known": {"visual": visual}}}})
+
+
+@pytest.mark.parametrize(
+    ("spread_hi", "p", "verdict"),
+    [(0.2, 0.001, SUPPORTED), (0.3, 0.001, NOT_SUPPORTED), (0.2, 0.2, NOT_SUPPORTED)],
+)
+def test_f3_needs_a_small_spread_and_a_consistent_subset(spread_hi, p, verdict):
+    (row,) = transfer.concentration(f3_evidence(spread_hi, p), RULES)
+    assert row.verdict == verdict, row.reason
+
+
+def test_f3_spread_is_not_fooled_by_a_top_share_above_uniform():
+    """A near-uniform vector, as random weights give (top-1 share 0.071 of 16 tokens, above the
+    uniform 0.0625), spreads half its mass over nearly half the tokens: far above the rule's
+    quarter. One dominant token, or four planted ones, pass."""
+    from mmtrace.transfer.visual import concentration, spread
+
+    rng = np.random.default_rng(0)
+    near_uniform = 1.0 + 0.1 * rng.random(16)
+    assert concentration(near_uniform, 0.05) > 1 / 16
+    assert spread(near_uniform) >= 0.4
+    assert spread(np.ones(16)) == 0.5
+    assert spread(np.array([10.0] + [0.1] * 15)) == 1 / 16
+    assert spread(np.array([1.0] * 4 + [0.0] * 12)) == 2 / 16

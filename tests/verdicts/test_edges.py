@@ -15,16 +15,16 @@ SIX = 6
 
 
 def f1_evidence(p_peak: float, second: float = 0.01, second_p: float = 0.5) -> Evidence:
-    """toy-llava's single-constraint MLP trace: an early peak at l1 with Holm p `p_peak`, and
+    """toy-llava's single-constraint MLP trace: an early peak at l0 with Holm p `p_peak`, and
     a middle layer l3 with mean IE `second` (p `second_p`)."""
-    means = [0.01, 0.4, 0.01, second, 0.01, 0.01]
-    p = [0.5, p_peak, 0.5, second_p, 0.5, 0.5]
+    means = [0.4, 0.01, 0.01, second, 0.01, 0.01]
+    p = [p_peak, 0.5, 0.5, second_p, 0.5, 0.5]
     entry = {
         "window": 1,
         "n_traced": 50,
         "mean_ie_at_constraint_by_layer": means,
         "p_holm_ie_positive_by_layer": p,
-        "peak_layer_at_constraint": 1,
+        "peak_layer_at_constraint": 0,
         "peak_mean_ie_at_constraint": 0.4,
     }
     trace = {"known": {"traces": {"single": {"mlp": {"window_1": entry}}}}}
@@ -44,13 +44,13 @@ def test_a_p_value_far_below_alpha_is_robust():
 def test_a_p_value_within_the_margin_of_alpha_makes_the_verdict_fragile():
     row = f1(f1_evidence(0.048))  # within 10% of alpha = 0.05
     assert row.verdict == SUPPORTED
-    assert len(row.fragile) == 1 and "known/mlp/w1 l1 Holm p" in row.fragile[0]
+    assert len(row.fragile) == 1 and "known/mlp/w1 l0 Holm p" in row.fragile[0]
     # just outside the margin (0.05 / 1.1 < 0.044): robust again
     assert f1(f1_evidence(0.044)).fragile == []
 
 
 def test_a_near_tied_peak_in_another_band_is_fragile_and_one_in_the_same_band_is_not():
-    # l3 (middle) within 0.001 of the early peak l1: the runner-up would flip F1
+    # l3 (middle) within 0.001 of the early peak l0: the runner-up would flip F1
     row = f1(f1_evidence(1e-6, second=0.3995, second_p=1e-6))
     assert row.verdict == SUPPORTED and any("peak layer" in f for f in row.fragile)
     # far apart: robust

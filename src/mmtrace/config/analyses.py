@@ -54,6 +54,9 @@ class Attention(Strict):
 
     visual_layer: int = Field(0, ge=0)  # Fig. 5: visual tokens -> constraint at this layer
     top_share: float = Field(0.05, gt=0, le=1)  # concentration and consistency: the top 5%
+    # F3's "small": the share of the visual tokens that holds this much of a question's
+    # contribution (the fewest tokens that do; not a top-k fixed by the number of tokens)
+    spread_mass: float = Field(0.5, gt=0, lt=1)
     n_perm: int = Field(1000, ge=1)  # consistency: draws of the random top-k baseline
     # Constraint -> last token per layer: how a constraint's tokens are combined (Yuksekgonul
     # et al. take the largest token contribution).

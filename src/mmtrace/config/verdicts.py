@@ -22,7 +22,9 @@ class Claims(Strict):
     `late` beyond, so the rules read the same on 6 toy layers and 32 real ones."""
 
     alpha: float = Field(0.05, gt=0, lt=1)  # every test, after Holm's correction where per layer
-    early_until: float = Field(1 / 3, gt=0, lt=1)
+    # from the layers the paper reports (mmtrace.verdicts.paper): early ends between layers 4
+    # and 5 of 32, middle at two thirds of the depth
+    early_until: float = Field(4.5 / 31, gt=0, lt=1)
     middle_until: float = Field(2 / 3, gt=0, le=1)
     # a trace-based verdict needs this many traced questions in a split, else `inconclusive`
     min_traced: Positive = 20
@@ -32,6 +34,12 @@ class Claims(Strict):
     # F1/F2 windows: a window "restores the fact" when, at a causal layer, the mean IE at the
     # constraint recovers at least this share of the corruption's mean drop p_clean - p_corr
     window_share: float = Field(0.5, gt=0, le=1)
+    # F3: "a small subset": the fewest visual tokens holding `attention.spread_mass` of a
+    # question's contribution are at most this share of the visual tokens (upper end of the
+    # 95% CI of the mean over questions). The paper reports 36 of 576 (6%); a quarter, four
+    # times that, lets 16 toy tokens pass with 4. Near-uniform contributions (random weights:
+    # about half the tokens) fail it, as a top-k share above uniform did not.
+    f3_max_spread: float = Field(0.25, gt=0, le=1)
     # F4: contribution "predicts" correctness when its AUROC's CI lies above this
     chance_auroc: float = Field(0.5, ge=0, le=1)
     # F5: MultEdit may lose at most this much specificity against the unedited model

@@ -138,6 +138,7 @@ def _visual_summary(rows: list[dict], cfg: config.Attention, seed: int) -> dict:
     k = visual.top_count(cfg.top_share, n_visual)
     conc = np.array([visual.concentration(v, cfg.top_share) for v in matrix])
     mean, ci = _ci(conc)
+    spread_mean, spread_ci = _ci(np.array([visual.spread(v, cfg.spread_mass) for v in matrix]))
     shares = matrix / matrix.sum(axis=1, keepdims=True)
     out = {
         "n": len(rows),
@@ -151,6 +152,7 @@ def _visual_summary(rows: list[dict], cfg: config.Attention, seed: int) -> dict:
             "uniform": k / n_visual,
             "ratio_to_uniform": mean[0] / (k / n_visual),
         },
+        "spread": {"mass": cfg.spread_mass, "mean": spread_mean[0], "ci95": spread_ci[0]},
         "mean_share": shares.mean(axis=0).tolist(),
         "top_frequency": visual.top_share_by_position(matrix, cfg.top_share).tolist(),
     }

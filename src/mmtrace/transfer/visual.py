@@ -84,6 +84,19 @@ def concentration(contrib: np.ndarray, share: float = 0.05) -> float:
     return float(np.sort(contrib)[::-1][:m].sum() / total)
 
 
+def spread(contrib: np.ndarray, mass: float = 0.5) -> float:
+    """The share of the tokens that holds `mass` of the total contribution: the fewest tokens
+    that do, over their number. Uniform contributions give about `mass`; one token holding
+    `mass` or more gives 1 / n. Unlike a top-k share it does not fix k by the number of tokens,
+    and a near-uniform vector (random weights) cannot pass for a concentrated one."""
+    contrib = np.asarray(contrib, dtype=np.float64)
+    total = contrib.sum()
+    if contrib.ndim != 1 or contrib.size == 0 or total <= 0 or (contrib < 0).any():
+        raise ValueError("expected a non-empty, non-negative contribution vector with a sum > 0")
+    held = np.cumsum(np.sort(contrib)[::-1]) / total
+    return float((np.searchsorted(held, mass - 1e-12) + 1) / contrib.size)
+
+
 def _mean_pairwise_jaccard(ind: np.ndarray, k: int) -> np.ndarray:
     """Mean Jaccard overlap over question pairs of [..., q, n] indicators with k ones per row.
 
