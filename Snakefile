@@ -58,6 +58,13 @@ rule all:
         ATTENTION / "summary.json",
         ABLATION / "summary.json",
         EDITING / "summary.json",
-        [RESULTS / "validation" / "summary.json"] if CONTROLS else [],
+        (
+            [
+                RESULTS / "validation" / "summary.json",
+                RESULTS / "validation" / "claims_on_controls.json",
+            ]
+            if CONTROLS
+            else []
+        ),
         rules.claims.output,
         rules.table_claims.output,

@@ -33,6 +33,31 @@ rule claims:
         "scripts/claims.py"
 
 
+# The claim rules run on the controls, as if they were studied models: each verdict against what
+# the control's construction implies (config validation.expect; negatives: never `supported`).
+rule claims_on_controls:
+    input:
+        accuracy=METRICS / "model_accuracy.json",
+        trace_summary=TRACE / "summary.json",
+        attention_summary=ATTENTION / "summary.json",
+        ablation_summary=ABLATION / "summary.json",
+        edit_summary=EDITING / "summary.json",
+    output:
+        result=RESULTS / "validation" / "claims_on_controls.json",
+        markdown=RESULTS / "validation" / "claims_on_controls.md",
+    log:
+        LOGS / "claims_on_controls.log",
+    conda:
+        ENV
+    params:
+        roles={m: s["role"] for m, s in config["models"].items()},
+        controls=CONTROLS,
+        rules=config["claims"],
+        expect=config["validation"]["expect"],
+    script:
+        "scripts/claims_on_controls.py"
+
+
 rule table_claims:
     input:
         claims=rules.claims.output.claims,

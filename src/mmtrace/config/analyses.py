@@ -268,6 +268,10 @@ class Validation(Strict):
     efficacy: float = Field(0.9, gt=0, le=1)
     generalisation: float = Field(0.9, gt=0, le=1)
     max_specificity_loss: float = Field(0.01, ge=0, le=1)
+    # The claim rules on the controls (mmtrace.verdicts.on_controls): per positive control, the
+    # verdict its construction fixes for a claim rule (rules not named are reported, not
+    # scored); on a negative control no rule may say `supported`.
+    expect: dict[str, dict[str, Literal["supported", "not supported", "inconclusive"]]] = {}
 
 
 class Routes(Strict):

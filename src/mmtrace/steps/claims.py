@@ -58,6 +58,42 @@ def claims(
     write_text(markdown, render(read_json(claims)))
 
 
+def claims_on_controls(
+    *,
+    roles: dict,
+    controls: dict,
+    rules: dict,
+    expect: dict,
+    accuracy: Path,
+    trace_summary: Path,
+    attention_summary: Path,
+    ablation_summary: Path,
+    edit_summary: Path,
+    result: Path,
+    markdown: Path,
+) -> None:
+    """Every claim rule decided on every control (`mmtrace.verdicts.on_controls`)."""
+    from mmtrace.verdicts.evidence import Evidence
+    from mmtrace.verdicts.on_controls import markdown as render
+    from mmtrace.verdicts.on_controls import on_controls
+
+    ev = Evidence.load(
+        roles,
+        controls,
+        accuracy=accuracy,
+        trace=trace_summary,
+        attention=attention_summary,
+        ablation=ablation_summary,
+        editing=edit_summary,
+    )
+    out = on_controls(ev, config.Claims(**rules), expect)
+    log.info("claim rules on the controls: %d of %d agree", out["agree"], out["scored"])
+    for broken in out["broken"]:
+        log.warning("contradicted by its control: %s", broken)
+    write_json(result, out)
+    write_text(markdown, render(out))
+
+
 def table_claims(*, claims: Path, table: Path) -> None:
     from mmtrace.report.claims import table_claims as render
 
