@@ -26,11 +26,10 @@ def test_a_pin_the_cpu_cannot_honour_is_named():
 
 def test_a_job_logs_versions_pins_and_the_capability_torch_ran(caplog, monkeypatch):
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512_bogus")  # what torch cannot run
-    with caplog.at_level(logging.INFO, logger="mmtrace.numerics"):
-        with numerics.job_environment():
-            import torch
+    with caplog.at_level(logging.INFO, logger="mmtrace.numerics"), numerics.job_environment():
+        import torch
 
-            torch.ones(2) @ torch.ones(2)
+        torch.ones(2) @ torch.ones(2)
     text = caplog.text
     assert "'torch':" in text and "'ATEN_CPU_CAPABILITY': 'avx512_bogus'" in text
     assert "torch ran with capability" in text
