@@ -116,6 +116,7 @@ tokenizer:
 reference: $(STAMP)
 	cp results/claims.json reference/toy.json
 	cp results/validation/summary.json reference/validation.json
+	cp results/validation/claims_on_controls.json reference/claims_on_controls.json
 	$(MAKE) claims-readme
 
 # After `snakemake train`: make the retrained toy models the shipped checkpoints (then rerun the
@@ -129,7 +130,7 @@ reference-robustness: $(STAMP)
 	$(MAKE) claims-readme
 
 claims-readme: $(STAMP)
-	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json', 'reference/run_time.json')"
+	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json', 'reference/run_time.json', 'reference/claims_on_controls.json')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -119,12 +119,27 @@ def splice_validation(readme: str, summary: dict) -> str:
     )
 
 
+CONTROLS_BEGIN = (
+    "<!-- controls:begin (generated from reference/claims_on_controls.json by "
+    "`make claims-readme`) -->"
+)
+CONTROLS_END = "<!-- controls:end -->"
+
+
+def splice_controls(readme: str, result: dict) -> str:
+    """The README with the claim rules' table on the controls (`verdicts.on_controls`)."""
+    from mmtrace.verdicts.on_controls import markdown as controls_markdown
+
+    return _splice(readme, CONTROLS_BEGIN, CONTROLS_END, controls_markdown(result), "controls")
+
+
 def update_readme(
     readme: str | Path,
     claims: str | Path,
     robustness: str | Path | None = None,
     validation: str | Path | None = None,
     run_time: str | Path | None = None,
+    controls: str | Path | None = None,
 ) -> bool:
     """Rewrite the README's claims table from a claims file, its multi-seed table from a
     pooled robustness file, its validation table from a validation summary and its run-time
@@ -139,6 +154,8 @@ def update_readme(
         new = splice_validation(new, read_json(validation))
     if run_time is not None and Path(run_time).is_file():
         new = splice_runtime(new, read_json(run_time))
+    if controls is not None and Path(controls).is_file() and CONTROLS_BEGIN in new:
+        new = splice_controls(new, read_json(controls))
     if new != old:
         write_text(readme, new)
     return new != old
