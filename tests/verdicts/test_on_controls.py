@@ -47,3 +47,10 @@ def test_silence_on_a_negative_control_agrees():
     out = on_controls(ev, RULES, {})
     assert out["rows"] and all(r["agrees"] for r in out["rows"])
     assert out["broken"] == []
+
+
+def test_a_control_whose_constraint_reads_no_image_is_inconclusive_on_f3_not_a_crash():
+    silent = {"splits": {"known": {"visual": {"n": 0, "n_zero_contribution": 40}}}}
+    ev = Evidence({"cut": "mllm"}, controls={"cut": "negative"}, attention={"cut": silent})
+    (f3,) = [r for r in on_controls(ev, RULES, {})["rows"] if r["claim"] == "F3"]
+    assert f3["verdict"] == "inconclusive" and f3["agrees"]

@@ -36,6 +36,15 @@ def concentration(ev: Evidence, rules: Claims) -> list[Row]:
             visual = s.get("visual")
             if not visual:
                 continue
+            if "consistency" not in visual or "spread" not in visual:
+                parts.append(
+                    (
+                        INCONCLUSIVE,
+                        f"{split}: {visual.get('n', 0)} question(s) whose visual tokens "
+                        "contribute to the constraint (a route that never reads the image)",
+                    )
+                )
+                continue
             conc, cons, spread = visual["concentration"], visual["consistency"], visual["spread"]
             hi = spread["ci95"][1]
             numbers[f"{split}/spread"] = spread["mean"]
