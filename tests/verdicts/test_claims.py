@@ -396,20 +396,27 @@ def test_ablation_is_judged_below_k_equal_all_tokens():
 
 
 @pytest.mark.parametrize(
-    ("mask_drop", "p_mask_over_top", "verdict"),
+    ("mask_drop", "p_mask_over_top", "p_top_over_random", "verdict"),
     [
-        (0.2, 0.9, SUPPORTED),  # Eq. 1's top k matter at least as much as the object's patches
-        (0.7, 1e-4, NOT_SUPPORTED),  # the object's patches matter more: Eq. 1 missed them
-        (0.7, 0.2, SUPPORTED),  # larger but not significantly
+        (0.2, 0.9, 1e-4, SUPPORTED),  # Eq. 1's top k matter at least as much as the object's
+        (0.7, 1e-4, 1e-4, NOT_SUPPORTED),  # the object's patches matter more: Eq. 1 missed them
+        (0.7, 0.2, 1e-4, SUPPORTED),  # larger but not significantly
+        # nothing matters (a negative control): the two knockouts "agree" only by both doing
+        # nothing, which the rule must not call support
+        (0.2, 0.9, 0.5, NOT_SUPPORTED),
     ],
 )
-def test_f3_content_compares_eq1_with_the_object_mask(mask_drop, p_mask_over_top, verdict):
+def test_f3_content_compares_eq1_with_the_object_mask(
+    mask_drop, p_mask_over_top, p_top_over_random, verdict
+):
     way = {
         "k": [1, 8, 16],
         "n_visual": 16,
         "top": {"drop_p_answer": [0.0, 0.3, 0.6]},
+        "random": {"drop_p_answer": [0.0, 0.1, 0.6]},
         "mask": {"drop_p_answer": [0.0, mask_drop, 0.6]},
         "p_value_mask_vs_top": [1.0, p_mask_over_top, 1.0],
+        "p_value_top_vs_random": [1.0, p_top_over_random, 1.0],
         "mask_overlap": [0.0, 0.25, 1.0],
     }
     ev = Evidence({"m": "mllm"}, ablation={"m": {"splits": {"all": {"n": 50, "mean": way}}}})

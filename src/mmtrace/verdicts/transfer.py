@@ -262,8 +262,11 @@ def content(ev: Evidence, rules: Claims) -> list[Row]:
     """F3 against the image's content: where the renderer's masks exist (toy worlds), Eq. 1's
     top-k must not miss the tokens that matter, i.e. knocking out the k patches the object
     covers most must not lower p(answer) significantly more than knocking out Eq. 1's top k
-    (largest k below all tokens, Holm over k, every way). Reported beside: the share of Eq. 1's
-    top k that are object patches."""
+    (largest k below all tokens, Holm over k, every way), and Eq. 1's top k must matter at all
+    (its drop significantly above random k's, as the Ablation row): without that, two knockouts
+    that both do nothing would "agree" and the rule would hold on random weights (it did, on
+    the negative controls). Reported beside: the share of Eq. 1's top k that are object
+    patches."""
     out = []
     for model in ev.studied("mllm"):
         splits = ev.ablation.get(model, {}).get("splits", {}).get("all", {})
@@ -283,11 +286,17 @@ def content(ev: Evidence, rules: Claims) -> list[Row]:
             missed = edges.above("ie", f"{model} {way} mask - top drop", mask - top, 0.0) & (
                 edges.below("p_value", f"{model} {way} mask vs top Holm p", p, rules.alpha)
             )
+            p_rnd = holm(a["p_value_top_vs_random"])[i]
+            rnd = a["random"]["drop_p_answer"][i]
+            matters = edges.above("ie", f"{model} {way} top - random drop", top - rnd, 0.0) & (
+                edges.below("p_value", f"{model} {way} top vs random Holm p", p_rnd, rules.alpha)
+            )
             parts.append(
                 (
-                    NOT_SUPPORTED if missed else SUPPORTED,
+                    SUPPORTED if matters and not missed else NOT_SUPPORTED,
                     f"{way} k={a['k'][i]}: object patches {mask:.3f} vs Eq. 1 top {top:.3f}, "
-                    f"Holm p={p:.3g}; overlap {overlap:.2f}",
+                    f"Holm p={p:.3g}; top vs random {rnd:.3f}, Holm p={p_rnd:.3g}; overlap "
+                    f"{overlap:.2f}",
                 )
             )
         verdict, reason = combine(parts) if parts else (INCONCLUSIVE, "no object masks")
@@ -300,7 +309,8 @@ def content(ev: Evidence, rules: Claims) -> list[Row]:
                 "drop in p(answer) at the largest k below all tokens: the object's k patches "
                 "(renderer's mask) vs Eq. 1's top k",
                 ", ".join(f"{k}={v:.3g}" for k, v in numbers.items()) or "n/a",
-                f"not (object-patch drop > top drop with Holm p < {rules.alpha}), every way",
+                f"top drop > random drop and not (object-patch drop > top drop), each at Holm "
+                f"p < {rules.alpha}, every way",
                 verdict,
                 reason,
                 numbers,
