@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=dtype)
     t.add_argument("--batch-size", type=bounded(Tracing, "batch_size"), default=tracing.batch_size)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--exact",
+        action="store_true",
+        help="trace with the exact reference (one forward per cell; slow), never the engine",
+    )
     t.add_argument("--out", required=True, type=Path, help="trace JSON")
     t.add_argument("--plot", type=Path, help="also draw heatmaps (writes .png and .pdf)")
     t.add_argument("--trust-remote-code", action="store_true", help="off by default")
