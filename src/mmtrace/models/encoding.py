@@ -95,6 +95,46 @@ def _expand_positions(tok_ids: list[int], model_ids: list[int], image_id: int | 
     return mapping
 
 
+def question_start(text: str, prompt: prompts.Prompt, question: str) -> int:
+    """Where the question starts in `text`, the processor's expansion of the prompt: the one
+    occurrence of the question there, or the one followed by the prompt's text after it."""
+    hits, at = [], text.find(question)
+    while at >= 0:
+        hits.append(at)
+        at = text.find(question, at + 1)
+    after = prompt.text[prompt.question_offset + len(question) :]
+    if len(hits) > 1:
+        hits = [h for h in hits if text.startswith(after, h + len(question))]
+    if len(hits) != 1:
+        raise AlignmentError(
+            f"the question occurs {len(hits)} times in the processor's text, not once"
+        )
+    return hits[0]
+
+
+def _aligned(loaded: LoadedModel, prompt: prompts.Prompt, question: str, image):
+    """(inputs, processor ids, token offsets, where the question starts in their text): the
+    constraint's characters are found in the text the processor tokenised (its chat template
+    and image placeholders expanded), so spans land on the processor's own tokens. A slow
+    tokenizer has no offsets there: its ids are matched to the tokenizer's own instead."""
+    images = [image] if loaded.is_multimodal else None
+    try:
+        inputs, texts = loaded.encode_with_text([prompt.text], images, offsets=True)
+    except NotImplementedError:  # a Python tokenizer: no offset mapping
+        inputs = loaded.encode([prompt.text], images)
+        model_ids = inputs["input_ids"][0].tolist()
+        enc = loaded.tokenizer(prompt.text, return_offsets_mapping=True, add_special_tokens=True)
+        image_id = image_token_id(loaded.model) if loaded.is_multimodal else None
+        mapping = _expand_positions(list(enc["input_ids"]), model_ids, image_id)
+        offsets = [(-1, -1)] * len(model_ids)
+        for i, j in enumerate(mapping):
+            offsets[j] = tuple(enc["offset_mapping"][i])
+        return inputs, model_ids, offsets, prompt.question_offset
+    offsets = [tuple(o) for o in inputs.pop("offset_mapping")[0].tolist()]
+    start = question_start(texts[0], prompt, question)
+    return inputs, inputs["input_ids"][0].tolist(), offsets, start
+
+
 def encode_question(
     loaded: LoadedModel,
     template: str,
@@ -103,16 +143,20 @@ def encode_question(
     spans: Sequence[Span],
     image=None,
 ) -> EncodedQuestion:
-    """Tokenise prompt (and image) and align each constraint span to token positions."""
+    """Tokenise prompt (and image) through the model's processor and align each constraint
+    span to the positions of the processor's own tokens."""
     prompt = prompts.build(template, question)
-    inputs = loaded.encode([prompt.text], [image] if loaded.is_multimodal else None)
-    model_ids = inputs["input_ids"][0].tolist()
-    image_id = image_token_id(loaded.model) if loaded.is_multimodal else None
-    enc = loaded.tokenizer(prompt.text, return_offsets_mapping=True, add_special_tokens=True)
     try:
-        mapping = _expand_positions(list(enc["input_ids"]), model_ids, image_id)
+        inputs, model_ids, offsets, q0 = _aligned(loaded, prompt, question, image)
     except AlignmentError as exc:
         raise AlignmentError(f"question {qid}: {exc}") from None
+    image_id = image_token_id(loaded.model) if loaded.is_multimodal else None
+    if loaded.is_multimodal and image_id not in model_ids:
+        raise AlignmentError(
+            f"question {qid}: the processor's input has no image token: give the prompt the "
+            "model's image placeholder (e.g. <image>, <|image_pad|>) or use its chat template "
+            "(--prompt chat)"
+        )
     span_positions: dict[str, list[int]] = {}
     by_type: dict[str, Span] = {}
     for span in spans:
@@ -121,8 +165,8 @@ def encode_question(
                 f"question {qid}: {span.type} constraint at characters {span.start}-{span.end} "
                 f"is empty or outside the question ({len(question)} characters)"
             )
-        start, end = prompt.shift(span.start, span.end)
-        hits = overlapping_tokens(enc["offset_mapping"], start, end)
+        start, end = q0 + span.start, q0 + span.end
+        hits = overlapping_tokens(offsets, start, end)
         if not hits:
             raise AlignmentError(
                 f"question {qid}: {span.type} constraint {question[span.start : span.end]!r} "
@@ -130,7 +174,7 @@ def encode_question(
             )
         if span.type in span_positions:
             raise AlignmentError(f"question {qid}: two {span.type} constraints")
-        span_positions[span.type] = [mapping[i] for i in hits]
+        span_positions[span.type] = hits
         by_type[span.type] = span
     return EncodedQuestion(
         qid=qid,
