@@ -77,6 +77,13 @@ def parent_of(model: nn.Module, child: nn.Module) -> tuple[nn.Module, str]:
     raise ValueError(f"{type(child).__name__} has no parent module in {type(model).__name__}")
 
 
+def embedding_scale(model: nn.Module) -> float:
+    """The factor the input embedding module multiplies its table rows by (Gemma's sqrt(d),
+    `embed_scale`; 1 for most models): the scale of what the language model reads."""
+    scale = getattr(model.get_input_embeddings(), "embed_scale", None)
+    return 1.0 if scale is None else float(scale)
+
+
 PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector")
 
 
