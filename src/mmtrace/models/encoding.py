@@ -1,9 +1,12 @@
 """From a question to the exact inputs a model sees, with its constraints located in tokens.
 
-Constraint spans come as character offsets in the question. They are aligned to token positions
-through the tokenizer's offset mapping, then shifted past the image tokens that the processor
-expands `<image>` into, so the positions index the exact `input_ids` the model sees (in LLaVA-1.5:
-BOS, the visual tokens, then the text; the constraint comes after every visual token). Visual-token
+Constraint spans come as character offsets in the question. They are aligned on the processor's
+own output: the text the processor tokenised (the prompt with its image placeholders expanded,
+Idefics3's image markers and Gemma-3's image block inserted, PaliGemma's BOS added) is recorded
+with each token's character offsets, the question is found in it, and a span's tokens are those
+its characters overlap. So the positions index the exact `input_ids` the model sees (in LLaVA-1.5:
+BOS, the visual tokens, then the text; the constraint comes after every visual token), for any
+processor and any prompt, a model's chat template included (`chat_template`). Visual-token
 positions come from the model's image token id, never from a constant.
 
 Every analysis (tracing, attention contributions, ablation, editing) encodes its questions through
@@ -219,21 +222,3 @@ def encode_record(
         ],
         load_image(data_dir / record.image_url) if mm else None,
     )
-
-
-@torch.no_grad()
-def embed_inputs(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The input embeddings a LLaVA's language model receives: the token embeddings with the
-    image's projected features scattered over its image tokens (what LLaVA's forward builds).
-    Computed once, they let many variants of one prompt run without recomputing the vision
-    tower (pass `inputs_embeds`); a text-only model gets its token embeddings."""
-    embeds = model.get_input_embeddings()(inputs["input_ids"])
-    if inputs.get("pixel_values") is None:
-        return embeds
-    llava = model.model
-    image = llava.get_image_features(pixel_values=inputs["pixel_values"], return_dict=True)
-    features = torch.cat(list(image.pooler_output), dim=0).to(embeds.device, embeds.dtype)
-    mask = llava.get_placeholder_mask(
-        inputs["input_ids"], inputs_embeds=embeds, image_features=features
-    )
-    return embeds.masked_scatter(mask, features)

@@ -141,6 +141,17 @@ class LanguageCall:
         )
 
 
+def logits_at(
+    model: nn.Module, call: LanguageCall, index: torch.Tensor | None = None, **kwargs
+) -> torch.Tensor:
+    """[rows, vocab]: the model's logits at each row's position `index` (the last by default)
+    when its text model runs `call` (`kwargs` go to `LanguageCall.run`, e.g. embeds)."""
+    hidden = call.run(model, **kwargs).last_hidden_state
+    if index is None:
+        return head(model, hidden[:, -1])
+    return head(model, hidden[torch.arange(hidden.shape[0], device=hidden.device), index])
+
+
 def head(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """Logits from the text model's final hidden states, as the model computes them: its
     output embeddings, then its final soft-capping where its text config sets one (Gemma 2,

@@ -84,7 +84,9 @@ def embedding_scale(model: nn.Module) -> float:
     return 1.0 if scale is None else float(scale)
 
 
-PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector")
+# LLaVA's family, Gemma-3 and PaliGemma: multi_modal_projector; Bunny: mm_projector; Qwen2-VL
+# and Qwen2.5-VL: the vision tower's final merger; Idefics3 and SmolVLM: connector
+PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "merger", "connector")
 
 
 def projector(model: nn.Module) -> nn.Module:

@@ -77,8 +77,10 @@ def noncausal_layer(
     blocks: DecoderBlocks, masks: dict[int, torch.Tensor | None], start: int, seq: int
 ) -> int | None:
     """The first layer whose attention differs from the causal (sliding-window) pattern at a
-    query from position `start` on, or None. A missing mask means the module's own `is_causal`
-    (True unless it says otherwise), with no window unless the module has one."""
+    query from position `start` on, or lets a query before `start` see a key from `start` on;
+    None if there is none: then nothing before `start` depends on what is at or after it, and
+    the positions from `start` on attend causally. A missing mask means the module's own
+    `is_causal` (True unless it says otherwise), with no window unless the module has one."""
     for layer in range(len(blocks)):
         attn = blocks.module("attn", layer)
         window = sliding_window(attn)
@@ -93,6 +95,6 @@ def noncausal_layer(
         if got.shape[-2:] != (seq, seq):
             return layer
         want = causal_pattern(seq, window, got.device)
-        if not torch.equal(got[start:], want[start:]):
+        if not torch.equal(got[start:], want[start:]) or got[:start, start:].any():
             return layer
     return None
