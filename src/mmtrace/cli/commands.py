@@ -46,7 +46,7 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
     the question) before the model is loaded."""
     from mmtrace.config import Prompts
     from mmtrace.models import families
-    from mmtrace.models.encoding import Span, encode_question
+    from mmtrace.models.encoding import Span, encode_question, render_template
     from mmtrace.models.loading import check_model, load, load_image, role_of
 
     check_model(str(args.model))
@@ -71,6 +71,7 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
             raise CliError(f"--{name} is a directory", str(target), "give a file name")
     loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     families.check(loaded.model)  # one line naming the feature no analysis supports
+    template = render_template(loaded, template)  # `chat`: the model's own chat template
     span = Span(start, start + len(args.constraint), "visual", replacement)
     enc = encode_question(loaded, template, "cli", args.question, [span], image)
     return loaded, enc, template, image

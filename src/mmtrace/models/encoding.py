@@ -98,6 +98,51 @@ def _expand_positions(tok_ids: list[int], model_ids: list[int], image_id: int | 
     return mapping
 
 
+CHAT = "chat"
+
+
+def is_chat(template: str) -> bool:
+    """A chat-template prompt: `chat` (the user says the question) or `chat:<text>` (the user
+    says <text>, with {question} in it)."""
+    return template == CHAT or template.startswith(CHAT + ":")
+
+
+def render_template(loaded: LoadedModel, template: str) -> str:
+    """A template with {question}: `template` itself, or for a chat-template prompt
+    (`is_chat`) the model's own chat template applied to one user turn (the image, then the
+    text) with the generation prompt, as the processor's `apply_chat_template` writes it (a
+    leading BOS the tokenizer adds anyway is dropped)."""
+    if not is_chat(template):
+        return template
+    text = template[len(CHAT) + 1 :] if template != CHAT else "{question}"
+    if loaded.is_multimodal:
+        owner = loaded.processor
+        content: Any = [{"type": "image"}, {"type": "text", "text": text}]
+    else:
+        owner, content = loaded.tokenizer, text
+    if not getattr(owner, "chat_template", None):
+        raise AlignmentError(
+            f"{loaded.name} has no chat template: give a prompt template with {{question}}"
+        )
+    out = owner.apply_chat_template(
+        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+    )
+    tok = loaded.tokenizer
+    bos = tok.bos_token
+    if bos and out.startswith(bos) and tok("x")["input_ids"][:1] == [tok.bos_token_id]:
+        out = out[len(bos) :]
+    if out.count("{question}") != 1:
+        raise AlignmentError(f"{loaded.name}'s chat template does not keep {{question}} once")
+    return out
+
+
+def render_prompts(loaded: LoadedModel, templates: Prompts) -> Prompts:
+    """`templates` with chat-template prompts rendered for `loaded` (`render_template`)."""
+    return templates.model_copy(
+        update={k: render_template(loaded, getattr(templates, k)) for k in ("mllm", "llm")}
+    )
+
+
 def question_start(text: str, prompt: prompts.Prompt, question: str) -> int:
     """Where the question starts in `text`, the processor's expansion of the prompt: the one
     occurrence of the question there, or the one followed by the prompt's text after it."""

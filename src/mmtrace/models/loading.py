@@ -240,10 +240,24 @@ def image_only(cls: type) -> type:
     if "video_processor" not in params:
         return cls
 
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
-
-    return type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__})
+    # The class's own parameters less the video processor, as real parameters: saving reads
+    # the signature, loading the code object's argument names.
+    names = [
+        n
+        for n, p in params.items()
+        if n not in ("self", "video_processor") and p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
+    defaults = {
+        n: (None if params[n].default is params[n].empty else params[n].default) for n in names
+    }
+    source = (
+        f"def __init__(self, {', '.join(f'{n}=_defaults[{n!r}]' for n in names)}, **kwargs):\n"
+        f"    _cls.__init__(self, {', '.join(f'{n}={n}' for n in names)}, "
+        "video_processor=None, **kwargs)\n"
+    )
+    scope = {"_cls": cls, "_defaults": defaults}
+    exec(source, scope)  # noqa: S102 - a fixed template over the class's own parameter names
+    return type(cls.__name__, (cls,), {"__init__": scope["__init__"], "__module__": cls.__module__})
 
 
 def _processor_config(path: str, **kwargs) -> dict:

@@ -98,3 +98,27 @@ def noncausal_layer(
         if not torch.equal(got[start:], want[start:]) or got[:start, start:].any():
             return layer
     return None
+
+
+def obstacle(
+    blocks: DecoderBlocks,
+    masks: dict[int, torch.Tensor | None],
+    keys: list[torch.Tensor],
+    first: int,
+    seq: int,
+) -> str | None:
+    """Why restorations from position `first` on cannot be recomputed exactly from their
+    position on, with a causal (sliding-window) mask over a forward pass's recorded keys
+    (`keys`, per layer) and its `masks`, if they cannot: the reason, in a few words."""
+    layer = noncausal_layer(blocks, masks, first, seq)
+    if layer is not None:
+        return (
+            f"attention is not causal at the traced positions (layer {layer}'s mask: a "
+            "bidirectional prefix or image block reaches them)"
+        )
+    for i, k in enumerate(keys):
+        if k.shape[-2] != seq:
+            return f"layer {i}'s cache keeps {k.shape[-2]} of {seq} positions"
+        if soft_cap(blocks.module("attn", i)) is not None:
+            return "attention logit soft-capping"
+    return None

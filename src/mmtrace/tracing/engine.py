@@ -34,15 +34,14 @@ float32) and it executes, per question, at most the FLOPs an exact trace needs:
   restoring a window of the last layer alone changes nothing unless t is the last position.
   Those cells get p_corr (the reference tests check both invariants).
 
-The text model's own forward is used (its layer list, sliced), so models are located by
-structure and any decoder whose attention goes through transformers' AttentionInterface works.
+The text model's own forward runs every batch (other layers pass their input through, keeping
+their index), with its recorded position ids (3-D for M-RoPE) from t, its windows and its head.
+What it cannot recompute exactly (PaliGemma's bidirectional prefix) is refused (`Unsupported`).
 
 Where the time goes (benchmarks/trace_speed.py, one thread): about half in the prefix kernel at
-about 1 ns per query-key pair at head size 16, which is that kernel's asymptotic rate (explicit
-scores with matmul and exp_ ran at 1.7 ns, the eager path slower still); a quarter in the linear
-maps at torch.mm's peak rate; the rest in the decoder's own elementwise work and Python, and in
-the rows' causal suffixes (many tiny problems, about 9%). So the prefix and the linear maps
-gain only from doing less work (as above), and the rest is mostly the decoder's own code.
+about 1 ns per query-key pair at head size 16, its asymptotic rate; a quarter in the linear maps
+at torch.mm's peak rate; the rest in the decoder's own elementwise work and Python, and in the
+rows' causal suffixes (about 9%). So only doing less work (as above) gains.
 """
 
 from __future__ import annotations
@@ -148,30 +147,13 @@ def record_passes(
     for i, m in enumerate(attn):
         layer = cache.layers[getattr(m, "layer_idx", i)]
         kv[m] = (layer.keys, layer.values)
-    obstacle = language.head_mismatch(model, final["hidden"][0, -1], clean_logits) or _obstacle(
-        blocks, found, kv, first, seq
-    )
+    obstacle = language.head_mismatch(
+        model, final["hidden"][0, -1], clean_logits
+    ) or masks.obstacle(blocks, found, [k for k, _ in kv.values()], first, seq)
     return Passes(
         clean_logits, out.logits[0, -1], sites, inputs, kv, first, seq, calls[-1].position_ids,
         obstacle,
     )  # fmt: skip
-
-
-def _obstacle(blocks: DecoderBlocks, found: dict, kv: dict, first: int, seq: int) -> str | None:
-    """Why restorations from `first` on cannot be recomputed exactly from t on with a causal
-    (sliding-window) mask over the recorded keys and values, if they cannot."""
-    layer = masks.noncausal_layer(blocks, found, first, seq)
-    if layer is not None:
-        return (
-            f"attention is not causal at the traced positions (layer {layer}'s mask: a "
-            "bidirectional prefix or image block reaches them)"
-        )
-    for i, (k, _) in enumerate(kv.values()):
-        if k.shape[-2] != seq:
-            return f"layer {i}'s cache keeps {k.shape[-2]} of {seq} positions"
-        if masks.soft_cap(blocks.module("attn", i)) is not None:
-            return "attention logit soft-capping"
-    return None
 
 
 class _Batch:
