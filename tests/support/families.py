@@ -290,7 +290,10 @@ def gemma3(sliding_window: int = 8):
         image_seq_length=4,
         chat_template=GEMMA_CHAT,
     )
-    return T.Gemma3ForConditionalGeneration(cfg), proc
+    model = T.Gemma3ForConditionalGeneration(cfg)
+    with torch.no_grad():  # transformers initialises the image projection to zeros
+        model.model.multi_modal_projector.mm_input_projection_weight.normal_(0, INIT)
+    return model, proc
 
 
 def paligemma():

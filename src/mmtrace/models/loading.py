@@ -113,10 +113,11 @@ class LoadedModel:
                 raise ValueError("a multimodal model needs one image per prompt")
             seen = _TextRecorder(self.processor.tokenizer)
             self.processor.tokenizer = seen
-            try:
+            try:  # one image per prompt, nested: Gemma-3's processor reads a flat list as one
                 enc = self.processor(
-                    images=images, text=prompts, return_tensors="pt", padding=True, **extra
-                )
+                    images=[[im] for im in images], text=prompts, return_tensors="pt",
+                    padding=True, **extra,
+                )  # fmt: skip
             finally:
                 self.processor.tokenizer = seen.inner
             texts = seen.texts or list(prompts)

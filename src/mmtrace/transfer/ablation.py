@@ -113,35 +113,47 @@ def blocking(
 ) -> Iterator[None]:
     """Within the block, batch row b's later tokens (only `queries`, absolute positions, if
     given; negative ones count from the end) cannot attend to `rows[b]` (absolute positions) in
-    the attention of `layers`; every other layer and row is untouched."""
+    the attention of `layers`; every other layer and row is untouched. Attention runs on the
+    eager path in every layer, which adds its masks: a boolean mask (made for SDPA, as a model
+    recorded under SDPA passes it) becomes additive."""
     blocks = locate(model)
     cache: dict[tuple, torch.Tensor] = {}
+    knocked = set(layers)
 
-    def pre(_module, args, kwargs):
+    def additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            ~mask, torch.finfo(dtype).min
+        )
+
+    def pre(module, args, kwargs):
         hidden = layer_input(args, kwargs)
         b, seq = hidden.shape[:2]
+        mask = kwargs.get("attention_mask")
+        if module not in knocked_modules:
+            if mask is None or mask.dtype != torch.bool:
+                return None
+            return args, {**kwargs, "attention_mask": additive(mask, hidden.dtype)}
         if b != len(rows):
             raise ValueError(f"batch has {b} rows but {len(rows)} knockout sets were given")
         key = (seq, hidden.device)
         if key not in cache:
             cache[key] = _block_mask(rows, seq, hidden.device, queries)
         block = cache[key]
-        mask = kwargs.get("attention_mask")
         if mask is None:
             causal = torch.ones(seq, seq, dtype=torch.bool, device=hidden.device).triu(1)
             mask = torch.zeros(b, 1, seq, seq, dtype=hidden.dtype, device=hidden.device)
             mask = mask.masked_fill(causal, torch.finfo(hidden.dtype).min)
-        if mask.dtype == torch.bool:  # True = may attend; eager attention adds its masks
-            allowed = mask & ~block[..., -mask.shape[-2] :, -mask.shape[-1] :]
-            mask = torch.zeros(allowed.shape, dtype=hidden.dtype, device=hidden.device)
-            mask = mask.masked_fill(~allowed, torch.finfo(hidden.dtype).min)
+        if mask.dtype == torch.bool:  # True = may attend
+            mask = additive(mask & ~block[..., -mask.shape[-2] :, -mask.shape[-1] :], hidden.dtype)
         else:  # additive
             mask = mask.masked_fill(
                 block[..., -mask.shape[-2] :, -mask.shape[-1] :], torch.finfo(mask.dtype).min
             )
         return args, {**kwargs, "attention_mask": mask}
 
-    hooks = [(blocks.module("attn", layer), pre) for layer in layers]
+    attn = [blocks.module("attn", layer) for layer in range(len(blocks))]
+    knocked_modules = {attn[layer] for layer in knocked}
+    hooks = [(m, pre) for m in attn]
     with input_hooks(hooks, with_kwargs=True), attention_implementation(blocks.layers, "eager"):
         yield
 
