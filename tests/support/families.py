@@ -296,12 +296,15 @@ def gemma3(sliding_window: int = 8):
     return model, proc
 
 
-def paligemma():
+def paligemma(version: int = 1):
+    """PaliGemma (a Gemma text model) or PaliGemma 2 (Gemma 2: local and global layers, attention
+    and final logit soft-capping)."""
     tok = tokenizer([])
     ip = T.SiglipImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
     ip.image_seq_length = (IMAGE_SIZE // 4) ** 2
     proc = T.PaliGemmaProcessor(image_processor=ip, tokenizer=tok)  # adds <image>, <loc...>
-    text = T.GemmaConfig(
+    config = T.GemmaConfig if version == 1 else T.Gemma2Config
+    text = config(
         vocab_size=len(tok), head_dim=8,
         **{k: v for k, v in TEXT.items() if k != "max_position_embeddings"},
     )  # fmt: skip
@@ -372,6 +375,7 @@ FAMILIES: dict[str, Family] = {
         "engine",
     ),  # fmt: skip
     "paligemma": Family(paligemma, "<image>{question}?", "reference"),
+    "paligemma2": Family(lambda: paligemma(2), "<image>{question}?", "reference"),
     "mllama": Family(mllama, "<|image|>{question}?", "refused"),
 }
 

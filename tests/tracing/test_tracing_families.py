@@ -111,11 +111,13 @@ def test_a_head_that_is_not_the_output_embeddings_is_not_traced_by_the_engine():
     assert torch.equal(res[("mlp", 1)].p_restored, ref.p_restored)
 
 
-def test_paligemma_goes_to_the_exact_reference():
+@pytest.mark.parametrize("name", ["paligemma", "paligemma2"])
+def test_paligemma_goes_to_the_exact_reference(name):
     """PaliGemma's image and prompt attend bidirectionally (prefix-LM): restoring a prompt
     token changes the positions before it, which the engine never recomputes. The passes name
-    the non-causal mask, the engine refuses, and the gate's answer is the reference's."""
-    lm = loaded("paligemma")
+    the non-causal mask, the engine refuses, and the gate's answer is the reference's (PaliGemma
+    2 too, whose Gemma 2 text model soft-caps its attention and logits)."""
+    lm = loaded(name)
     prep = prepared(lm)
     assert "not causal" in prep.passes.obstacle
     positions = _positions(prep)

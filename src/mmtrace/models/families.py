@@ -26,7 +26,7 @@ FAMILIES = {
     "idefics3": "Idefics3",
     "smolvlm": "SmolVLM",
     "gemma3": "Gemma-3",
-    "paligemma": "PaliGemma",
+    "paligemma": "PaliGemma",  # PaliGemma 2 too: the same class, a Gemma 2 text model
     "mllama": "Mllama",
 }
 
