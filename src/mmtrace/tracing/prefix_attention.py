@@ -18,6 +18,10 @@ row's own (causal) suffix, and the two are merged exactly.
   the first position (`shared_prefix`'s `same`), only one row of each group is folded into the
   prefix call at those positions, and its result is copied to the others.
 
+- Sliding windows (Gemma-3's local layers): a window that reaches no key (the last query is
+  within it of key 0) changes nothing; one that does sends the layer to the eager path, which
+  masks the keys at distance >= window from each query, in the prefix and in the suffix.
+
 A fused path is used only after it has matched the eager path on a small probe on that device
 and dtype; otherwise the eager path is used. Both are exact (float32 rounding only). The CUDA
 calls follow torch's operator schemas but have not run here (no GPU was available): where they
