@@ -168,6 +168,11 @@ def _aligned(loaded: LoadedModel, prompt: prompts.Prompt, question: str, image):
     images = [image] if loaded.is_multimodal else None
     try:
         inputs, texts = loaded.encode_with_text([prompt.text], images, offsets=True)
+    except ValueError as exc:  # e.g. no image placeholder of this model's in the prompt
+        raise AlignmentError(
+            f"the processor refused the prompt ({exc}): give the model's image placeholder "
+            "or use its chat template (--prompt chat)"
+        ) from None
     except NotImplementedError:  # a Python tokenizer: no offset mapping
         inputs = loaded.encode([prompt.text], images)
         model_ids = inputs["input_ids"][0].tolist()
