@@ -14,5 +14,6 @@ TRACE_RECORD_KEYS = frozenset(
         "p_clean",
         "p_corr",
         "ie",
+        "exactness",  # which path traced it (engine or reference) and the engine's check
     }
 )

@@ -52,3 +52,9 @@ class TokenizerOnly:
 
     def encode(self, prompts: list[str], images=None) -> dict:
         return dict(self.tokenizer(prompts, return_tensors="pt"))
+
+    def encode_with_text(self, prompts: list[str], images=None, offsets: bool = False):
+        """`encode`, the text tokenised (the prompts: no placeholder is expanded here) and,
+        with `offsets`, the offset mapping, as LoadedModel.encode_with_text returns them."""
+        enc = self.tokenizer(prompts, return_tensors="pt", return_offsets_mapping=offsets)
+        return dict(enc), list(prompts)

@@ -103,10 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kind", choices=["mlp", "attn", "hidden", "all"], default="all")
     t.add_argument("--window", type=bounded(Tracing, "windows"), default=tracing.windows[0])
     t.add_argument("--window-style", choices=["centered", "radius"], default=tracing.window_style)
-    t.add_argument("--prompt", help="prompt template with {question} (default: the release's)")
+    t.add_argument(
+        "--prompt",
+        help="prompt template with {question} (default: the release's), or chat / "
+        "'chat:<text with {question}>' for the model's own chat template",
+    )
     t.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=dtype)
     t.add_argument("--batch-size", type=bounded(Tracing, "batch_size"), default=tracing.batch_size)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--exact",
+        action="store_true",
+        help="trace with the exact reference (one forward per cell; slow), never the engine",
+    )
     t.add_argument("--out", required=True, type=Path, help="trace JSON")
     t.add_argument("--plot", type=Path, help="also draw heatmaps (writes .png and .pdf)")
     t.add_argument("--trust-remote-code", action="store_true", help="off by default")
@@ -136,7 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=attention.top_share,
         help="for the concentration",
     )
-    a.add_argument("--prompt", help="prompt template with {question} (default: the release's)")
+    a.add_argument(
+        "--prompt",
+        help="prompt template with {question} (default: the release's), or chat / "
+        "'chat:<text with {question}>' for the model's own chat template",
+    )
     a.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=dtype)
     a.add_argument("--out", required=True, type=Path, help="contributions JSON")
     a.add_argument("--plot", type=Path, help="also draw them (writes .png and .pdf)")
@@ -184,7 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=multedit.clamp,
         help="||delta|| <= clamp ||v0|| (ROME: 4; release: 1e-4)",
     )
-    d.add_argument("--prompt", help="prompt template with {question} (default: the release's)")
+    d.add_argument(
+        "--prompt",
+        help="prompt template with {question} (default: the release's), or chat / "
+        "'chat:<text with {question}>' for the model's own chat template",
+    )
     d.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=dtype)
     d.add_argument("--save", type=Path, help="save the edited model here (safetensors)")
     d.add_argument(

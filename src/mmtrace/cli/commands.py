@@ -45,7 +45,8 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
     Checks what users get wrong (a multimodal model without --image, a constraint that is not in
     the question) before the model is loaded."""
     from mmtrace.config import Prompts
-    from mmtrace.models.encoding import Span, encode_question
+    from mmtrace.models import families
+    from mmtrace.models.encoding import Span, encode_question, render_template
     from mmtrace.models.loading import check_model, load, load_image, role_of
 
     check_model(str(args.model))
@@ -69,6 +70,8 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
         if target is not None and Path(target).is_dir():
             raise CliError(f"--{name} is a directory", str(target), "give a file name")
     loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    families.check(loaded.model)  # one line naming the feature no analysis supports
+    template = render_template(loaded, template)  # `chat`: the model's own chat template
     span = Span(start, start + len(args.constraint), "visual", replacement)
     enc = encode_question(loaded, template, "cli", args.question, [span], image)
     return loaded, enc, template, image
@@ -87,15 +90,26 @@ def trace(args: argparse.Namespace) -> int:
         noise_scale=args.noise_scale,
         seed=args.seed,
         batch_size=args.batch_size,
+        exact=args.exact,
     )
     prep = question.prepare(
         loaded, enc, template, args.question, "visual", settings, pool=[args.replacement]
     )
     (record,) = question.run(loaded, prep, [args.window], settings, {"model": str(args.model)})
     write_json(args.out, record)
+    how = record["exactness"]
+    check = how["check"]
     print(
         f"answer {record['answer']!r}: p_clean={record['p_clean']:.4f} "
-        f"p_corr={record['p_corr']:.4f}; wrote {args.out}"
+        f"p_corr={record['p_corr']:.4f}; traced by the {how['path']}"
+        + (f" ({how['reason']})" if how["reason"] else "")
+        + (
+            f"; engine vs reference on {check['cells']} cells: max |diff| "
+            f"{check['max_abs_diff']:.2g}"
+            if check
+            else ""
+        )
+        + f"; wrote {args.out}"
     )
     if vars(args).get("plot") is not None:
         from mmtrace.report.traces import plot_trace

@@ -25,11 +25,14 @@ def explain(exc: BaseException) -> str | None:
     from mmtrace.config import ConfigError
     from mmtrace.dataset import DataError
     from mmtrace.models.encoding import AlignmentError
+    from mmtrace.models.families import UnsupportedModel
     from mmtrace.models.formats import RefusedWeights
     from mmtrace.models.loading import ImageError, ModelLoadError
 
     if isinstance(exc, CliError | ModelLoadError | ImageError | DataError | RefusedWeights):
         return str(exc)
+    if isinstance(exc, UnsupportedModel):
+        return f"unsupported model ({exc}): see docs/families.md for the supported families"
     if isinstance(exc, AlignmentError | ConfigError):
         return f"{exc}: check --question and --constraint"
     if isinstance(exc, ValidationError):

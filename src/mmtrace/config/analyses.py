@@ -47,6 +47,10 @@ class Tracing(Strict):
     # the window sweep: every question also traced at its constraint's tokens for every window
     # 1..L (every kind), so the claims can name the smallest window that restores the fact
     window_sweep: Flag = True
+    # true: every trace through the exact reference (one forward pass per cell, slow); false:
+    # through the fast engine wherever tracing.gate has checked it against the reference on the
+    # model (docs/families.md), the reference elsewhere. Each record says which (`exactness`).
+    exact: Flag = False
 
 
 class Attention(Strict):

@@ -60,6 +60,11 @@ class Numerics(Strict):
         return self
 
 
+# What the families' processors expand into visual tokens: LLaVA's (and Idefics3's, PaliGemma's)
+# <image>, Qwen2-VL's image pad, Gemma-3's image block start, Mllama's image tag.
+IMAGE_PLACEHOLDERS = ("<image>", "<|image_pad|>", "<start_of_image>", "<|image|>")
+
+
 class Prompts(Strict):
     """Prompt templates; `{question}` is replaced by the question text. The defaults are the
     release's (LLaVA's) prompt, including its `?` after questions that already end in one."""
@@ -70,8 +75,14 @@ class Prompts(Strict):
     @model_validator(mode="after")
     def _placeholders(self) -> Prompts:
         for name in ("mllm", "llm"):
-            if "{question}" not in getattr(self, name):
+            template = getattr(self, name)
+            chat = template == "chat" or template.startswith("chat:")
+            if "{question}" not in template and template != "chat":
                 raise ValueError(f"prompts.{name} must contain '{{question}}'")
-        if "<image>" not in self.mllm:
-            raise ValueError("prompts.mllm must contain the image placeholder '<image>'")
+            if name == "mllm" and not chat and not any(p in template for p in IMAGE_PLACEHOLDERS):
+                raise ValueError(
+                    "prompts.mllm must contain an image placeholder ('<image>' for LLaVA, or "
+                    f"one of {list(IMAGE_PLACEHOLDERS[1:])}), or be the model's chat template "
+                    "('chat' or 'chat:<text with {question}>')"
+                )
         return self

@@ -12,7 +12,7 @@ from torch import nn
 
 from mmtrace.config import Editing
 from mmtrace.editing.multedit import Edit, target_logprob, trainable_only
-from mmtrace.models.encoding import embed_inputs
+from mmtrace.models.language import language_call, logits_at
 from mmtrace.models.lookup import locate, output_projection
 
 _DEFAULTS = Editing()
@@ -32,13 +32,16 @@ def finetune(
     model: nn.Module, inputs: Mapping[str, torch.Tensor], target_id: int, s: FinetuneSettings
 ) -> Edit:
     """Adam on W (the MLP output projection of `s.layer`) to maximise p(target | prompt). W
-    lies after the vision tower and projector, so an MLLM's input embeddings (image features
-    in place) are computed once, not at every step."""
-    if inputs.get("pixel_values") is not None:
-        inputs = {
-            "inputs_embeds": embed_inputs(model, dict(inputs)),
-            **({"attention_mask": inputs["attention_mask"]} if "attention_mask" in inputs else {}),
-        }
+    lies after the vision tower and projector, so an MLLM's language-model call (its input
+    embeddings, image features in place, and positions) is recorded once and each step runs
+    the language model only."""
+    call = language_call(model, inputs) if inputs.get("pixel_values") is not None else None
+
+    def logprob():
+        if call is None:
+            return target_logprob(model, inputs, target_id)
+        return torch.log_softmax(logits_at(model, call)[0].float(), dim=-1)[target_id]
+
     w = output_projection(locate(model), s.layer).weight
     original = w.detach().clone()
     opt = torch.optim.Adam([w], lr=s.lr)
@@ -46,7 +49,7 @@ def finetune(
     with trainable_only(model, [w]), torch.enable_grad():
         for _ in range(s.steps):
             opt.zero_grad()
-            logp = target_logprob(model, inputs, target_id)
+            logp = logprob()
             history.append(float(logp.detach().exp()))
             (-logp).backward()
             opt.step()
@@ -54,7 +57,7 @@ def finetune(
                 with torch.no_grad():
                     w.copy_(original + (w - original).clamp(-s.norm, s.norm))
     with torch.no_grad():
-        history.append(float(target_logprob(model, inputs, target_id).exp()))
+        history.append(float(logprob().exp()))
     w.grad = None
     change = (w.detach() - original).abs().max()
     return Edit(

@@ -30,7 +30,7 @@ from mmtrace.models.hooks import (
     replace_first_output,
 )
 from mmtrace.models.lookup import locate, output_projection
-from mmtrace.models.prefix import Prefix, cache_prefix, run_suffix
+from mmtrace.models.prefix import NoPrefix, Prefix, cache_prefix, run_suffix
 from mmtrace.models.scoring import last_logits
 
 __all__ = ["Edit", "MultEditSettings", "multedit"]
@@ -124,9 +124,21 @@ def optimise_delta(
     settings: MultEditSettings,
 ) -> tuple[torch.Tensor, list[float]]:
     """delta maximising p(target) with the MLP output at `position` set to v0 + delta; returns
-    it and p(target) before each step and after the last. delta cannot change the positions
-    before `position`, so they run once (`mmtrace.models.prefix`) and each step runs the rest."""
-    prefix = cache_prefix(model, inputs, position)
+    it and p(target) before each step and after the last. Where delta cannot change the
+    positions before `position` (causal attention there), they run once
+    (`mmtrace.models.prefix`) and each step runs the rest; elsewhere (PaliGemma's bidirectional
+    prefix) each step runs the whole prompt."""
+    try:
+        prefix: Prefix | None = cache_prefix(model, inputs, position)
+    except NoPrefix:
+        prefix = None
+    at = 0 if prefix is not None else position
+
+    def logprob():
+        if prefix is None:
+            return target_logprob(model, inputs, target_id)
+        return suffix_logprob(model, prefix, target_id)
+
     delta = torch.zeros_like(v0, dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.lr)
     # the release's penalty divides by ||v0||^2: an MLP that writes nothing at the key's
@@ -138,8 +150,8 @@ def optimise_delta(
     with trainable_only(model, []), torch.enable_grad():
         for _ in range(settings.steps):
             opt.zero_grad()
-            with adding(model, settings.layer, 0, delta):
-                logp = suffix_logprob(model, prefix, target_id)
+            with adding(model, settings.layer, at, delta):
+                logp = logprob()
             history.append(float(logp.detach().exp()))
             loss = -logp + settings.weight_decay * delta.norm() / v_norm**2
             loss.backward()
@@ -148,8 +160,8 @@ def optimise_delta(
                 norm = delta.norm()
                 if norm > bound:
                     delta.mul_(bound / norm)
-    with torch.no_grad(), adding(model, settings.layer, 0, delta):
-        history.append(float(suffix_logprob(model, prefix, target_id).exp()))
+    with torch.no_grad(), adding(model, settings.layer, at, delta):
+        history.append(float(logprob().exp()))
     return delta.detach(), history
 
 

@@ -1,9 +1,12 @@
 """From a question to the exact inputs a model sees, with its constraints located in tokens.
 
-Constraint spans come as character offsets in the question. They are aligned to token positions
-through the tokenizer's offset mapping, then shifted past the image tokens that the processor
-expands `<image>` into, so the positions index the exact `input_ids` the model sees (in LLaVA-1.5:
-BOS, the visual tokens, then the text; the constraint comes after every visual token). Visual-token
+Constraint spans come as character offsets in the question. They are aligned on the processor's
+own output: the text the processor tokenised (the prompt with its image placeholders expanded,
+Idefics3's image markers and Gemma-3's image block inserted, PaliGemma's BOS added) is recorded
+with each token's character offsets, the question is found in it, and a span's tokens are those
+its characters overlap. So the positions index the exact `input_ids` the model sees (in LLaVA-1.5:
+BOS, the visual tokens, then the text; the constraint comes after every visual token), for any
+processor and any prompt, a model's chat template included (`chat_template`). Visual-token
 positions come from the model's image token id, never from a constant.
 
 Every analysis (tracing, attention contributions, ablation, editing) encodes its questions through
@@ -95,6 +98,96 @@ def _expand_positions(tok_ids: list[int], model_ids: list[int], image_id: int | 
     return mapping
 
 
+CHAT = "chat"
+
+
+def is_chat(template: str) -> bool:
+    """A chat-template prompt: `chat` (the user says the question) or `chat:<text>` (the user
+    says <text>, with {question} in it)."""
+    return template == CHAT or template.startswith(CHAT + ":")
+
+
+def render_template(loaded: LoadedModel, template: str) -> str:
+    """A template with {question}: `template` itself, or for a chat-template prompt
+    (`is_chat`) the model's own chat template applied to one user turn (the image, then the
+    text) with the generation prompt, as the processor's `apply_chat_template` writes it (a
+    leading BOS the tokenizer adds anyway is dropped)."""
+    if not is_chat(template):
+        return template
+    text = template[len(CHAT) + 1 :] if template != CHAT else "{question}"
+    if loaded.is_multimodal:
+        owner = loaded.processor
+        content: Any = [{"type": "image"}, {"type": "text", "text": text}]
+    else:
+        owner, content = loaded.tokenizer, text
+    if not getattr(owner, "chat_template", None):
+        raise AlignmentError(
+            f"{loaded.name} has no chat template: give a prompt template with {{question}}"
+        )
+    out = owner.apply_chat_template(
+        [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+    )
+    tok = loaded.tokenizer
+    bos = tok.bos_token
+    if bos and out.startswith(bos) and tok("x")["input_ids"][:1] == [tok.bos_token_id]:
+        out = out[len(bos) :]
+    if out.count("{question}") != 1:
+        raise AlignmentError(f"{loaded.name}'s chat template does not keep {{question}} once")
+    return out
+
+
+def render_prompts(loaded: LoadedModel, templates: Prompts) -> Prompts:
+    """`templates` with chat-template prompts rendered for `loaded` (`render_template`)."""
+    return templates.model_copy(
+        update={k: render_template(loaded, getattr(templates, k)) for k in ("mllm", "llm")}
+    )
+
+
+def question_start(text: str, prompt: prompts.Prompt, question: str) -> int:
+    """Where the question starts in `text`, the processor's expansion of the prompt: the one
+    occurrence of the question there, or the one followed by the prompt's text after it."""
+    hits, at = [], text.find(question)
+    while at >= 0:
+        hits.append(at)
+        at = text.find(question, at + 1)
+    after = prompt.text[prompt.question_offset + len(question) :]
+    if len(hits) > 1:
+        hits = [h for h in hits if text.startswith(after, h + len(question))]
+    if len(hits) != 1:
+        raise AlignmentError(
+            f"the question occurs {len(hits)} times in the processor's text, not once"
+        )
+    return hits[0]
+
+
+def _aligned(loaded: LoadedModel, prompt: prompts.Prompt, question: str, image):
+    """(inputs, processor ids, token offsets, where the question starts in their text): the
+    constraint's characters are found in the text the processor tokenised (its chat template
+    and image placeholders expanded), so spans land on the processor's own tokens. A slow
+    tokenizer has no offsets there: its ids are matched to the tokenizer's own instead."""
+    images = [image] if loaded.is_multimodal else None
+    try:
+        inputs, texts = loaded.encode_with_text([prompt.text], images, offsets=True)
+    except ValueError as exc:  # e.g. no image placeholder of this model's in the prompt
+        raise AlignmentError(
+            f"the processor refused the prompt ({exc}): give the model's image placeholder "
+            "or use its chat template (--prompt chat)"
+        ) from None
+    except NotImplementedError:  # a Python tokenizer: no offset mapping
+        inputs = loaded.encode([prompt.text], images)
+        model_ids = inputs["input_ids"][0].tolist()
+        enc = loaded.tokenizer(prompt.text, return_offsets_mapping=True, add_special_tokens=True)
+        image_id = image_token_id(loaded.model) if loaded.is_multimodal else None
+        mapping = _expand_positions(list(enc["input_ids"]), model_ids, image_id)
+        offsets = [(-1, -1)] * len(model_ids)
+        for i, j in enumerate(mapping):
+            offsets[j] = tuple(enc["offset_mapping"][i])
+        return inputs, model_ids, offsets, prompt.question_offset
+    offsets = [tuple(o) for o in inputs.pop("offset_mapping")[0].tolist()]
+    start = question_start(texts[0], prompt, question)
+    return inputs, inputs["input_ids"][0].tolist(), offsets, start
+
+
 def encode_question(
     loaded: LoadedModel,
     template: str,
@@ -103,16 +196,20 @@ def encode_question(
     spans: Sequence[Span],
     image=None,
 ) -> EncodedQuestion:
-    """Tokenise prompt (and image) and align each constraint span to token positions."""
+    """Tokenise prompt (and image) through the model's processor and align each constraint
+    span to the positions of the processor's own tokens."""
     prompt = prompts.build(template, question)
-    inputs = loaded.encode([prompt.text], [image] if loaded.is_multimodal else None)
-    model_ids = inputs["input_ids"][0].tolist()
-    image_id = image_token_id(loaded.model) if loaded.is_multimodal else None
-    enc = loaded.tokenizer(prompt.text, return_offsets_mapping=True, add_special_tokens=True)
     try:
-        mapping = _expand_positions(list(enc["input_ids"]), model_ids, image_id)
+        inputs, model_ids, offsets, q0 = _aligned(loaded, prompt, question, image)
     except AlignmentError as exc:
         raise AlignmentError(f"question {qid}: {exc}") from None
+    image_id = image_token_id(loaded.model) if loaded.is_multimodal else None
+    if loaded.is_multimodal and image_id not in model_ids:
+        raise AlignmentError(
+            f"question {qid}: the processor's input has no image token: give the prompt the "
+            "model's image placeholder (e.g. <image>, <|image_pad|>) or use its chat template "
+            "(--prompt chat)"
+        )
     span_positions: dict[str, list[int]] = {}
     by_type: dict[str, Span] = {}
     for span in spans:
@@ -121,8 +218,8 @@ def encode_question(
                 f"question {qid}: {span.type} constraint at characters {span.start}-{span.end} "
                 f"is empty or outside the question ({len(question)} characters)"
             )
-        start, end = prompt.shift(span.start, span.end)
-        hits = overlapping_tokens(enc["offset_mapping"], start, end)
+        start, end = q0 + span.start, q0 + span.end
+        hits = overlapping_tokens(offsets, start, end)
         if not hits:
             raise AlignmentError(
                 f"question {qid}: {span.type} constraint {question[span.start : span.end]!r} "
@@ -130,7 +227,7 @@ def encode_question(
             )
         if span.type in span_positions:
             raise AlignmentError(f"question {qid}: two {span.type} constraints")
-        span_positions[span.type] = [mapping[i] for i in hits]
+        span_positions[span.type] = hits
         by_type[span.type] = span
     return EncodedQuestion(
         qid=qid,
@@ -175,21 +272,3 @@ def encode_record(
         ],
         load_image(data_dir / record.image_url) if mm else None,
     )
-
-
-@torch.no_grad()
-def embed_inputs(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The input embeddings a LLaVA's language model receives: the token embeddings with the
-    image's projected features scattered over its image tokens (what LLaVA's forward builds).
-    Computed once, they let many variants of one prompt run without recomputing the vision
-    tower (pass `inputs_embeds`); a text-only model gets its token embeddings."""
-    embeds = model.get_input_embeddings()(inputs["input_ids"])
-    if inputs.get("pixel_values") is None:
-        return embeds
-    llava = model.model
-    image = llava.get_image_features(pixel_values=inputs["pixel_values"], return_dict=True)
-    features = torch.cat(list(image.pooler_output), dim=0).to(embeds.device, embeds.dtype)
-    mask = llava.get_placeholder_mask(
-        inputs["input_ids"], inputs_embeds=embeds, image_features=features
-    )
-    return embeds.masked_scatter(mask, features)

@@ -6,6 +6,8 @@ checkpoint would be (safetensors only; remote code only if the model's config en
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,13 +99,56 @@ class LoadedModel:
 
     def encode(self, prompts: list[str], images: list[Image.Image] | None = None) -> dict:
         """Tokenise a batch (right-padded); images are required for multimodal prompts."""
+        return self.encode_with_text(prompts, images)[0]
+
+    def encode_with_text(
+        self, prompts: list[str], images: list[Image.Image] | None = None, offsets: bool = False
+    ) -> tuple[dict, list[str]]:
+        """`encode`, and the text the tokenizer was given: the processor's (image placeholders
+        expanded, special tokens added) for an MLLM, the prompts for an LM. With `offsets`,
+        also "offset_mapping" (characters of that text per token; not a model input)."""
+        extra = {"return_offsets_mapping": True} if offsets else {}
         if self.is_multimodal:
             if images is None or len(images) != len(prompts):
                 raise ValueError("a multimodal model needs one image per prompt")
-            enc = self.processor(images=images, text=prompts, return_tensors="pt", padding=True)
+            seen = _TextRecorder(self.processor.tokenizer)
+            self.processor.tokenizer = seen
+            try:  # one image per prompt, nested: Gemma-3's processor reads a flat list as one
+                enc = self.processor(
+                    images=[[im] for im in images], text=prompts, return_tensors="pt",
+                    padding=True, **extra,
+                )  # fmt: skip
+            finally:
+                self.processor.tokenizer = seen.inner
+            texts = seen.texts or list(prompts)
         else:
-            enc = self.tokenizer(prompts, return_tensors="pt", padding=True)
-        return {k: v.to(self.device) for k, v in enc.items()}
+            enc = self.tokenizer(prompts, return_tensors="pt", padding=True, **extra)
+            texts = list(prompts)
+        enc = {k: v.to(self.device) for k, v in enc.items() if k not in NOT_MODEL_INPUTS}
+        return enc, texts
+
+
+# Processor outputs that are not model inputs: PaliGemma's training labels.
+NOT_MODEL_INPUTS = ("labels",)
+
+
+class _TextRecorder:
+    """A tokenizer stand-in that records the text of its last call (a processor expands its
+    image placeholders into that text before tokenising it) and forwards everything else."""
+
+    def __init__(self, inner) -> None:
+        self.__dict__.update(inner=inner, texts=None)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self.inner, name, value)
+
+    def __call__(self, text=None, *args, **kwargs):
+        if text is not None:
+            self.__dict__["texts"] = [text] if isinstance(text, str) else list(text)
+        return self.inner(text, *args, **kwargs)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -166,7 +211,7 @@ def load(
         kwargs = dict(dtype=DTYPES[dtype], use_safetensors=True, **remote)
         if role == "mllm":
             model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
-            processor = AutoProcessor.from_pretrained(path, **remote)
+            processor = load_processor(path, **remote)
             tokenizer = processor.tokenizer
         else:
             model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -186,6 +231,63 @@ def load(
         path,
     )
     return LoadedModel(name or path, model, tokenizer, processor, role)
+
+
+def image_only(cls: type) -> type:
+    """Processor class `cls` without its video processor (the analyses use images only):
+    transformers' video processors need torchvision, which the lock does not hold, and a
+    processor that takes one (Qwen2-VL, LLaVA-OneVision) cannot be built without it."""
+    params = inspect.signature(cls.__init__).parameters
+    if "video_processor" not in params:
+        return cls
+
+    # The class's own parameters less the video processor, as real parameters: saving reads
+    # the signature, loading the code object's argument names.
+    names = [
+        n
+        for n, p in params.items()
+        if n not in ("self", "video_processor") and p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
+    defaults = {
+        n: (None if params[n].default is params[n].empty else params[n].default) for n in names
+    }
+    source = (
+        f"def __init__(self, {', '.join(f'{n}=_defaults[{n!r}]' for n in names)}, **kwargs):\n"
+        f"    _cls.__init__(self, {', '.join(f'{n}={n}' for n in names)}, "
+        "video_processor=None, **kwargs)\n"
+    )
+    scope = {"_cls": cls, "_defaults": defaults}
+    exec(source, scope)  # noqa: S102 - a fixed template over the class's own parameter names
+    return type(cls.__name__, (cls,), {"__init__": scope["__init__"], "__module__": cls.__module__})
+
+
+def _processor_config(path: str, **kwargs) -> dict:
+    if Path(path).is_dir():
+        file = Path(path) / "processor_config.json"
+    else:
+        from huggingface_hub import hf_hub_download
+
+        hub = {k: kwargs[k] for k in ("revision", "local_files_only") if k in kwargs}
+        file = Path(hf_hub_download(path, "processor_config.json", **hub))
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def load_processor(path: str, **kwargs) -> Any:
+    """The checkpoint's processor (AutoProcessor); where only its video processor cannot be
+    loaded (no torchvision), the same processor class without it (`image_only`)."""
+    try:
+        return AutoProcessor.from_pretrained(path, **kwargs)
+    except (OSError, ImportError, ValueError) as exc:
+        if "video" not in str(exc).lower():
+            raise
+        import transformers
+
+        name = str(_processor_config(path, **kwargs).get("processor_class"))
+        cls = getattr(transformers, name, None)
+        if cls is None:
+            raise
+        log.info("%s: loading %s without its video processor (%s)", path, cls.__name__, exc)
+        return image_only(cls).from_pretrained(path, **kwargs)
 
 
 def load_image(path: str | Path) -> Image.Image:

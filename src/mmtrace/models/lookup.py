@@ -77,7 +77,16 @@ def parent_of(model: nn.Module, child: nn.Module) -> tuple[nn.Module, str]:
     raise ValueError(f"{type(child).__name__} has no parent module in {type(model).__name__}")
 
 
-PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector")
+def embedding_scale(model: nn.Module) -> float:
+    """The factor the input embedding module multiplies its table rows by (Gemma's sqrt(d),
+    `embed_scale`; 1 for most models): the scale of what the language model reads."""
+    scale = getattr(model.get_input_embeddings(), "embed_scale", None)
+    return 1.0 if scale is None else float(scale)
+
+
+# LLaVA's family, Gemma-3 and PaliGemma: multi_modal_projector; Bunny: mm_projector; Qwen2-VL
+# and Qwen2.5-VL: the vision tower's final merger; Idefics3 and SmolVLM: connector
+PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "merger", "connector")
 
 
 def projector(model: nn.Module) -> nn.Module:

@@ -1,9 +1,10 @@
 """Random-weight models of the real architectures, built from configuration alone (no download).
 
 One factory for the tests' tiny models, the benchmarks' models at the 576-visual-token layout and
-LLaVA-1.5-7B's real shape for GPU timings: the same transformers classes as the checkpoints
-(`LlavaForConditionalGeneration` with a Llama or Phi text model, `LlamaForCausalLM`), so every
-analysis runs on them through the same code path. Weights come from `torch.manual_seed(seed)`.
+the real shapes of LLaVA-1.5-7B and Qwen2-VL-7B for GPU timings: the same transformers classes as
+the checkpoints (`LlavaForConditionalGeneration` with a Llama or Phi text model,
+`Qwen2VLForConditionalGeneration`, `LlamaForCausalLM`), so every analysis runs on them through
+the same code path. Weights come from `torch.manual_seed(seed)`.
 """
 
 from __future__ import annotations
@@ -121,6 +122,51 @@ def llava(
         return LlavaForConditionalGeneration(cfg).to(dtype).eval()
     with torch.device(device):
         return LlavaForConditionalGeneration(cfg).to(dtype).eval()
+
+
+# Qwen2-VL-7B(-Instruct): a Qwen2 text model with M-RoPE (rotary sections 16/24/24 of head_dim
+# 128 for time, height and width) and a ViT whose 2x2 patch merger feeds it; ids as in its vocab.
+QWEN2_VL_7B: dict[str, Any] = dict(
+    text=dict(
+        vocab_size=152064,
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        max_position_embeddings=32768,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+    ),
+    vision=dict(depth=32, embed_dim=1280, hidden_size=3584, num_heads=16, mlp_ratio=4),
+    tokens=dict(
+        image_token_id=151655,
+        video_token_id=151656,
+        vision_start_token_id=151652,
+        vision_end_token_id=151653,
+    ),
+)
+
+
+def qwen2_vl(
+    *,
+    text: dict[str, Any],
+    vision: dict[str, Any],
+    tokens: dict[str, int],
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+):
+    """A random Qwen2-VL in eval mode (`text`, `vision`: keyword arguments of its text and vision
+    configs; `tokens`: its special token ids); with `device`, created there."""
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    vision = dict(patch_size=14, spatial_merge_size=2, temporal_patch_size=2, **vision)
+    cfg = Qwen2VLConfig(text_config=text, vision_config=vision, **tokens)
+    torch.manual_seed(seed)
+    if device is None:
+        return Qwen2VLForConditionalGeneration(cfg).to(dtype).eval()
+    with torch.device(device):
+        return Qwen2VLForConditionalGeneration(cfg).to(dtype).eval()
 
 
 def llama(*, seed: int = 0, dtype: torch.dtype = torch.float32, **text: Any) -> LlamaForCausalLM:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from mmtrace.models.encoding import embed_inputs
+from mmtrace.models.language import language_call, logits_at
 from mmtrace.models.loading import LoadedModel
 from mmtrace.prompts import answer_continuation
 
@@ -24,26 +24,27 @@ def next_token_probs(loaded: LoadedModel, prompts: Sequence[str], images=None) -
 
 @torch.no_grad()
 def prepare_prompts(loaded: LoadedModel, prompts: Sequence[str], images=None) -> dict:
-    """A batch encoded once, with an MLLM's image features already scattered into the input
-    embeddings (`embed_inputs`): scoring it again with `probs_of_prepared` reruns only the
-    language model. Valid while no weight before the language model's layers changes, as in
-    editing (MultEdit and fine-tuning change one MLP of the language model), where the same
-    probes are scored after every edit."""
+    """A batch encoded once, with an MLLM's language-model call recorded (`models.language`:
+    its input embeddings with the image features in place, its position ids and masks, as the
+    model builds them): scoring it again with `probs_of_prepared` reruns only the language
+    model. Valid while no weight before the language model's layers changes, as in editing
+    (MultEdit and fine-tuning change one MLP of the language model), where the same probes are
+    scored after every edit."""
     enc = loaded.encode(list(prompts), images)
-    if enc.get("pixel_values") is None:
+    if not loaded.is_multimodal:
         return enc
-    return {
-        "inputs_embeds": embed_inputs(loaded.model, enc),
-        "attention_mask": enc["attention_mask"],
-    }
+    return {"call": language_call(loaded.model, enc), "attention_mask": enc["attention_mask"]}
 
 
 @torch.no_grad()
 def probs_of_prepared(loaded: LoadedModel, enc: dict) -> torch.Tensor:
     """`next_token_probs` of a batch from `prepare_prompts`, shape [batch, vocab]."""
-    out = loaded.model(**enc)
     idx = last_positions(enc["attention_mask"])
-    logits = out.logits[torch.arange(idx.numel(), device=idx.device), idx]
+    if "call" in enc:
+        logits = logits_at(loaded.model, enc["call"], idx)
+    else:
+        out = loaded.model(**enc)
+        logits = out.logits[torch.arange(idx.numel(), device=idx.device), idx]
     return torch.softmax(logits.float(), dim=-1)
 
 

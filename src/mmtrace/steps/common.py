@@ -39,6 +39,14 @@ def model_job(model: str, checkpoint: Path, spec: dict, threads: int):
     )
 
 
+def templates_for(loaded, prompts: dict) -> config.Prompts:
+    """The config's prompt templates for `loaded`, chat-template prompts rendered with the
+    model's own chat template (`mmtrace.models.encoding.render_prompts`)."""
+    from mmtrace.models.encoding import render_prompts
+
+    return render_prompts(loaded, config.Prompts(**prompts))
+
+
 def sample_evenly(items: list[T], limit: int | None) -> list[T]:
     """`limit` items spread evenly over the list, in order (all if None or not fewer). A split's
     CSV is ordered by entity and then by constraint type, so its first n questions would cover

@@ -10,7 +10,7 @@ from pathlib import Path
 from mmtrace import config
 from mmtrace.dataset import load_questions
 from mmtrace.io import read_json, write_json, write_text
-from mmtrace.steps.common import model_job, read_scores, shard_of
+from mmtrace.steps.common import model_job, read_scores, shard_of, templates_for
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def edit_shard(
         scenario,
         shard_of(cases, shard, settings.shards, settings.max_edits),
         records,
-        config.Prompts(**prompts),
+        templates_for(loaded, prompts),
         csvs[0].parent,
         settings,
         seed,
@@ -103,7 +103,7 @@ def edit_sweep(
     loaded = model_job(model, checkpoint, spec, threads)
     records = load_questions(csvs)
     scores_ = read_scores(scores)
-    templates, data_dir = config.Prompts(**prompts), csvs[0].parent
+    templates, data_dir = templates_for(loaded, prompts), csvs[0].parent
     targets = study.cases(settings.sweep_scenario, records, scores_)[: settings.sweep_edits]
     layers = settings.sweep_layers or list(range(len(locate(loaded.model))))
     result = layer_sweep.sweeps(loaded, targets, templates, data_dir, settings, layers, seed)

@@ -6,10 +6,9 @@ import json
 import logging
 from pathlib import Path
 
-from mmtrace import config
 from mmtrace.dataset import load_questions
 from mmtrace.io import atomic_open, read_json, write_json
-from mmtrace.steps.common import model_job
+from mmtrace.steps.common import model_job, templates_for
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ def evaluate_model(
 
     loaded = model_job(model, checkpoint, spec, threads)
     records = load_questions(csvs)
-    templates = config.Prompts(**prompts)
+    templates = templates_for(loaded, prompts)
     data_dir = csvs[0].parent
     rows = score_questions(loaded, records, templates, data_dir, batch_size)
     answers: dict[str, list[str]] = {}

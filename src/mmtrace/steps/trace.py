@@ -8,7 +8,7 @@ from pathlib import Path
 from mmtrace import config
 from mmtrace.dataset import load_questions
 from mmtrace.io import read_json, write_json
-from mmtrace.steps.common import model_job, read_scores, shard_of
+from mmtrace.steps.common import model_job, read_scores, shard_of, templates_for
 
 
 def trace_shard(
@@ -44,7 +44,7 @@ def trace_shard(
             loaded,
             records,
             correct,
-            config.Prompts(**prompts),
+            templates_for(loaded, prompts),
             csv.parent,
             settings,
             seed,

@@ -9,7 +9,7 @@ from pathlib import Path
 from mmtrace import config
 from mmtrace.dataset import load_questions
 from mmtrace.io import read_json, write_json
-from mmtrace.steps.common import model_job, read_scores, shard_of
+from mmtrace.steps.common import model_job, read_scores, shard_of, templates_for
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def attention_shard(
         records = study.eligible(load_questions([csv]), loaded.is_multimodal)
         records = shard_of(records, shard, settings.shards, settings.max_questions)
         result = study.attention_records(
-            loaded, records, answers, config.Prompts(**prompts), csv.parent, settings
+            loaded, records, answers, templates_for(loaded, prompts), csv.parent, settings
         )
         write_json(out, {"model": model, "split": csv.stem, "shard": shard, **result})
 
@@ -98,7 +98,7 @@ def ablation_shard(
             loaded,
             shard_of(everything, shard, settings.shards, settings.max_questions),
             answers,
-            config.Prompts(**prompts),
+            templates_for(loaded, prompts),
             csv.parent,
             config.Attention(**attention),
             settings,
@@ -196,7 +196,7 @@ def route_diagnostics(
         chosen += ok[: settings.max_questions]
     rows, features, labels = [], {"constraint_last": [], "last_token": []}, {}
     for rec in progress(chosen, desc=f"routes {model}"):
-        enc = encode_record(loaded, rec, config.Prompts(**prompts), csvs[0].parent)
+        enc = encode_record(loaded, rec, templates_for(loaded, prompts), csvs[0].parent)
         gold = sorted({first_answer_token(loaded.tokenizer, enc.prompt, a) for a in rec.answers})
         rows.append({"qid": rec.qid, **diag.knockouts(loaded, enc, gold)})
         for role, h in diag.hidden_at(loaded, enc).items():

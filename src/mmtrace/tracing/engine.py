@@ -34,15 +34,14 @@ float32) and it executes, per question, at most the FLOPs an exact trace needs:
   restoring a window of the last layer alone changes nothing unless t is the last position.
   Those cells get p_corr (the reference tests check both invariants).
 
-The text model's own forward is used (its layer list, sliced), so models are located by
-structure and any decoder whose attention goes through transformers' AttentionInterface works.
+The text model's own forward runs every batch (other layers pass their input through, keeping
+their index), with its recorded position ids (3-D for M-RoPE) from t, its windows and its head.
+What it cannot recompute exactly (PaliGemma's bidirectional prefix) is refused (`Unsupported`).
 
 Where the time goes (benchmarks/trace_speed.py, one thread): about half in the prefix kernel at
-about 1 ns per query-key pair at head size 16, which is that kernel's asymptotic rate (explicit
-scores with matmul and exp_ ran at 1.7 ns, the eager path slower still); a quarter in the linear
-maps at torch.mm's peak rate; the rest in the decoder's own elementwise work and Python, and in
-the rows' causal suffixes (many tiny problems, about 9%). So the prefix and the linear maps
-gain only from doing less work (as above), and the rest is mostly the decoder's own code.
+about 1 ns per query-key pair at head size 16, its asymptotic rate; a quarter in the linear maps
+at torch.mm's peak rate; the rest in the decoder's own elementwise work and Python, and in the
+rows' causal suffixes (about 9%). So only doing less work (as above) gains.
 """
 
 from __future__ import annotations
@@ -56,6 +55,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mmtrace.models import language, masks
 from mmtrace.models.hooks import (
     capture,
     first_output,
@@ -73,6 +73,11 @@ from mmtrace.tracing.noise import EmbeddingNoise, applying
 from mmtrace.tracing.reference import TraceResult
 
 
+class Unsupported(RuntimeError):
+    """The engine cannot trace this model or input exactly (the message says why); the exact
+    reference can (tracing.gate routes there)."""
+
+
 @dataclass
 class Passes:
     """A question's clean and corrupted runs, recorded once for all its restorations."""
@@ -84,6 +89,8 @@ class Passes:
     kv: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]]  # attention -> corrupted keys, values
     first: int  # the first corrupted position (seq if nothing is corrupted)
     seq: int
+    positions: torch.Tensor  # the text model's position ids [..., seq] in the corrupted run
+    obstacle: str | None = None  # why the engine cannot trace this input exactly, if it cannot
 
     def probs(self, answer_id: int) -> tuple[float, float]:
         """(p_clean, p_corr) of the answer token."""
@@ -109,8 +116,10 @@ def record_passes(
     blocks = locate(model)
     n, seq = len(blocks), ids_c.shape[0]
     starts = (ids_c != ids_x).nonzero().flatten().tolist() + (noise.positions if noise else [])
+    first = min(starts, default=seq)
     with ExitStack() as stack:
         sites = {k: stack.enter_context(capture(blocks, k, range(n))) for k in kinds}
+        final = stack.enter_context(language.final_hidden(model))
         clean_logits = last_logits(model, clean)
 
     inputs: dict[int, torch.Tensor] = {}
@@ -124,8 +133,10 @@ def record_passes(
     with (
         input_hooks(((blocks.layers[i], recorder(i)) for i in range(n)), with_kwargs=True),
         applying(model, noise),
+        language.recording(model) as calls,
+        masks.recording(blocks) as found,
     ):
-        out = model(**corrupted, use_cache=True, logits_to_keep=1)
+        out = model(**corrupted, **language.full_cache(model), use_cache=True, logits_to_keep=1)
     cache = getattr(out, "cache", None)
     if cache is None:
         cache = getattr(out, "past_key_values", None)
@@ -136,7 +147,13 @@ def record_passes(
     for i, m in enumerate(attn):
         layer = cache.layers[getattr(m, "layer_idx", i)]
         kv[m] = (layer.keys, layer.values)
-    return Passes(clean_logits, out.logits[0, -1], sites, inputs, kv, min(starts, default=seq), seq)
+    obstacle = language.head_mismatch(
+        model, final["hidden"][0, -1], clean_logits
+    ) or masks.obstacle(blocks, found, [k for k, _ in kv.values()], first, seq)
+    return Passes(
+        clean_logits, out.logits[0, -1], sites, inputs, kv, first, seq, calls[-1].position_ids,
+        obstacle,
+    )  # fmt: skip
 
 
 class _Batch:
@@ -148,6 +165,7 @@ class _Batch:
         self.joining: dict[int, torch.Tensor] = {}  # layer -> inputs of the rows joining there
         self.patches: dict[tuple[str, int], torch.Tensor] = {}  # (kind, layer) -> row indices
         self.tail = False  # whether the last layer's MLP runs at the last position only
+        self.start: tuple[int, torch.Tensor] | None = None  # (layer, its input) for the pass
 
 
 @contextmanager
@@ -162,10 +180,15 @@ def _batch_hooks(
     def joiner(layer: int):
         def hook(_m, args, kwargs):
             new = state.joining.get(layer)
-            if new is None:
+            start = state.start is not None and state.start[0] == layer
+            if new is None and not start:
                 return None
-            hidden = layer_input(args, kwargs)
-            return replace_layer_input(args, kwargs, torch.cat([hidden, new.to(hidden.dtype)]))
+            # the pass's first layer gets its input as given (whatever the text model does to
+            # `inputs_embeds` before its layers: it is a layer input, not an embedding)
+            hidden = state.start[1] if start else layer_input(args, kwargs)
+            if new is not None:
+                hidden = torch.cat([hidden, new.to(hidden.dtype)])
+            return replace_layer_input(args, kwargs, hidden)
 
         return hook
 
@@ -195,17 +218,6 @@ def _batch_hooks(
         yield
 
 
-@contextmanager
-def _only_layers(parent: nn.Module, attr: str, layers: nn.ModuleList, start: int, stop: int):
-    """Run the text model's layers start..stop-1 only. Each attention module keeps its own
-    identity, so the shared prefix stays matched to its layer."""
-    setattr(parent, attr, nn.ModuleList(list(layers)[start:stop]))
-    try:
-        yield
-    finally:
-        setattr(parent, attr, layers)
-
-
 @dataclass
 class _Plan:
     """A batch's make-up, as `_Runner.run` uses it: the layer it starts at, its restorations
@@ -222,7 +234,7 @@ class _Runner:
 
     def __init__(self, model, blocks: DecoderBlocks, passes: Passes, kinds: tuple[str, ...]):
         self.model, self.blocks, self.passes, self.kinds = model, blocks, passes, kinds
-        self.parent, self.attr = parent_of(model, blocks.layers)
+        self.parent = parent_of(model, blocks.layers)[0]
         self.state = _Batch()
         self.joined: dict[tuple[str, int], torch.Tensor] = {}
         self.attn = None  # the shared-prefix attention's state, while `active`
@@ -247,12 +259,16 @@ class _Runner:
             self.attn.kv[m] = (k[:, :, :t], v[:, :, :t])
         self.attn.last = self.blocks.module("attn", n - 1) if stop == n else None
         calls = self.attn.calls
-        with _only_layers(self.parent, self.attr, self.blocks.layers, start, stop):
-            res = self.parent(
-                inputs_embeds=hidden,
-                position_ids=torch.arange(t, p.seq, device=hidden.device).unsqueeze(0),
-                use_cache=False,
-            )
+        # the model's own position ids of positions t.. (3-D for M-RoPE; PaliGemma's start
+        # at 1); layers outside start..stop-1 pass their input through, keeping their indices
+        self.state.start = (start, hidden)
+        try:
+            with language.only_layers(self.blocks.layers, start, stop):
+                res = self.parent(
+                    inputs_embeds=hidden, position_ids=p.positions[..., t:], use_cache=False
+                )
+        finally:
+            self.state.start = None
         if self.attn.calls - calls != stop - start:
             raise RuntimeError(
                 f"{type(self.model).__name__} does not route attention through AttentionInterface"
@@ -364,7 +380,7 @@ class _Runner:
         self.attn.same = plan.same
         hidden = self.forward(t, plan.start, n, self._inputs(chunk, plan.start, t))
         self.state.tail = False
-        return self.model.get_output_embeddings()(hidden[:, -1])
+        return language.head(self.model, hidden[:, -1])
 
 
 @torch.no_grad()
@@ -391,6 +407,8 @@ def trace_many(
     layers = list(range(n)) if layers is None else list(layers)
     if passes is None:
         passes = record_passes(model, clean, corrupted, noise, tuple(dict.fromkeys(kinds)))
+    if passes.obstacle is not None:
+        raise Unsupported(f"{type(model).__name__}: {passes.obstacle}")
     p_clean, p_corr = passes.probs(answer_id)
     out = {
         (k, w): torch.full((len(positions), len(layers)), p_corr, dtype=torch.float64)

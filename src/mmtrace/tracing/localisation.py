@@ -21,8 +21,7 @@ from mmtrace.dataset import QuestionRecord
 from mmtrace.models.encoding import AlignmentError, encode_record, question_text
 from mmtrace.models.loading import LoadedModel
 from mmtrace.seeding import derive
-from mmtrace.tracing import question
-from mmtrace.tracing.engine import trace_many
+from mmtrace.tracing import gate, question
 from mmtrace.tracing.study import corruption_pools, settings_from
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ def constraint_effects(
             loaded, enc, templates.mllm, question_text(rec, True), "visual", own, pool=pool
         )
         site = enc.span_positions["visual"][-1]
-        result = trace_many(
+        results, how = gate.trace(
             loaded.model,
             enc.inputs,
             prep.corrupted,
@@ -73,7 +72,9 @@ def constraint_effects(
             batch_size=own.batch_size,
             noise=prep.noise,
             passes=prep.passes,
-        )[(kind, window)]
+            exact=own.exact,
+        )
+        result = results[(kind, window)]
         out.append(
             {
                 "qid": rec.qid,
@@ -83,6 +84,7 @@ def constraint_effects(
                 "p_corr": prep.p_corr,
                 "corruption_fit": prep.fit,
                 "ie": result.ie[0].tolist(),
+                "exactness": how.record(),
             }
         )
     return {"kind": kind, "window": window, "records": out, "skipped": skipped}

@@ -2,7 +2,9 @@
 
 ROME adds noise of 3x the standard deviation of subject-token embeddings, measured over a text
 corpus. Here sigma is `scale` times the standard deviation of the model's whole input embedding
-table: it needs no corpus, is fixed by the checkpoint alone, and is the same for every question.
+table, times the factor the embedding module scales its rows by (Gemma's sqrt(d); 1 elsewhere),
+so it is relative to the embeddings the language model reads: it needs no corpus, is fixed by
+the checkpoint alone, and is the same for every question.
 
 The noise is added to the output of `model.get_input_embeddings()`. In LLaVA the image features
 are scattered into `inputs_embeds` after that module runs, so noise at image-token positions is
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from mmtrace.models.hooks import output_hook
+from mmtrace.models.lookup import embedding_scale
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,11 @@ class EmbeddingNoise:
 def gaussian_noise(
     model: nn.Module, positions: Sequence[int], scale: float = 3.0, seed: int = 0
 ) -> EmbeddingNoise:
-    """Noise N(0, sigma^2) with sigma = scale * std(input embedding matrix), drawn on the CPU from
-    a generator seeded with `seed`, so the same seed gives the same noise on any device."""
+    """Noise N(0, sigma^2) with sigma = scale * std(input embedding matrix) * the embedding
+    module's own scale, drawn on the CPU from a generator seeded with `seed`, so the same seed
+    gives the same noise on any device."""
     weight = model.get_input_embeddings().weight
-    sigma = scale * weight.detach().float().std().item()
+    sigma = scale * weight.detach().float().std().item() * embedding_scale(model)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     values = torch.randn(len(positions), weight.shape[1], generator=gen) * sigma
     return EmbeddingNoise([int(p) for p in positions], values)

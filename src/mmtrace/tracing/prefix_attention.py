@@ -18,6 +18,10 @@ row's own (causal) suffix, and the two are merged exactly.
   the first position (`shared_prefix`'s `same`), only one row of each group is folded into the
   prefix call at those positions, and its result is copied to the others.
 
+- Sliding windows (Gemma-3's local layers): a window that reaches no key (the last query is
+  within it of key 0) changes nothing; one that does sends the layer to the eager path, which
+  masks the keys at distance >= window from each query, in the prefix and in the suffix.
+
 A fused path is used only after it has matched the eager path on a small probe on that device
 and dtype; otherwise the eager path is used. Both are exact (float32 rounding only). The CUDA
 calls follow torch's operator schemas but have not run here (no GPU was available): where they
@@ -156,10 +160,28 @@ def _split_fused(
     return torch.lerp(out.float(), out_p.float(), w_p).to(query.dtype)
 
 
-def _split_eager(query, key, value, pk, pv, scaling: float, causal: bool = True) -> torch.Tensor:
+def _outside_window(q: int, k: int, s: int, causal: bool, window: int, g: int, device):
+    """Masks of the keys beyond a sliding window, for the eager path: [g*q, s] over the
+    prefix and [g*q, k] over the suffix (True: blocked). The suffix's keys sit at s.., its
+    queries too, or (not `causal`: the last query only) at s + k - 1; a key is seen from a
+    query at distance < window."""
+    at = s + (torch.arange(q, device=device) if causal else torch.full((1,), k - 1, device=device))
+    prefix = (at[:, None] - torch.arange(s, device=device)[None, :]) >= window
+    suffix = (at[:, None] - (s + torch.arange(k, device=device))[None, :]) >= window
+    return prefix.repeat(g, 1), suffix.repeat(g, 1)
+
+
+def _split_eager(
+    query, key, value, pk, pv, scaling: float, causal: bool = True, window: int | None = None
+) -> torch.Tensor:
     b, h, q, d = query.shape
     hkv, s = key.shape[1], pk.shape[2]
     g = h // hkv
+    far = (
+        None
+        if window is None
+        else _outside_window(q, key.shape[2], s, causal, window, g, query.device)
+    )
     # Heads sharing a KV head are laid out as [Hkv, b, g*q, d], so the prefix product is one
     # batched matmul per KV head over all rows at once.
     qh = query.unflatten(1, (hkv, g)).transpose(0, 1).contiguous().view(hkv, b, g * q, d)
@@ -167,10 +189,14 @@ def _split_eager(query, key, value, pk, pv, scaling: float, causal: bool = True)
     scores_s = torch.matmul(qh, key.transpose(0, 1).transpose(2, 3)).float()  # [Hkv, b, g*q, q]
     if causal:
         scores_s.masked_fill_(_future(q, g, query.device), float("-inf"))
+    if far is not None:
+        scores_s.masked_fill_(far[1], float("-inf"))
     top = scores_s.amax(-1, keepdim=True)
     if s:
         scores_p = torch.matmul(qh.view(hkv, b * g * q, d), pk[0].transpose(1, 2)).float()
         scores_p = scores_p.view(hkv, b, g * q, s)
+        if far is not None:
+            scores_p.masked_fill_(far[0], float("-inf"))
         top = torch.maximum(top, scores_p.amax(-1, keepdim=True))
     # One softmax over prefix and suffix keys together, without concatenating them: both parts
     # are exponentiated against the same maximum and normalised by their joint sum.
@@ -233,7 +259,7 @@ def _shared_prefix_attention(
 
     query [b, H, q, d]; key and value [b, Hkv, q, d] (the suffix only: no cache is passed); the
     prefix is [1, Hkv, t, d]. Returns [b, q, H, d] like transformers' eager attention."""
-    for unsupported in ("sliding_window", "softcap", "s_aux"):
+    for unsupported in ("softcap", "s_aux"):
         if kwargs.get(unsupported) is not None:
             raise NotImplementedError(f"shared-prefix attention does not support {unsupported}")
     if dropout and module.training:
@@ -245,12 +271,19 @@ def _shared_prefix_attention(
     if last_only:  # the last query attends to every key, so no causal mask
         query = query[:, :, -1:]
     kernel = fused_kernel(query.device, query.dtype) if _STATE.fused is not False else None
+    # A sliding window that reaches no key (the last query is within it of key 0) changes
+    # nothing; one that does needs the eager path, which masks the keys beyond it.
+    window = kwargs.get("sliding_window")
+    window = window if window is not None and pk.shape[2] + key.shape[2] > window else None
+    if window is not None:
+        kernel = None
     if kernel is not None:
         # The rows' own queries: the first position (t) unless only the last query is computed.
         same, own = (_STATE.same.get(module), 0 if last_only else 1) if q > 1 else (None, 1)
         out = _split_fused(kernel, query, key, value, pk, pv, scaling, not last_only, same, own)
     else:
-        out = _split_eager(query, key, value, pk, pv, scaling, not last_only).reshape(b, -1, h, d)
+        out = _split_eager(query, key, value, pk, pv, scaling, not last_only, window)
+        out = out.reshape(b, -1, h, d)
     if last_only:
         out = torch.cat([out.new_zeros(b, q - 1, h, d), out], dim=1)
     return out, None

@@ -2,8 +2,9 @@
 
 Used by `mmtrace trace` and by the workflow, so both write the same record (docs/method.md §4):
 `input_ids`, `corrupted_input_ids`, `tokens`, `roles` (per traced position), `positions`
-(absolute indices into input_ids), `layers`, `answer_token_id`, `answer`, `p_clean`, `p_corr`
-and `ie` = {kind: positions x layers}.
+(absolute indices into input_ids), `layers`, `answer_token_id`, `answer`, `p_clean`, `p_corr`,
+`ie` = {kind: positions x layers}, and `exactness`: which path computed it (the engine, or the
+exact reference) and the engine's check on this model (tracing.gate).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 import torch
 
 from mmtrace.config import Tracing
+from mmtrace.models import families
 from mmtrace.models.encoding import EncodedQuestion
 from mmtrace.models.loading import LoadedModel
 from mmtrace.models.lookup import locate
 from mmtrace.models.scoring import answer_probs
+from mmtrace.tracing import gate
 from mmtrace.tracing.corruption import corrupt_ids
-from mmtrace.tracing.engine import Passes, record_passes, trace_many
+from mmtrace.tracing.engine import Passes, record_passes
 from mmtrace.tracing.noise import EmbeddingNoise, gaussian_noise
 from mmtrace.tracing.roles import roles
 
@@ -36,6 +39,7 @@ class TraceSettings:
     noise_scale: float = _DEFAULTS.noise_scale
     seed: int = 0
     batch_size: int = _DEFAULTS.batch_size
+    exact: bool = _DEFAULTS.exact  # trace with the exact reference, never the engine
 
 
 @dataclass
@@ -70,6 +74,7 @@ def prepare(
     model's own top-1 unless given), p_clean and p_corr, so questions can be screened before
     the expensive restorations. `pool`: the phrases a `natural` corruption draws from."""
     model = loaded.model
+    families.check(model)  # a model no analysis supports is refused before any pass
     if settings.corruption == "noise":
         noise = gaussian_noise(
             model, enc.span_positions[constraint], settings.noise_scale, settings.seed
@@ -125,7 +130,8 @@ def run(
         "p_clean": prep.p_clean,
         "p_corr": prep.p_corr,
     }
-    results = _restore(loaded, prep, settings, windows, positions)
+    results, how = _restore(loaded, prep, settings, windows, positions)
+    base["exactness"] = how.record()
     return [
         {
             **base,
@@ -142,9 +148,10 @@ def _restore(
     settings: TraceSettings,
     windows: Sequence[int],
     positions: Sequence[int],
-) -> dict:
-    """Every kind and window at `positions`, from the question's recorded passes."""
-    return trace_many(
+) -> tuple[dict, gate.Exactness]:
+    """Every kind and window at `positions`, from the question's recorded passes: through the
+    engine where tracing.gate trusts it on this model and input, else the exact reference."""
+    return gate.trace(
         loaded.model,
         prep.enc.inputs,
         prep.corrupted,
@@ -156,6 +163,7 @@ def _restore(
         batch_size=settings.batch_size,
         noise=prep.noise,
         passes=prep.passes,
+        exact=settings.exact,
     )
 
 
@@ -167,9 +175,10 @@ def sweep(
     constraint's tokens only, for each window in `windows`, from the question's recorded passes;
     the IE averaged over those tokens, per window and layer: {windows, ie: {kind: [w][layer]}}."""
     positions = prep.enc.span_positions[prep.constraint]
-    results = _restore(loaded, prep, settings, windows, positions)
+    results, how = _restore(loaded, prep, settings, windows, positions)
     return {
         "windows": [int(w) for w in windows],
+        "exactness": how.record(),
         "ie": {
             kind: [results[(kind, w)].ie.mean(dim=0).tolist() for w in windows]
             for kind in settings.kinds

@@ -43,6 +43,7 @@ def settings_from(cfg: config.Tracing, seed: int) -> question.TraceSettings:
         noise_scale=cfg.noise_scale,
         seed=seed,
         batch_size=cfg.batch_size,
+        exact=cfg.exact,
     )
 
 

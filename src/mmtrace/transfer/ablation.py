@@ -6,11 +6,14 @@ out as many random tokens, and far more than the lowest-ranked ones. Two ways of
 - `block`: attention from every later token to the chosen visual tokens is cut in the early
   layers (`layers`), the attention knockout of Geva et al. 2023; the tokens' own residual
   stream is untouched, so later layers can still read them;
-- `mean`: the chosen tokens' embeddings (the projector's output) are replaced by their mean over
-  a set of images at the same patch position, which removes this image's content there while
-  keeping the embeddings in distribution.
+- `mean`: the chosen tokens' embeddings (the language model's input at the visual tokens: the
+  projector's output in LLaVA) are replaced by their mean over a set of images at the same
+  visual-token position, which removes this image's content there while keeping the
+  embeddings in distribution.
 Each variant of a question is one row of a batch: the rows share the prompt and image and differ
-only in which tokens are knocked out.
+only in which tokens are knocked out. The language model runs as the model runs it
+(`models.language`: the embeddings, position ids and masks the model's own forward builds), so
+the same code serves every family (Qwen's M-RoPE, Gemma-3's image-block masks).
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ import torch
 from torch import nn
 
 from mmtrace.models.attention import attention_implementation
-from mmtrace.models.encoding import EncodedQuestion, embed_inputs
-from mmtrace.models.hooks import input_hooks, layer_input, output_hook
+from mmtrace.models.encoding import EncodedQuestion, image_token_id
+from mmtrace.models.hooks import input_hook, input_hooks, layer_input
+from mmtrace.models.language import language_call, logits_at, recording, text_model
 from mmtrace.models.loading import LoadedModel
-from mmtrace.models.lookup import locate, projector
+from mmtrace.models.lookup import locate
 from mmtrace.seeding import derive
 
 WAYS = ("block", "mean")
@@ -109,35 +113,55 @@ def blocking(
 ) -> Iterator[None]:
     """Within the block, batch row b's later tokens (only `queries`, absolute positions, if
     given; negative ones count from the end) cannot attend to `rows[b]` (absolute positions) in
-    the attention of `layers`; every other layer and row is untouched."""
+    the attention of `layers`; every other layer and row is untouched. Attention runs on the
+    eager path in every layer, which adds its masks: a boolean mask (made for SDPA, as a model
+    recorded under SDPA passes it) becomes additive."""
     blocks = locate(model)
     cache: dict[tuple, torch.Tensor] = {}
+    knocked = set(layers)
 
-    def pre(_module, args, kwargs):
+    def additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            ~mask, torch.finfo(dtype).min
+        )
+
+    def pre(module, args, kwargs):
         hidden = layer_input(args, kwargs)
         b, seq = hidden.shape[:2]
+        mask = kwargs.get("attention_mask")
+        if module not in knocked_modules:
+            if mask is None or mask.dtype != torch.bool:
+                return None
+            return args, {**kwargs, "attention_mask": additive(mask, hidden.dtype)}
         if b != len(rows):
             raise ValueError(f"batch has {b} rows but {len(rows)} knockout sets were given")
         key = (seq, hidden.device)
         if key not in cache:
             cache[key] = _block_mask(rows, seq, hidden.device, queries)
         block = cache[key]
-        mask = kwargs.get("attention_mask")
         if mask is None:
             causal = torch.ones(seq, seq, dtype=torch.bool, device=hidden.device).triu(1)
             mask = torch.zeros(b, 1, seq, seq, dtype=hidden.dtype, device=hidden.device)
             mask = mask.masked_fill(causal, torch.finfo(hidden.dtype).min)
         if mask.dtype == torch.bool:  # True = may attend
-            mask = mask & ~block[..., -mask.shape[-2] :, -mask.shape[-1] :]
+            mask = additive(mask & ~block[..., -mask.shape[-2] :, -mask.shape[-1] :], hidden.dtype)
         else:  # additive
             mask = mask.masked_fill(
                 block[..., -mask.shape[-2] :, -mask.shape[-1] :], torch.finfo(mask.dtype).min
             )
         return args, {**kwargs, "attention_mask": mask}
 
-    hooks = [(blocks.module("attn", layer), pre) for layer in layers]
+    attn = [blocks.module("attn", layer) for layer in range(len(blocks))]
+    knocked_modules = {attn[layer] for layer in knocked}
+    hooks = [(m, pre) for m in attn]
     with input_hooks(hooks, with_kwargs=True), attention_implementation(blocks.layers, "eager"):
         yield
+
+
+def visual_positions(model: nn.Module, ids: torch.Tensor) -> list[list[int]]:
+    """Per row of `ids`, the positions of its visual (image) tokens."""
+    token = image_token_id(model)
+    return [(row == token).nonzero().flatten().tolist() for row in ids]
 
 
 @contextmanager
@@ -145,38 +169,51 @@ def mean_ablating(
     model: nn.Module, rows: Sequence[Sequence[int]], mean: torch.Tensor
 ) -> Iterator[None]:
     """Within the block, image b's visual tokens `rows[b]` (indices among the visual tokens) are
-    replaced by `mean` [n_visual, hidden] at the projector's output."""
+    replaced by `mean` [n_visual, hidden] in the language model's input embeddings."""
+    seen: dict[str, list[list[int]]] = {}
 
-    def hook(_module, _inputs, out):
-        if out.shape[0] != len(rows):
-            raise ValueError(f"{out.shape[0]} images but {len(rows)} knockout sets were given")
-        out = out.clone()
+    def ids(_module, args, kwargs):
+        seen["at"] = visual_positions(model, kwargs.get("input_ids", args[0] if args else None))
+
+    def hook(_module, args, kwargs):
+        embeds = kwargs["inputs_embeds"]
+        if embeds.shape[0] != len(rows):
+            raise ValueError(f"{embeds.shape[0]} images but {len(rows)} knockout sets were given")
+        embeds = embeds.clone()
         for b, idx in enumerate(rows):
             if idx:
-                i = torch.as_tensor(list(idx), device=out.device)
-                out[b, i] = mean.to(out.device, out.dtype)[i]
-        return out
+                at = torch.as_tensor([seen["at"][b][i] for i in idx], device=embeds.device)
+                i = torch.as_tensor(list(idx), device=embeds.device)
+                embeds[b, at] = mean.to(embeds.device, embeds.dtype)[i]
+        return args, {**kwargs, "inputs_embeds": embeds}
 
-    with output_hook(projector(model), hook):
+    with (
+        input_hook(model, ids, with_kwargs=True),
+        input_hook(text_model(model), hook, with_kwargs=True),
+    ):
         yield
 
 
 @torch.no_grad()
 def mean_visual_embeddings(loaded: LoadedModel, prompt: str, images: list, batch_size: int):
-    """[n_visual, hidden]: the projector's output averaged over `images`, per patch position."""
+    """[n_visual, hidden]: the language model's input embeddings at the visual tokens averaged
+    over `images`, per visual-token position (every image must give as many)."""
     total, count = None, 0
-    seen: list[torch.Tensor] = []
-
-    def hook(_m, _i, out):
-        seen.append(out.detach().float())
-
-    with output_hook(projector(loaded.model), hook):
-        for s in range(0, len(images), batch_size):
-            chunk = images[s : s + batch_size]
-            loaded.model(**loaded.encode([prompt] * len(chunk), chunk))
-            feats = seen.pop()
-            total = feats.sum(0) if total is None else total + feats.sum(0)
-            count += feats.shape[0]
+    for s in range(0, len(images), batch_size):
+        chunk = images[s : s + batch_size]
+        enc = loaded.encode([prompt] * len(chunk), chunk)
+        with recording(loaded.model) as calls:
+            loaded.model(**enc)
+        embeds = calls[-1].embeds.float()
+        for b, at in enumerate(visual_positions(loaded.model, enc["input_ids"])):
+            feats = embeds[b, at]
+            if total is not None and feats.shape != total.shape:
+                raise ValueError(
+                    f"mean ablation: images give {feats.shape[0]} and {total.shape[0]} visual "
+                    "tokens; it needs the same number per image"
+                )
+            total = feats if total is None else total + feats
+            count += 1
     if not count:
         raise ValueError("mean ablation needs at least one image")
     return total / count
@@ -214,15 +251,16 @@ def ablate_question(
         ok = torch.isin(probs.argmax(-1), gold_t)
         return p.cpu().numpy().astype(np.float64), ok.cpu().numpy()
 
-    p0, ok0 = score(model(**enc.inputs).logits)
+    p0, ok0 = score(model(**enc.inputs).logits[:, -1:])
     plan = variants(contrib, ks, draws, seed, coverage)
     rankings = RANKINGS if coverage is None else (*RANKINGS, MASK)
     out: dict = {"p_clean": float(p0[0]), "correct_clean": bool(ok0[0]), "ks": list(ks)}
     if coverage is not None:
         out["mask_overlap"] = mask_overlap(contrib, coverage, ks)
-    # the image's features once: every variant row reuses them (no vision tower per variant)
-    embeds = embed_inputs(model, enc.inputs)
-    mask = enc.inputs.get("attention_mask")
+    # the language model's call once: every variant row reuses its embeddings (no vision tower
+    # per variant), positions and masks
+    call = language_call(model, enc.inputs)
+    embeds = call.embeds
     image = torch.as_tensor(enc.image_positions, device=embeds.device)
     for way in ways:
         ps, oks = [], []
@@ -242,11 +280,8 @@ def ablate_question(
                         rows[b, image[at]] = mean.to(rows.device, rows.dtype)[at]
             else:
                 raise ValueError(f"unknown ablation way {way!r}; expected one of {WAYS}")
-            batch = {"inputs_embeds": rows}
-            if mask is not None:
-                batch["attention_mask"] = mask.repeat(len(part), 1)
             with ctx:
-                p, ok = score(model(**batch).logits)
+                p, ok = score(logits_at(model, call.rows(len(part)), embeds=rows)[:, None])
             ps.append(p)
             oks.append(ok)
         p_all, ok_all = np.concatenate(ps), np.concatenate(oks)
@@ -259,13 +294,10 @@ def ablate_question(
                 result[ranking]["correct"].append(float(ok_all[sel].mean()))
         out[way] = result
     if per_layer:
-        single = {"inputs_embeds": embeds}
-        if mask is not None:
-            single["attention_mask"] = mask
         curve_p, curve_ok = [], []
         for layer in range(len(locate(model))):
             with blocking(model, [list(enc.image_positions)], [layer]):
-                p, ok = score(model(**single).logits)
+                p, ok = score(logits_at(model, call)[:, None])
             curve_p.append(float(p[0]))
             curve_ok.append(bool(ok[0]))
         out["per_layer"] = {"p": curve_p, "correct": curve_ok}
