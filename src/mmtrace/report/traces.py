@@ -53,15 +53,22 @@ def token_label(token: str, role: str) -> str:
 
 
 def draw_heatmap(
-    ax, trace: dict, kind: str, colorbar: bool = True, vmax: float | None = None
+    ax,
+    trace: dict,
+    kind: str,
+    colorbar: bool = True,
+    vmax: float | None = None,
+    tokens: bool = True,
 ) -> None:
     """One question's IE heatmap, tokens down, layers across; constraint tokens starred; a
-    diverging scale symmetric about 0 (the row's shared `vmax`, else this panel's)."""
+    diverging scale symmetric about 0 (the figure's shared `vmax`, else this panel's). Token
+    labels only where `tokens` (a row's first panel: the others show the same tokens, and
+    laying out their text was most of a figure job's time)."""
     ie = np.asarray(trace["ie"][kind], dtype=float)
     vmax = _scale(ie) if vmax is None else vmax
     im = ax.imshow(ie, aspect="auto", cmap=CMAP, vmin=-vmax, vmax=vmax)
     labels = [token_label(t, r) for t, r in zip(trace["tokens"], trace["roles"], strict=True)]
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels if tokens else [])
     layers = trace["layers"]
     step = max(1, len(layers) // 8)
     ax.set_xticks(range(0, len(layers), step), [str(v) for v in layers[::step]])
@@ -237,10 +244,11 @@ def fig_examples(
     n_tok = max((len(t["tokens"]) for t in picked), default=1)
     fig = Figure(figsize=(3.0 * len(kinds), (0.9 + 0.13 * n_tok) * len(picked)))
     axes = fig.subplots(len(picked), len(kinds), squeeze=False)
+    # one colour scale for the whole figure, so questions and splits compare by colour
+    vmax = _scale(*(np.asarray(t["ie"][k], dtype=float) for t in picked for k in kinds))
     for row, t in zip(axes, picked, strict=True):
-        vmax = _scale(*(np.asarray(t["ie"][k], dtype=float) for k in kinds))
-        for ax, kind in zip(row, kinds, strict=True):
-            draw_heatmap(ax, t, kind, vmax=vmax)
+        for i, (ax, kind) in enumerate(zip(row, kinds, strict=True)):
+            draw_heatmap(ax, t, kind, vmax=vmax, colorbar=i == len(kinds) - 1, tokens=i == 0)
         row[0].set_ylabel(f"{split_label(t['split'])} {t['qid']}\nanswer {t['answer']!r}")
     fig.suptitle(f"{model}: example traces ({setting}-constraint, window {window})")
     fig.tight_layout()
@@ -266,10 +274,13 @@ def fig_mllm_vs_llm(
     n_tok = max(len(a["tokens"]), len(b["tokens"]))
     fig = Figure(figsize=(3.0 * len(kinds), 2 * (0.9 + 0.14 * n_tok)))
     axes = fig.subplots(2, len(kinds), squeeze=False)
+    # one scale for both models, so the MLLM's and the LLM's effects compare by colour
+    vmax = _scale(
+        *(np.asarray(t["ie"][k], dtype=float) for t in (a, b) for k in kinds if k in t["ie"])
+    )
     for row, t, name in ((axes[0], a, mllm_name), (axes[1], b, llm_name)):
-        vmax = _scale(*(np.asarray(t["ie"][k], dtype=float) for k in kinds if k in t["ie"]))
-        for ax, kind in zip(row, kinds, strict=True):
-            draw_heatmap(ax, t, kind, vmax=vmax)
+        for i, (ax, kind) in enumerate(zip(row, kinds, strict=True)):
+            draw_heatmap(ax, t, kind, vmax=vmax, colorbar=i == len(kinds) - 1, tokens=i == 0)
         row[0].set_ylabel(
             f"{name}\np_clean={t['p_clean']:.2f} p_corr={t['p_corr']:.2f}\nanswer {t['answer']!r}"
         )
