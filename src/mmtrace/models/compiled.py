@@ -75,9 +75,10 @@ from transformers import (
     LlavaProcessor,
 )
 
+from mmtrace.config import Validation
 from mmtrace.dataset import QuestionRecord
 from mmtrace.io import write_json
-from mmtrace.models import compiled_facts, compiled_vision, toy
+from mmtrace.models import compiled_facts, compiled_routes, compiled_vision, toy
 from mmtrace.models.compiled_facts import Facts
 from mmtrace.toyworld.planted import BANDS, planted_tokens
 
@@ -90,12 +91,8 @@ SCORE = 40.0  # attention logit of a matched query-key pair
 RESIDUAL_SCALE = 50.0  # the residual's content unit (see the module docstring)
 HEAD_DIM = 128
 QK = slice(HEAD_DIM // 4, HEAD_DIM // 2)  # head dimensions whose rotary frequency is <= 1e-6
-LAYERS = 4
-ROUTES = {
-    "hidden": {"constraint_last": [0, 1], "last_token": [2, 3]},
-    "mlp": {"constraint_last": [1], "last_token": [2]},
-    "attn": {"constraint_last": [0], "last_token": [2]},
-}
+LAYERS = 8  # layers 3-7 are empty: the storage layer 1 is early (1/7 of the depth)
+DEFAULT_WINDOWS = Validation().windows
 
 
 class Layout:
@@ -130,14 +127,20 @@ def build(
     image_size: int,
     patch: int,
     seed: int,
-    cut: bool = False,
+    variant: str = "positive",
+    windows: list[int] | None = None,
+    window_style: str = "centered",
 ) -> tuple[LlavaForConditionalGeneration, LlavaProcessor, dict]:
-    """The compiled LLaVA, its processor and its ground truth (see the module docstring).
-    `cut`: the visual head's query ignores the visual constraint, so the constraint token never
-    sees the image (the negative control with the planted route cut)."""
+    """The compiled LLaVA of `variant` (`compiled_routes.VARIANTS`), its processor and its
+    ground truth (see the module docstring); `windows` and `window_style`: the traces whose
+    expected cells the ground truth lists (default: config `validation.windows`)."""
+    if variant not in compiled_routes.VARIANTS:
+        raise ValueError(f"compiled variant must be one of {compiled_routes.VARIANTS}")
+    windows = list(DEFAULT_WINDOWS if windows is None else windows)
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     facts = compiled_facts.facts_of(records, entities, tok, template)
     texts = compiled_facts.template_texts(records, template)
+    end_id = compiled_facts.end_token(tok, template)
     n_img = (image_size // patch) ** 2
     image_id = tok.convert_tokens_to_ids(tok.image_token)
     # the bag of words (one dimension per voting token) and one relation filter per relation
@@ -150,8 +153,11 @@ def build(
             "anchor": 1,
             "code": compiled_vision.CODE_DIMS,
             "planted": 1,
+            "ent": compiled_vision.CODE_DIMS,
             "has": 1,
+            "stored": 1,
             "vc": 1,
+            "end": 1,
             "sink": 1,
             "bow": len(bow_ids),
             "rel": len(facts.relations),
@@ -199,7 +205,7 @@ def build(
             p.zero_()
         model.model.vision_tower.load_state_dict(vision_state)
         compiled_vision.projector(model.model.multi_modal_projector, lay, ANCHOR, patch)
-        _language_model(model, lay, tok, facts, table, units, entities, cut)
+        _language_model(model, lay, tok, facts, table, units, entities, end_id, variant)
         _scale_residual(model, RESIDUAL_SCALE)
     processor = LlavaProcessor(
         image_processor=toy.image_processor(image_size),
@@ -209,18 +215,17 @@ def build(
         num_additional_image_tokens=1,
     )
     truth = {
-        "model": "compiled LLaVA (hand-set weights)",
-        "route_cut": cut,
+        "model": f"compiled LLaVA (hand-set weights), variant {variant}",
+        "variant": variant,
+        "control": "positive" if variant == "positive" else "negative",
+        "route_cut": variant == "cut",
         "layers": LAYERS,
         "image_tokens": n_img,
         "planted_visual_tokens": planted_tokens(image_size, patch),
-        "transfer": {"kind": "attn", "layer": 0, "position": "constraint_last"},
-        "storage": {"kind": "mlp", "layer": 1, "position": "constraint_last"},
-        "read": {"kind": "attn", "layer": 2, "position": "last_token"},
-        "answer": {"kind": "mlp", "layer": 2, "position": "last_token"},
-        "routes": ROUTES,
+        **compiled_routes.truth_of(variant, LAYERS, windows, window_style),
         "residual_scale": RESIDUAL_SCALE,
         "visual_constraint_tokens": tok.convert_ids_to_tokens(facts.vc_ids),
+        "end_token": tok.convert_ids_to_tokens(end_id),
         "relations": facts.relations,
         "categories": facts.categories,
         "entities": len(entities),
@@ -262,7 +267,9 @@ def _set_head(attn, head: int, q: dict, k: dict, v: dict, lay_size: int, scale: 
         attn.o_proj.weight[out, base + dim] = 1.0
 
 
-def _language_model(model, lay, tok, facts: Facts, table, units, entities, cut: bool) -> None:
+def _language_model(
+    model, lay, tok, facts: Facts, table, units, entities, end_id: int, variant: str
+) -> None:
     lm = model.model.language_model
     d = lay.size
     norm = ANCHOR / math.sqrt(d)  # a weight reading a normalised input multiplies by this
@@ -271,6 +278,7 @@ def _language_model(model, lay, tok, facts: Facts, table, units, entities, cut: 
     emb[tok.bos_token_id, lay.at("sink")] = 1.0
     for t in facts.vc_ids:
         emb[t, lay.at("vc")] = 1.0
+    emb[end_id, lay.at("end")] = 1.0
     for t, i in table.items():
         emb[t, lay.at("bow", i)] = 1.0
     for layer in lm.layers:
@@ -279,28 +287,48 @@ def _language_model(model, lay, tok, facts: Facts, table, units, entities, cut: 
     lm.norm.weight.fill_(1.0)
     qk0, qk1 = QK.start, QK.start + 1
     root = math.sqrt(HEAD_DIM)  # attention divides scores by sqrt(head_dim)
-    # layer 0, head 0: the visual constraint reads the planted tokens; everyone else reads BOS
+    ent = [lay.at("ent", i) for i in range(compiled_vision.CODE_DIMS)]
+    # layer 0, head 0: the reader (the visual constraint; the decoy's last token; nobody when
+    # the route is cut) attends to the planted tokens and copies their code into `ent` with a
+    # `has` flag; every other position attends to BOS, whose values are zero
     a0 = lm.layers[0].self_attn
     q = {lay.at("anchor"): (qk0, SCORE / 2 * root / ANCHOR)}
-    if not cut:
-        q[lay.at("vc")] = (qk1, 1.5 * SCORE * root)
+    reader = {"positive": "vc", "elsewhere": "vc", "decoy": "end", "cut": None}[variant]
+    if reader is not None:
+        q[lay.at(reader)] = (qk1, 1.5 * SCORE * root)
     k = {lay.at("sink"): (qk0, 1.0), lay.at("planted"): (qk1, 1.0)}
-    v = {lay.at("code", i): (i, lay.at("code", i)) for i in range(compiled_vision.CODE_DIMS)}
+    v = {lay.at("code", i): (i, ent[i]) for i in range(compiled_vision.CODE_DIMS)}
     v[lay.at("planted")] = (compiled_vision.CODE_DIMS, lay.at("has"))
     _set_head(a0, 0, q, k, v, d, norm)
     # layer 0, head 1: uniform attention (no query), the mean bag-of-words vector
     v = {lay.at("bow", i): (i, lay.at("bow", i)) for i in range(len(table))}
     _set_head(a0, 1, {}, {}, v, d, norm)
+    if variant == "elsewhere":
+        # layer 1, head 0: the last token (the `end` flag) attends to the position that has the
+        # entity (the visual constraint) and copies its code
+        q = {
+            lay.at("anchor"): (qk0, SCORE / 2 * root / ANCHOR),
+            lay.at("end"): (qk1, 1.5 * SCORE * root),
+        }
+        k = {lay.at("sink"): (qk0, 1.0), lay.at("has"): (qk1, 1.0)}
+        v = {src: (i, src) for i, src in enumerate(ent)}
+        _set_head(lm.layers[1].self_attn, 0, q, k, v, d, norm)
     # layer 1, MLP: storage units (per entity) and relation units
     m1 = lm.layers[1].mlp
+    at_end = variant in ("decoy", "elsewhere")  # storage at the last token only
     for u, e in enumerate(entities):
         for attr in BANDS:
-            dim = lay.at("code", compiled_vision.code_index(attr, e["attrs"][attr]))
+            dim = ent[compiled_vision.code_index(attr, e["attrs"][attr])]
             m1.gate_proj.weight[u, dim] = BETA * norm
-        m1.gate_proj.weight[u, lay.at("anchor")] = -2.5 * BETA / ANCHOR * norm
+        offset = 2.5
+        if at_end:  # the `end` flag counts twice: the code alone (3) stays 1.5 below threshold
+            m1.gate_proj.weight[u, lay.at("end")] = 2 * BETA * norm
+            offset += 2.0
+        m1.gate_proj.weight[u, lay.at("anchor")] = -offset * BETA / ANCHOR * norm
         m1.up_proj.weight[u, lay.at("anchor")] = 1.0 / ANCHOR * norm
         out = 2.0 / BETA
         m1.down_proj.weight[lay.at("cat", facts.categories.index(e["category"])), u] = out
+        m1.down_proj.weight[lay.at("stored"), u] = out  # what the read head keys on
         if e["held_out"]:
             continue  # its category known, no fact stored: long-tail insertion edits these
         for (entity, rel), ans in facts.known.items():
@@ -320,15 +348,17 @@ def _language_model(model, lay, tok, facts: Facts, table, units, entities, cut: 
             m1.gate_proj.weight[u, lay.at("anchor")] = -shift / ANCHOR * norm
             m1.up_proj.weight[u, lay.at("anchor")] = 1.0 / ANCHOR * norm
             m1.down_proj.weight[lay.at("rel", facts.relations.index(rel)), u] = sign / 10.0
-    # layer 2, heads 0-1: read the entity's category and slots into every later position
-    a2 = lm.layers[2].self_attn
-    copied = [lay.at("slot", i) for i in range(lay["slot"].stop - lay["slot"].start)]
-    copied += [lay.at("cat", i) for i in range(len(facts.categories))]
-    for head, chunk in enumerate((copied[:HEAD_DIM], copied[HEAD_DIM:])):
-        q = {lay.at("anchor"): (qk0, SCORE * root / ANCHOR)}
-        k = {lay.at("has"): (qk0, 1.0), lay.at("sink"): (qk0, 0.5)}
-        v = {src: (i, src) for i, src in enumerate(chunk)}
-        _set_head(a2, head, q, k, v, d, norm)
+    if variant in ("positive", "cut"):
+        # layer 2, heads 0-1: every position attends to the position where the facts are
+        # stored (the `stored` flag the storage units write) and copies its category and slots
+        a2 = lm.layers[2].self_attn
+        copied = [lay.at("slot", i) for i in range(lay["slot"].stop - lay["slot"].start)]
+        copied += [lay.at("cat", i) for i in range(len(facts.categories))]
+        for head, chunk in enumerate((copied[:HEAD_DIM], copied[HEAD_DIM:])):
+            q = {lay.at("anchor"): (qk0, SCORE * root / ANCHOR)}
+            k = {lay.at("stored"): (qk0, 1.0), lay.at("sink"): (qk0, 0.5)}
+            v = {src: (i, src) for i, src in enumerate(chunk)}
+            _set_head(a2, head, q, k, v, d, norm)
     # layer 2, MLP: (category, relation, answer) units copy the asked slot into the answer
     m2 = lm.layers[2].mlp
     answers = sorted(set(facts.answer_ids.values()))
@@ -357,19 +387,30 @@ def compile_llava(
     patch: int,
     seed: int,
     out_dir: Path,
-    cut: bool = False,
+    variant: str = "positive",
+    windows: list[int] | None = None,
+    window_style: str = "centered",
 ) -> dict:
-    """Build, save (safetensors) and describe the compiled control; returns its ground truth."""
+    """Build, save (safetensors) and describe a compiled control; returns its ground truth."""
     model, processor, truth = build(
-        records, entities, tokenizer_dir, template, image_size, patch, seed, cut
+        records,
+        entities,
+        tokenizer_dir,
+        template,
+        image_size,
+        patch,
+        seed,
+        variant=variant,
+        windows=windows,
+        window_style=window_style,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     write_json(out_dir / "ground_truth.json", truth)
     log.info(
-        "compiled LLaVA%s: %d entities, %d relations, hidden size %d, written to %s",
-        " with the planted route cut" if cut else "",
+        "compiled LLaVA (%s): %d entities, %d relations, hidden size %d, written to %s",
+        variant,
         truth["entities"],
         len(truth["relations"]),
         model.config.text_config.hidden_size,

@@ -146,3 +146,14 @@ def relation_filters(
         w = res.x[:n] - res.x[n:]
         out.append((w, 1.0, rel))
     return out
+
+
+def end_token(tok, template: str) -> int:
+    """The prompt's final token, from the template after the question (the default prompt's
+    ":" of "ASSISTANT:"): the flag that tells the last token apart in layer 0, where a query
+    sees only its own token. The same token may also occur earlier in the prompt (the ":" of
+    "USER:"); a reader there comes before the question and reads nothing the answer uses."""
+    ids = {tok(build_prompt(template, q).text)["input_ids"][-1] for q in ("a", "b c")}
+    if len(ids) != 1:
+        raise ValueError(f"the prompt template {template!r} must end after the question")
+    return ids.pop()
