@@ -1,36 +1,54 @@
-"""A compiled positive control: a LLaVA whose mechanism is set by hand, so every analysis can be
-scored against a known ground truth (docs/method.md §4-§7).
+"""Compiled controls: LLaVAs whose mechanism is set by hand, so every analysis can be scored
+against a known ground truth (docs/method.md §4-§7, §12).
 
-`toy-llava-compiled` is a `LlavaForConditionalGeneration` (CLIP tower, projector, 4-layer Llama)
+A compiled control is a `LlavaForConditionalGeneration` (CLIP tower, projector, 8-layer Llama)
 with every weight written here, saved with `save_pretrained` and analysed through exactly the
-same code path as the trained models. On the planted world (`mmtrace.toyworld.planted`: the code
-of the asked entity is drawn only in the bottom row of patches) it answers every
-single-constraint question by this route:
+same code path as the trained models. One code path builds every `variant`
+(`mmtrace.models.compiled_routes`, which also derives each variant's ground truth); the positive
+(`toy-llava-compiled`), on the planted world (`mmtrace.toyworld.planted`: the code of the asked
+entity is drawn only in the bottom row of patches), answers every single-constraint question by
+this route:
 
 1. pixels -> code: the vision tower reads the code tiles of the planted patches into 26
    attribute dimensions (shape, colour, background) plus a `planted` flag
    (`mmtrace.models.compiled_vision`); no other visual token carries the code to a reader;
 2. layer 0, attention (transfer): at a visual-constraint noun (" building", " director", ...) one
-   head attends to the planted visual tokens and copies the code (and a `has entity` flag)
-   into that position, the visual constraint's last token. Every other position attends to
-   BOS, whose values are zero. A second head averages a bag of words over the prompt (one
-   dimension per word of the question templates; never the constraint's words or any name);
+   head attends to the planted visual tokens and copies their code into the `ent` block (and a
+   `has` flag) of that position, the visual constraint's last token. Every other position
+   attends to BOS, whose values are zero. A second head averages a bag of words over the prompt
+   (one dimension per word of the question templates; never the constraint's words or any name);
 3. layer 1, MLP (storage): one hidden unit per entity fires on the conjunction of its three
-   attributes (gate = beta * (shape + colour + background - 2.5)) and writes every fact of the
-   entity at once: the category, and for each of the category's relations the answer's index
-   in that relation's answer pool, into the relation's slot. Held-out entities' units write only
-   the category: the model recognises them and knows no fact about them (long-tail insertion
-   edits these; MultEdit's clamp is relative to the MLP's output there, so it must not be 0).
-   Other units of the same MLP, one per relation, turn the bag of words at the last token into
-   the relation asked: linear filters over the words, found by a linear programme so that every
-   phrasing in the data scores >= 1 for its relation and <= -1 for the others;
-4. layer 2, attention (read): every position attends to the position holding the entity and
-   copies its category and slots; layer 2, MLP: units per (category, relation, answer) gated by
-   category and relation copy the asked relation's slot into an answer vector, which the LM
-   head turns into the answer's first token with a logit of `GAIN`;
-5. layer 3 is empty (the last token's hidden state carries the answer through it).
+   attributes in `ent` (gate = beta * (shape + colour + background - 2.5)) and writes every fact
+   of the entity at once: the category, a `stored` flag, and for each of the category's
+   relations the answer's index in that relation's answer pool, into the relation's slot.
+   Held-out entities' units write only the category and the flag: the model recognises them and
+   knows no fact about them (long-tail insertion edits these; MultEdit's clamp is relative to the
+   MLP's output there, so it must not be 0). Other units of the same MLP, one per relation, turn
+   the bag of words at the last token into the relation asked: linear filters over the words,
+   found by a linear programme so that every phrasing in the data scores >= 1 for its relation
+   and <= -1 for the others;
+4. layer 2, attention (read): every position attends to the position whose `stored` flag is set
+   and copies its category and slots. The read keys on what the storage MLP writes, so restoring
+   that MLP's output alone in a corrupted run restores the answer, as ROME's traces do on real
+   LMs. Layer 2, MLP: units per (category, relation, answer) gated by category and relation copy
+   the asked relation's slot into an answer vector, which the LM head turns into the answer's
+   first token with a logit of `GAIN`;
+5. layers 3-7 are empty (the last token's hidden state carries the answer through them), so the
+   storage layer 1 is early by the claims' depth bands (1/7 <= 4.5/31, `mmtrace.verdicts.paper`).
 Single-constraint questions only: a multi-constraint question's textual constraint names a work
 of a decade, which this memory does not hold, so those questions are answered wrongly.
+
+The negative controls change only which position reads and stores:
+- `cut`: the layer-0 head's query ignores the visual constraint: nothing reads the image and
+  nothing is answered;
+- `decoy`: the layer-0 head's reader is the prompt's final token (flagged `end` in its embedding:
+  `compiled_facts.end_token`, the ":" of "ASSISTANT:"; the ":" of "USER:" is the same token and
+  reads the image too, before the question, where nothing uses it); storage units and answer
+  units work at the last token; there is no read head. The visual constraint attends to BOS;
+- `elsewhere`: the visual constraint reads the image at layer 0 as in the positive; at layer 1 a
+  head at the `end` token attends to the position with `has` and copies `ent`; the storage units
+  also need the `end` flag (gate = beta * (code + 2 end - 4.5)), so the facts are stored at the
+  last token's layer-1 MLP and nowhere else; its layer-2 MLP answers.
 
 RMSNorm: every embedding carries a constant `ANCHOR` in dimension 0, far larger than any content,
 so each normalised residual is the residual times sqrt(D)/ANCHOR up to a relative error of
@@ -42,22 +60,24 @@ MLPs are SwiGLU: a unit is `silu(gate) * up`; with `up` constant and `gate` scal
 silu acts as a ReLU whose off-state leaks at most BETA/2 * exp(-BETA/2) ~ 5e-4.
 
 Residual scale: the weights above are derived with content in units of 1 (a memory value, the
-MLP output at the storage site, has norm 1). Every write into the residual stream (the token
-embeddings, the projector's output, each attention's `o_proj` and each MLP's `down_proj`) is
-then multiplied by `RESIDUAL_SCALE`. The whole residual is scaled by it, every RMSNorm divides
-it out (exactly, up to the norm's epsilon), so the function and the route are unchanged; what
-changes is the size of the vectors the methods act on. That matters for MultEdit (§7): Adam
-moves every coordinate of delta by up to its learning rate per step, whatever the value's norm,
-so a step size means something only relative to the residual's scale. `RESIDUAL_SCALE` puts the
-memory values (norm 50) at the low end of the trained toy models' MLP outputs at their edit
-site (norms 45-160), the scale for which the editing settings in config were fixed. Built at
-unit scale, the same settings move the constraint token's `has` and `sink` flags far enough
-that layer 2's read head loses the entity for 16 of 90 held-out facts (docs/method.md
-§12); the `coarse` diagnostic variant in config replays that step size.
+MLP output at the storage site, has entries of 1: norm sqrt(2) for a held-out entity). Every
+write into the residual stream (the token embeddings, the projector's output, each attention's
+`o_proj` and each MLP's `down_proj`) is then multiplied by `RESIDUAL_SCALE`. The whole residual
+is scaled by it, every RMSNorm divides it out (exactly, up to the norm's epsilon), so the
+function and the route are unchanged; what changes is the size of the vectors the methods act
+on. That matters for MultEdit (§7): Adam moves every coordinate of delta by up to its learning
+rate per step, whatever the value's norm, so a step size means something only relative to the
+residual's scale. `RESIDUAL_SCALE` puts the memory values (entries of 50) at the scale of the
+trained toy models' MLP outputs at their edit site (norms 45-160), the scale for which the
+editing settings in config were fixed. Built at unit scale, the same settings move the edited
+value's flags far enough that the read head loses the entity (measured on the earlier 4-layer
+build, whose read head keyed on `has`: for 16 of 90 held-out facts, docs/method.md §12); the
+`coarse` diagnostic variant in config replays that step size.
 
-`ground_truth.json`, written beside the checkpoint, lists the route of every site kind
-(`mmtrace.models.lookup.SITES`) by position role and layer; tests compare it with what forward
-hooks observe.
+`ground_truth.json`, written beside the checkpoint, holds the route (its steps, and the route of
+every site kind, `mmtrace.models.lookup.SITES`, by position role and layer) and the trace cells
+that must and must not restore per window (`compiled_routes.truth_of`); tests compare the route
+with what forward hooks observe and every declared cell with the reference tracer.
 """
 
 from __future__ import annotations
