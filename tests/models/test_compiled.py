@@ -181,9 +181,10 @@ def test_restoring_the_storage_mlp_alone_restores_the_answer(compiled, planted):
 def test_every_declared_cell_holds_under_the_reference_tracer(controls, compiled, planted, variant):
     """Every (role, layer) cell of every kind and window (config `validation.windows`) that the
     ground truth says must restore restores >= 0.9 of the gap, every cell it says must stay quiet
-    moves p(answer) by <= 0.05 of p_clean. The same traces break every other variant's
-    declaration, so the check tells the routes apart (a ground truth derived from the wrong
-    route fails it)."""
+    moves p(answer) by <= 0.05 of p_clean, and the corruption drops p(answer) or leaves it as
+    declared. The same traces break every other variant's declaration, so the check tells the
+    routes apart (checked: a hidden-state route derived one layer too long fails it, as does
+    the positive keying its read on the layer-0 `has` flag)."""
     loaded, truth = controls[variant]
     records = compiled[2]
     expected = truth["expected"]
@@ -208,8 +209,10 @@ def test_every_declared_cell_holds_under_the_reference_tracer(controls, compiled
 
 def test_the_decoy_finds_nothing_at_the_constraint(controls, compiled, planted):
     """The decoy answers from its last token alone: corrupting the visual constraint leaves
-    p(answer) where it was, and no restoration at the constraint moves it. Fails if the
-    constraint reads the image (the positive's reader) or the last token reads the constraint."""
+    p(answer) where it was, and no restoration at the constraint moves it. Fails if the answer
+    passes through the constraint (checked: a decoy whose constraint reads the image and whose
+    last token copies the code from it, as `elsewhere`'s does). A constraint that read the image
+    with nothing reading it would pass, rightly: tracing measures effects, not contents."""
     loaded, _ = controls["decoy"]
     records = compiled[2]
     for rec in _known(records)[::9][:4]:
@@ -229,9 +232,11 @@ def test_elsewhere_transfers_to_the_constraint_but_stores_at_the_last_token(
 ):
     """`elsewhere`: restoring the constraint's layer-0 attention output restores the answer
     (the transfer), restoring its MLP output at any layer and window restores nothing (no
-    storage there); the last token's layer-1 MLP restores it. Fails if the storage units fire at
-    the constraint (storage not gated on the last token's flag) or the last token does not copy
-    the entity from the constraint."""
+    storage there); the last token's layer-1 MLP restores it. Fails if the answer depends on
+    what the constraint's MLP writes (checked: storage units firing at the constraint and a read
+    head copying from there, the positive's route) or if the last token does not take the
+    entity from the constraint. Storage units that fired at the constraint with nothing reading
+    them would pass here (no effect to trace) and fail the hooks test."""
     loaded, truth = controls["elsewhere"]
     assert truth["storage"] == {"kind": "mlp", "layer": 1, "position": "last_token"}
     assert truth["transfer"] == {"kind": "attn", "layer": 0, "position": "constraint_last"}
@@ -365,9 +370,9 @@ def test_knocking_out_the_planted_mask_removes_the_answer(compiled, planted):
 def test_multedit_inserts_long_tail_facts_at_the_storage_layer(compiled, planted, repo_root):
     """MultEdit with config.yaml's settings for toy-llava-compiled (layer 1, 40 steps of lr 0.5)
     inserts held-out entities' facts with efficacy >= 0.9. Fails if the storage units of
-    held-out entities write nothing the read head keys on (the edit's value would not be read:
-    measured, efficacy ~0.03 when held-out units write no `stored` flag), or if the edit layer
-    is not the storage layer."""
+    held-out entities write nothing the read head keys on (the edited value is not read:
+    measured, efficacy 0.002, chance, when they write no `stored` flag), or if the edit layer is
+    not the storage layer."""
     import yaml
 
     from mmtrace.config import validate
