@@ -207,6 +207,25 @@ def test_every_declared_cell_holds_under_the_reference_tracer(controls, compiled
                 assert _violations(ies, roles, prep.p_clean, prep.p_corr, exp), other
 
 
+def test_a_repeated_constraint_token_is_outside_the_declared_scope(controls, compiled, planted):
+    """In 'This mountain is part of the mountain range' the later ' mountain' carries the
+    reader's flag, so it reads the image too and corrupting the constraint alone leaves the
+    answer (where the route passes through the constraint). The ground truth scopes its cells to
+    traces whose constraint token occurs once, which the validation's own row reading tells
+    apart (two `constraint_last` rows). Fails when the scope is dropped or the repetition stops
+    mattering."""
+    records = compiled[2]
+    repeated = [r for r in _known(records) if r.relation == "range"][:2]
+    assert repeated
+    for variant in ("positive", "elsewhere"):
+        loaded, truth = controls[variant]
+        assert truth["expected"]["scope"]["constraint_token_once"] is True
+        for rec in repeated:
+            enc, prep = _prepared(loaded, rec, planted, records)
+            assert _roles(enc).count("constraint_last") == 2
+            assert prep.p_clean > 0.99 and prep.p_clean - prep.p_corr < 0.05 * prep.p_clean
+
+
 def test_the_decoy_finds_nothing_at_the_constraint(controls, compiled, planted):
     """The decoy answers from its last token alone: corrupting the visual constraint leaves
     p(answer) where it was, and no restoration at the constraint moves it. Fails if the answer

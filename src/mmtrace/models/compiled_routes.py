@@ -16,7 +16,11 @@ position role, in the order the entity's information passes through them:
 
 Position roles (those of `mmtrace.validation.routes`, plus `other`): `constraint_last`, the
 visual constraint's last token (and any later repetition of that token); `last_token`; `other`,
-every other traced position (`EncodedQuestion.positions_to_trace`).
+every other traced position (`EncodedQuestion.positions_to_trace`). The cells are declared for
+single-constraint traces whose constraint token occurs once (`SCOPE`): a later repetition (" the
+mountain range" after "This mountain") carries the reader's flag, reads the image too, and keeps
+the answer when the constraint alone is corrupted (43 of the default planted world's 854
+single-constraint questions, measured).
 
 Every step of a route is a cut of the chain: restoring that one site's clean output in the
 corrupted run hands every later step its clean input. So, when the visual constraint's
@@ -38,6 +42,15 @@ from mmtrace.tracing.windows import window_layers
 KINDS = ("mlp", "attn", "hidden")
 ROLES = ("constraint_last", "last_token", "other")
 VARIANTS = ("positive", "cut", "decoy", "elsewhere")
+# A later repetition of the constraint's last token ("This mountain is part of the mountain
+# range") carries the same flag, so it reads the image too, and corrupting the constraint alone
+# leaves the answer: the declared cells are for traces where the token occurs once.
+SCOPE = {
+    "setting": "single",
+    "constraint_token_once": True,
+    "why": "a later repetition of the visual constraint's last token also reads the image, so "
+    "corrupting the constraint alone leaves the answer",
+}
 RESTORE_SHARE = 0.9  # a `restore` cell: IE >= this share of p_clean - p_corr
 QUIET_SHARE = 0.05  # a `quiet` cell: |IE| <= this share of p_clean
 
@@ -145,6 +158,9 @@ def truth_of(variant: str, n_layers: int, windows: list[int], style: str) -> dic
         "routes": route,
         "corruption_reaches_route": reached,
         "expected": {
+            # the traces the cells are declared for: single-constraint questions whose visual
+            # constraint's last token occurs once in the prompt (`constraint_last` is one row)
+            "scope": dict(SCOPE),
             # whether corrupting the visual constraint drops p(answer) (by >= restore_share of
             # p_clean) or leaves it (within quiet_share of p_clean)
             "corruption_drops_answer": reached,
