@@ -31,6 +31,7 @@ from mmtrace.models.lookup import locate
 from mmtrace.seeding import derive
 from mmtrace.toyworld.planted import BANDS
 from mmtrace.tracing import question
+from mmtrace.tracing.corruption import corrupt_ids
 from mmtrace.tracing.reference import trace_reference
 from mmtrace.tracing.study import corruption_pools, settings_from
 from mmtrace.validation.routes import route_positions
@@ -207,23 +208,62 @@ def test_every_declared_cell_holds_under_the_reference_tracer(controls, compiled
                 assert _violations(ies, roles, prep.p_clean, prep.p_corr, exp), other
 
 
-def test_a_repeated_constraint_token_is_outside_the_declared_scope(controls, compiled, planted):
-    """In 'This mountain is part of the mountain range' the later ' mountain' carries the
-    reader's flag, so it reads the image too and corrupting the constraint alone leaves the
-    answer (where the route passes through the constraint). The ground truth scopes its cells to
-    traces whose constraint token occurs once, which the validation's own row reading tells
-    apart (two `constraint_last` rows). Fails when the scope is dropped or the repetition stops
-    mattering."""
+def test_a_name_over_the_constraint_vetoes_every_reader(controls, compiled, planted):
+    """The `natural` corruption writes another entity's name over the constraint, and a name
+    may end in a reader's noun ("Senbix fruit" over "this fruit"), or the noun may recur later
+    ("This mountain is part of the mountain range"): a reader the corruption leaves in place,
+    which would keep the answer (measured before the veto: 126 of the default planted world's 764
+    known single-constraint questions). A name before a reader vetoes its storage (positive) or
+    the copy from it (elsewhere), so the corruption drops the answer there too, and restoring
+    the storage site, at either row of a recurring constraint token, restores it. Fails without
+    the veto."""
     records = compiled[2]
-    repeated = [r for r in _known(records) if r.relation == "range"][:2]
-    assert repeated
+    vc_tokens = set(controls["positive"][1]["visual_constraint_tokens"])
+    cases = {"recurring": [], "reader noun in the name": []}
+    loaded = controls["positive"][0]
+    for rec in _known(records):  # the tokens the corruption writes (as `_prepared` draws them)
+        enc = encode_record(loaded, rec, Prompts(), planted)
+        pool = [p for p in corruption_pools(records)["visual"] if p != rec.subject]
+        seed = derive(0, "noise", rec.qid)
+        ids, _, _ = corrupt_ids(
+            enc,
+            loaded,
+            Prompts().mllm,
+            rec.question,
+            "visual",
+            "natural",
+            [p for p in pool if p not in rec.answers],
+            seed,
+        )
+        written = loaded.tokenizer.convert_ids_to_tokens(ids[0])
+        if _roles(enc).count("constraint_last") == 2:
+            cases["recurring"].append(rec)
+        elif written[enc.span_positions["visual"][-1]] in vc_tokens:
+            cases["reader noun in the name"].append(rec)
+        if all(cases.values()):
+            break
+    assert all(cases.values()), {k: len(c) for k, c in cases.items()}
     for variant in ("positive", "elsewhere"):
         loaded, truth = controls[variant]
-        assert truth["expected"]["scope"]["constraint_token_once"] is True
-        for rec in repeated:
+        site = truth["storage"]
+        for rec in [c[0] for c in cases.values()]:
             enc, prep = _prepared(loaded, rec, planted, records)
-            assert _roles(enc).count("constraint_last") == 2
-            assert prep.p_clean > 0.99 and prep.p_clean - prep.p_corr < 0.05 * prep.p_clean
+            gap = prep.p_clean - prep.p_corr
+            assert prep.p_clean > 0.99 and gap >= 0.9 * prep.p_clean, (variant, rec.qid)
+            roles = _roles(enc)
+            rows = [i for i, role in enumerate(roles) if role == site["position"]]
+            positions = [enc.positions_to_trace()[i] for i in rows]
+            ie = trace_reference(
+                loaded.model,
+                enc.inputs,
+                prep.corrupted,
+                prep.answer_id,
+                site["kind"],
+                positions,
+                1,
+                layers=[site["layer"]],
+            ).ie
+            assert float(ie.min()) >= 0.9 * gap, (variant, rec.qid)
 
 
 def test_the_decoy_finds_nothing_at_the_constraint(controls, compiled, planted):

@@ -16,17 +16,23 @@ this route:
    head attends to the planted visual tokens and copies their code into the `ent` block (and a
    `has` flag) of that position, the visual constraint's last token. Every other position
    attends to BOS, whose values are zero. A second head averages a bag of words over the prompt
-   (one dimension per word of the question templates; never the constraint's words or any name);
+   (one dimension per word of the question templates; never the constraint's words or any name)
+   and a `name` flag into `named`, which is 0 in every clean prompt and >= 1 / MAX_POSITIONS
+   where one of the world's names precedes (`compiled_facts.name_vocabulary`): the `natural`
+   corruption writes a name over the constraint, and the name vetoes the reader even where it
+   ends in a reader's noun ("Senbix fruit" over "this fruit") or the noun recurs later ("This
+   mountain is part of the mountain range"); without the veto the corruption left the answer
+   for 126 of the default planted world's 764 known single-constraint questions;
 3. layer 1, MLP (storage): one hidden unit per entity fires on the conjunction of its three
    attributes in `ent` (gate = beta * (shape + colour + background - 2.5)) and writes every fact
-   of the entity at once: the category, a `stored` flag, and for each of the category's
-   relations the answer's index in that relation's answer pool, into the relation's slot.
-   Held-out entities' units write only the category and the flag: the model recognises them and
-   knows no fact about them (long-tail insertion edits these; MultEdit's clamp is relative to the
-   MLP's output there, so it must not be 0). Other units of the same MLP, one per relation, turn
-   the bag of words at the last token into the relation asked: linear filters over the words,
-   found by a linear programme so that every phrasing in the data scores >= 1 for its relation
-   and <= -1 for the others;
+   of the entity at once (unless vetoed by `named`): the category, a `stored` flag, and for each
+   of the category's relations the answer's index in that relation's answer pool, into the
+   relation's slot. Held-out entities' units write only the category and the flag: the model
+   recognises them and knows no fact about them (long-tail insertion edits these; MultEdit's
+   clamp is relative to the MLP's output there, so it must not be 0). Other units of the same
+   MLP, one per relation, turn the bag of words at the last token into the relation asked:
+   linear filters over the words, found by a linear programme so that every phrasing in the data
+   scores >= 1 for its relation and <= -1 for the others;
 4. layer 2, attention (read): every position attends to the position whose `stored` flag is set
    and copies its category and slots. The read keys on what the storage MLP writes, so restoring
    that MLP's output alone in a corrupted run restores the answer, as ROME's traces do on real
@@ -46,7 +52,8 @@ The negative controls change only which position reads and stores:
   reads the image too, before the question, where nothing uses it); storage units and answer
   units work at the last token; there is no read head. The visual constraint attends to BOS;
 - `elsewhere`: the visual constraint reads the image at layer 0 as in the positive; at layer 1 a
-  head at the `end` token attends to the position with `has` and copies `ent`; the storage units
+  head at the `end` token attends to the position with `has` (unless vetoed by `named` there)
+  and copies `ent`; the storage units
   also need the `end` flag (gate = beta * (code + 2 end - 4.5)), so the facts are stored at the
   last token's layer-1 MLP and nowhere else; its layer-2 MLP answers.
 
@@ -165,6 +172,7 @@ def build(
     image_id = tok.convert_tokens_to_ids(tok.image_token)
     # the bag of words (one dimension per voting token) and one relation filter per relation
     bow_ids = compiled_facts.bow_vocabulary(tok, records, texts, facts.vc_ids)
+    name_ids = compiled_facts.name_vocabulary(tok, records, texts)
     units = compiled_facts.relation_filters(tok, texts, bow_ids, facts.relations)
     table = {t: i for i, t in enumerate(bow_ids)}
     answers = sorted(set(facts.answer_ids.values()))
@@ -178,6 +186,8 @@ def build(
             "stored": 1,
             "vc": 1,
             "end": 1,
+            "name": 1,
+            "named": 1,
             "sink": 1,
             "bow": len(bow_ids),
             "rel": len(facts.relations),
@@ -225,7 +235,7 @@ def build(
             p.zero_()
         model.model.vision_tower.load_state_dict(vision_state)
         compiled_vision.projector(model.model.multi_modal_projector, lay, ANCHOR, patch)
-        _language_model(model, lay, tok, facts, table, units, entities, end_id, variant)
+        _language_model(model, lay, tok, facts, table, units, entities, end_id, name_ids, variant)
         _scale_residual(model, RESIDUAL_SCALE)
     processor = LlavaProcessor(
         image_processor=toy.image_processor(image_size),
@@ -288,7 +298,7 @@ def _set_head(attn, head: int, q: dict, k: dict, v: dict, lay_size: int, scale: 
 
 
 def _language_model(
-    model, lay, tok, facts: Facts, table, units, entities, end_id: int, variant: str
+    model, lay, tok, facts: Facts, table, units, entities, end_id: int, name_ids, variant: str
 ) -> None:
     lm = model.model.language_model
     d = lay.size
@@ -299,6 +309,8 @@ def _language_model(
     for t in facts.vc_ids:
         emb[t, lay.at("vc")] = 1.0
     emb[end_id, lay.at("end")] = 1.0
+    for t in name_ids:
+        emb[t, lay.at("name")] = 1.0
     for t, i in table.items():
         emb[t, lay.at("bow", i)] = 1.0
     for layer in lm.layers:
@@ -320,9 +332,16 @@ def _language_model(
     v = {lay.at("code", i): (i, ent[i]) for i in range(compiled_vision.CODE_DIMS)}
     v[lay.at("planted")] = (compiled_vision.CODE_DIMS, lay.at("has"))
     _set_head(a0, 0, q, k, v, d, norm)
-    # layer 0, head 1: uniform attention (no query), the mean bag-of-words vector
+    # layer 0, head 1: uniform attention (no query), the mean bag-of-words vector, and the mean
+    # `name` flag (`named`: >= 1 / MAX_POSITIONS where a name precedes, 0 in a clean prompt)
+    if len(table) + 1 > HEAD_DIM:
+        raise ValueError(f"{len(table)} words in the bag: more than one head holds")
     v = {lay.at("bow", i): (i, lay.at("bow", i)) for i in range(len(table))}
+    v[lay.at("name")] = (len(table), lay.at("named"))
     _set_head(a0, 1, {}, {}, v, d, norm)
+    # a name anywhere before a reader (a corruption's "Senbix fruit" over "this fruit") vetoes
+    # what it read: this weight on `named` outweighs any match
+    veto = 2.0 * toy.MAX_POSITIONS
     if variant == "elsewhere":
         # layer 1, head 0: the last token (the `end` flag) attends to the position that has the
         # entity (the visual constraint) and copies its code
@@ -330,7 +349,7 @@ def _language_model(
             lay.at("anchor"): (qk0, SCORE / 2 * root / ANCHOR),
             lay.at("end"): (qk1, 1.5 * SCORE * root),
         }
-        k = {lay.at("sink"): (qk0, 1.0), lay.at("has"): (qk1, 1.0)}
+        k = {lay.at("sink"): (qk0, 1.0), lay.at("has"): (qk1, 1.0), lay.at("named"): (qk1, -veto)}
         v = {src: (i, src) for i, src in enumerate(ent)}
         _set_head(lm.layers[1].self_attn, 0, q, k, v, d, norm)
     # layer 1, MLP: storage units (per entity) and relation units
@@ -345,6 +364,9 @@ def _language_model(
             m1.gate_proj.weight[u, lay.at("end")] = 2 * BETA * norm
             offset += 2.0
         m1.gate_proj.weight[u, lay.at("anchor")] = -offset * BETA / ANCHOR * norm
+        if not at_end:  # storage at the reader: a name before it vetoes (`elsewhere` vetoes
+            # the copy from the reader instead; the decoy's reader is the last token, unvetoed)
+            m1.gate_proj.weight[u, lay.at("named")] = -veto * BETA * norm
         m1.up_proj.weight[u, lay.at("anchor")] = 1.0 / ANCHOR * norm
         out = 2.0 / BETA
         m1.down_proj.weight[lay.at("cat", facts.categories.index(e["category"])), u] = out

@@ -157,3 +157,21 @@ def end_token(tok, template: str) -> int:
     if len(ids) != 1:
         raise ValueError(f"the prompt template {template!r} must end after the question")
     return ids.pop()
+
+
+def name_vocabulary(tok, records, texts) -> list[int]:
+    """Token ids of the world's names (every entity's name and every replacement phrase of a
+    visual constraint: what a token corruption writes over the constraint) that no clean
+    single-constraint prompt contains: a name among them in a prompt tells that the entity is
+    named in words, not shown ("Senbix fruit" written over "this fruit")."""
+    names: set[int] = set()
+    for r in records:
+        phrases = [r.subject, *(s.replacement for s in r.constraints if s.type == "visual")]
+        for phrase in phrases:
+            for text in (phrase, " " + phrase):
+                names |= set(tok(text, add_special_tokens=False)["input_ids"])
+    clean: set[int] = set()
+    for prompt, _ in texts:
+        clean |= set(tok(prompt)["input_ids"])
+    special = set(tok.all_special_ids)
+    return sorted(names - clean - special)

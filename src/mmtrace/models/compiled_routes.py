@@ -16,11 +16,9 @@ position role, in the order the entity's information passes through them:
 
 Position roles (those of `mmtrace.validation.routes`, plus `other`): `constraint_last`, the
 visual constraint's last token (and any later repetition of that token); `last_token`; `other`,
-every other traced position (`EncodedQuestion.positions_to_trace`). The cells are declared for
-single-constraint traces whose constraint token occurs once (`SCOPE`): a later repetition (" the
-mountain range" after "This mountain") carries the reader's flag, reads the image too, and keeps
-the answer when the constraint alone is corrupted (43 of the default planted world's 854
-single-constraint questions, measured).
+every other traced position (`EncodedQuestion.positions_to_trace`). A later repetition of the
+constraint's last token ("This mountain is part of the mountain range") is a `constraint_last`
+row too: it reads the image as well, and a restoration there restores the answer.
 
 Every step of a route is a cut of the chain: restoring that one site's clean output in the
 corrupted run hands every later step its clean input. So, when the visual constraint's
@@ -42,15 +40,12 @@ from mmtrace.tracing.windows import window_layers
 KINDS = ("mlp", "attn", "hidden")
 ROLES = ("constraint_last", "last_token", "other")
 VARIANTS = ("positive", "cut", "decoy", "elsewhere")
-# A later repetition of the constraint's last token ("This mountain is part of the mountain
-# range") carries the same flag, so it reads the image too, and corrupting the constraint alone
-# leaves the answer: the declared cells are for traces where the token occurs once.
-SCOPE = {
-    "setting": "single",
-    "constraint_token_once": True,
-    "why": "a later repetition of the visual constraint's last token also reads the image, so "
-    "corrupting the constraint alone leaves the answer",
-}
+# The traces the cells are declared for: single-constraint questions, the visual constraint
+# corrupted by config `tracing.corruption`'s `natural` (another entity's name written over it;
+# the corruption they were checked under). Every such question is in scope: the name vetoes the
+# reader even where it ends in a reader's noun ("Senbix fruit" over "this fruit") or the noun
+# recurs later ("This mountain is part of the mountain range"), see `compiled`.
+SCOPE = {"setting": "single", "corrupted": "visual", "corruption": "natural"}
 RESTORE_SHARE = 0.9  # a `restore` cell: IE >= this share of p_clean - p_corr
 QUIET_SHARE = 0.05  # a `quiet` cell: |IE| <= this share of p_clean
 
@@ -158,9 +153,7 @@ def truth_of(variant: str, n_layers: int, windows: list[int], style: str) -> dic
         "routes": route,
         "corruption_reaches_route": reached,
         "expected": {
-            # the traces the cells are declared for: single-constraint questions whose visual
-            # constraint's last token occurs once in the prompt (`constraint_last` is one row)
-            "scope": dict(SCOPE),
+            "scope": dict(SCOPE),  # the traces the cells are declared for
             # whether corrupting the visual constraint drops p(answer) (by >= restore_share of
             # p_clean) or leaves it (within quiet_share of p_clean)
             "corruption_drops_answer": reached,
