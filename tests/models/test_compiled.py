@@ -492,3 +492,45 @@ def test_the_ground_truth_is_written_beside_the_checkpoint(planted, trained, tmp
     assert json.loads((tmp_path / "ground_truth.json").read_text()) == truth
     assert list(truth["expected"]["windows"]) == ["2"]
     assert truth["corruption_reaches_route"] is False and truth["route_cut"] is False
+
+
+def test_the_workflow_step_builds_the_configured_variant(planted, trained, tmp_path):
+    """rule compile_mllm's names, bound as the workflow binds them: the variant from
+    `toy_training.compiled.<name>`, the windows from `validation.windows`, the style from
+    `tracing.window_style`."""
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import Namedlist
+
+    from mmtrace.steps import bind
+    from mmtrace.steps.toy_models import compile_mllm
+
+    spaces = {
+        "input": {
+            "csvs": [str(planted / f"{s}.csv") for s in ("known", "movies", "okvqa", "heldout")],
+            "world": str(planted / "world.json"),
+            "tokenizer": str(trained["tok"] / "tokenizer.json"),
+        },
+        "output": {"truth": str(tmp_path / "m" / "ground_truth.json")},
+        "params": {
+            "prompts": Prompts().model_dump(),
+            "image_size": 48,
+            "patch": 12,
+            "seed": 0,
+            "settings": {"variant": "elsewhere"},
+            "windows": [1, 3],
+            "window_style": "centered",
+        },
+        "wildcards": {"name": "toy-llava-elsewhere"},
+    }
+    job = SimpleNamespace(
+        rule="compile_mllm",
+        threads=1,
+        log=[],
+        **{k: Namedlist(fromdict=v) for k, v in spaces.items()},
+    )
+    compile_mllm(**bind(job, compile_mllm))
+    truth = json.loads((tmp_path / "m" / "ground_truth.json").read_text())
+    assert truth["variant"] == "elsewhere" and truth["control"] == "negative"
+    assert list(truth["expected"]["windows"]) == ["1", "3"]
+    assert (tmp_path / "m" / "model.safetensors").exists()
