@@ -215,6 +215,9 @@ rule compile_mllm:
         patch=config["toy_training"]["vision"]["patch_size"],
         seed=config["seed"],
         settings=lambda wc: config["toy_training"]["compiled"][wc.name],
+        # the traces whose expected cells the ground truth lists
+        windows=config["validation"]["windows"],
+        window_style=config["tracing"]["window_style"],
     script:
         "scripts/compile_mllm.py"
 

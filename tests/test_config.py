@@ -48,6 +48,39 @@ def test_a_trained_mllm_is_analysed_on_the_data_it_learnt_from(raw):
     assert validate(bad)["toy_training"]["mllms"]["toy-phi"]["data"] == "planted"
 
 
+def test_a_compiled_control_names_its_variant(raw):
+    """`toy_training.compiled.<name>.variant` picks the build; the old `cut` flag, an unknown
+    variant, a `control` the variant is not, and a compiled control off the planted world are
+    refused."""
+    cfg = validate(raw)
+    variants = {n: c["variant"] for n, c in cfg["toy_training"]["compiled"].items()}
+    assert variants == {
+        "toy-llava-compiled": "positive",
+        "toy-llava-compiled-cut": "cut",
+        "toy-llava-decoy": "decoy",
+        "toy-llava-elsewhere": "elsewhere",
+    }
+    for name, variant in variants.items():
+        control = "positive" if variant == "positive" else "negative"
+        assert cfg["models"][name]["control"] == control
+    for settings, match in (
+        ({"cut": True}, r"compiled\.toy-llava-compiled-cut\.cut"),
+        ({"variant": "nope"}, "variant"),
+    ):
+        bad = copy.deepcopy(raw)
+        bad["toy_training"]["compiled"]["toy-llava-compiled-cut"] = settings
+        with pytest.raises(ConfigError, match=match):
+            validate(bad)
+    bad = copy.deepcopy(raw)
+    bad["models"]["toy-llava-decoy"]["control"] = "positive"
+    with pytest.raises(ConfigError, match=r"models\.toy-llava-decoy\.control.*negative"):
+        validate(bad)
+    bad = copy.deepcopy(raw)
+    bad["models"]["toy-llava-decoy"]["data"] = "default"
+    with pytest.raises(ConfigError, match=r"models\.toy-llava-decoy\.data.*planted"):
+        validate(bad)
+
+
 def test_prompt_needs_placeholders(raw):
     bad = copy.deepcopy(raw)
     bad["prompts"]["mllm"] = "USER: {question}"

@@ -1,8 +1,8 @@
 """The tracing effect at the edit site (Hase et al.'s localisation), on the compiled control
 whose route is known: it equals the cell-by-cell reference trace at the visual constraint's last
-token, and restoring the hidden state there restores the answer exactly up to the layer before
-the read head (which reads that position's layer-1 output), and not after: effects of 1 against
-a 1e-5 tolerance."""
+token, and restores the answer exactly at the layers its ground truth says (the hidden state up
+to the layer before the read head, which reads that position's layer-1 output; the MLP output at
+the storage layer only), and nowhere else: effects of 1 against a 1e-5 tolerance."""
 
 from __future__ import annotations
 
@@ -32,18 +32,19 @@ def test_constraint_effects_match_the_reference_and_the_route(compiled, planted,
     out = constraint_effects(loaded, targets, Prompts(), planted, cfg, 0, records, kind=kind)
     assert out["kind"] == kind and out["window"] == 1 and out["skipped"] == 0
     assert [r["qid"] for r in out["records"]] == [r.qid for r in targets]
-    read = truth["read"]["layer"]
+    read, storage = truth["read"]["layer"], truth["storage"]["layer"]
+    # the hidden state up to the layer before the read head; the MLP at the storage layer only
+    on = list(range(read)) if kind == "hidden" else [storage]
+    restore = truth["expected"]["windows"]["1"][kind]["restore"]
+    assert [layer for role, layer in restore if role == "constraint_last"] == on
     pools = corruption_pools(records)
     for rec, row in zip(targets, out["records"], strict=True):
         ie = np.asarray(row["ie"])
         drop = row["p_clean"] - row["p_corr"]
         assert drop > 0.99
-        if kind == "hidden":  # the constraint's state is read up to the read layer only
-            np.testing.assert_allclose(ie[:read], drop, atol=1e-3)
-            np.testing.assert_allclose(ie[read:], 0.0, atol=1e-3)
-        else:  # restoring the storage MLP's output alone restores nothing: the read head also
-            # needs the constraint's layer-0 attention output, which the corruption changes
-            np.testing.assert_allclose(ie, 0.0, atol=1e-3)
+        off = [layer for layer in range(len(ie)) if layer not in on]
+        np.testing.assert_allclose(ie[on], drop, atol=1e-3)
+        np.testing.assert_allclose(ie[off], 0.0, atol=1e-3)
         # the same cell, restored one at a time by the reference implementation
         enc = encode_record(loaded, rec, Prompts(), planted)
         own = replace(settings_from(cfg, 0), kinds=(kind,), seed=derive(0, "noise", rec.qid))

@@ -151,6 +151,17 @@ class Config(Strict):
                 raise ValueError(f"models.{name}: a toy model must be defined in toy_training")
             if spec.source == "toy" and (name in toy.multimodal) != (spec.role == "mllm"):
                 raise ValueError(f"models.{name}.role: does not match its toy_training entry")
+            compiled = toy.compiled.get(name) if spec.source == "toy" else None
+            if compiled is not None and spec.control not in ("none", compiled.control):
+                raise ValueError(
+                    f"models.{name}.control: {spec.control!r}, but its compiled variant "
+                    f"{compiled.variant!r} is a {compiled.control} control"
+                )
+            if compiled is not None and spec.data != "planted":
+                raise ValueError(
+                    f"models.{name}.data: a compiled control reads the planted world's code "
+                    "strip; analyse it on `planted`"
+                )
             if name in toy.mllms and toy.mllms[name].data != spec.data:
                 raise ValueError(
                     f"models.{name}.data: {spec.data!r}, but toy_training.mllms.{name} is "

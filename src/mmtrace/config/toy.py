@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mmtrace.config.base import Flag, NonNegative, Positive, Strict
+from mmtrace.config.base import NonNegative, Positive, Strict
 
 
 def _divides(part: int, whole: int, part_name: str, whole_name: str) -> None:
@@ -116,9 +116,18 @@ class MLLMCfg(Strict):
 
 class CompiledCfg(Strict):
     """A compiled control (`mmtrace.models.compiled`): weights set by hand, not trained.
-    `cut`: the visual constraint never reads the image (the negative control)."""
+    `variant` (`mmtrace.models.compiled_routes`): `positive` (the visual constraint reads the
+    planted tokens and its layer-1 MLP stores the facts), or a negative control: `cut` (the
+    constraint never reads the image; nothing is answered), `decoy` (the last token reads the
+    image, stores and answers; the constraint carries nothing), `elsewhere` (the constraint
+    reads the image, the facts are stored at the last token)."""
 
-    cut: Flag = False
+    variant: Literal["positive", "cut", "decoy", "elsewhere"]
+
+    @property
+    def control(self) -> str:
+        """The `models.<name>.control` the variant is: positive or negative."""
+        return "positive" if self.variant == "positive" else "negative"
 
 
 class RandomCfg(Strict):

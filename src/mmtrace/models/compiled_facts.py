@@ -146,3 +146,32 @@ def relation_filters(
         w = res.x[:n] - res.x[n:]
         out.append((w, 1.0, rel))
     return out
+
+
+def end_token(tok, template: str) -> int:
+    """The prompt's final token, from the template after the question (the default prompt's
+    ":" of "ASSISTANT:"): the flag that tells the last token apart in layer 0, where a query
+    sees only its own token. The same token may also occur earlier in the prompt (the ":" of
+    "USER:"); a reader there comes before the question and reads nothing the answer uses."""
+    ids = {tok(build_prompt(template, q).text)["input_ids"][-1] for q in ("a", "b c")}
+    if len(ids) != 1:
+        raise ValueError(f"the prompt template {template!r} must end after the question")
+    return ids.pop()
+
+
+def name_vocabulary(tok, records, texts) -> list[int]:
+    """Token ids of the world's names (every entity's name and every replacement phrase of a
+    visual constraint: what a token corruption writes over the constraint) that no clean
+    single-constraint prompt contains: a name among them in a prompt tells that the entity is
+    named in words, not shown ("Senbix fruit" written over "this fruit")."""
+    names: set[int] = set()
+    for r in records:
+        phrases = [r.subject, *(s.replacement for s in r.constraints if s.type == "visual")]
+        for phrase in phrases:
+            for text in (phrase, " " + phrase):
+                names |= set(tok(text, add_special_tokens=False)["input_ids"])
+    clean: set[int] = set()
+    for prompt, _ in texts:
+        clean |= set(tok(prompt)["input_ids"])
+    special = set(tok.all_special_ids)
+    return sorted(names - clean - special)

@@ -115,10 +115,13 @@ def compile_mllm(
     patch: int,
     seed: int,
     settings: dict,
+    windows: list[int],
+    window_style: str,
     truth: Path,
 ) -> None:
-    """A compiled control (`mmtrace.models.compiled`): hand-set weights, its ground truth
-    written beside the checkpoint."""
+    """A compiled control (`mmtrace.models.compiled`, its variant from `settings`): hand-set
+    weights, its ground truth written beside the checkpoint, with the trace cells that must and
+    must not restore for each of `windows` (config `validation.windows`) in `window_style`."""
     from mmtrace.io import read_json
     from mmtrace.models.compiled import compile_llava
 
@@ -131,7 +134,9 @@ def compile_mllm(
         patch,
         seed,
         truth.parent,
-        cut=config.CompiledCfg(**settings).cut,
+        variant=config.CompiledCfg(**settings).variant,
+        windows=windows,
+        window_style=window_style,
     )
 
 
