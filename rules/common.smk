@@ -100,7 +100,9 @@ HARD_MODELS = (
 )
 # route diagnostics: the toy world's MLLMs that are not negative controls (attributes known)
 ROUTE_MODELS = (
-    [m for m in MLLM_MODELS if CONTROLS.get(m) != "negative"] if WORLD == "toy" else []
+    [m for m in MLLM_MODELS if CONTROLS.get(m) not in ("negative", "sanity")]
+    if WORLD == "toy"
+    else []
 )
 # the planted world (same questions, the entity only in the bottom patch row) for the controls
 PLANTED = DATA.parent / f"{DATA.name}_planted"

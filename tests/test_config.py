@@ -61,7 +61,7 @@ def test_a_compiled_control_names_its_variant(raw):
         "toy-llava-elsewhere": "elsewhere",
     }
     for name, variant in variants.items():
-        control = "positive" if variant == "positive" else "negative"
+        control = {"positive": "positive", "cut": "sanity"}.get(variant, "negative")
         assert cfg["models"][name]["control"] == control
     for settings, match in (
         ({"cut": True}, r"compiled\.toy-llava-compiled-cut\.cut"),

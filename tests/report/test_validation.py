@@ -47,7 +47,7 @@ def test_markdown_has_the_latex_rows_with_the_control_on_each():
         body[3]
         == "| `neg` (negative) | MultEdit | efficacy | 8 | 0.95 | 0.9 | fires (false positive) |"
     )
-    assert lines[-1] == "Negative controls' false-positive rate: 0.50."
+    assert lines[-1].startswith("Negative controls' false-positive rate: 0.50 (of")
 
 
 def test_splice_needs_the_markers():

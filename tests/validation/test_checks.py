@@ -8,7 +8,8 @@ import numpy as np
 
 from mmtrace.config import Validation
 from mmtrace.validation import checks
-from mmtrace.validation.routes import planted_mask
+from mmtrace.models.compiled_routes import truth_of
+from mmtrace.validation.routes import cell_masks, planted_mask
 from mmtrace.validation.summary import summarise
 
 ROUTES = {
@@ -47,19 +48,72 @@ def test_planted_mask_follows_the_window():
     assert wide[2].tolist() == [True, True, True, False]  # every window touching layer 1
 
 
-def test_tracing_passes_on_the_route_and_fails_off_it():
-    rules = Validation(windows=[1])
-    on = [_trace({"mlp": (2, 1), "attn": (2, 0), "hidden": (5, 3)})] * 3
-    rows = {(r["method"], r["rule"]): r for r in checks.tracing(on, ROUTES, rules)}
+def truth(variant: str) -> dict:
+    """A 4-layer compiled control's ground truth (routes and expected cells, windows 1 and 3)."""
+    return {
+        **truth_of(variant, 4, [1, 3], "centered"),
+        "control": "positive" if variant == "positive" else "negative",
+        "planted_visual_tokens": [12, 13, 14, 15],
+    }
+
+
+def traced(t: dict, window: int = 1, drop: float = 0.9, **override) -> dict:
+    """A trace that does exactly what ground truth `t` declares: every restore cell recovers
+    the whole drop, every quiet cell nothing; `override` sets kind -> {(row, col): value}."""
+    base = _trace({}, window=window)
+    base.update({"p_clean": 0.95, "p_corr": 0.95 - drop})
+    for kind in ("mlp", "attn", "hidden"):
+        restore, _ = cell_masks(base, t["expected"]["windows"][str(window)][kind])
+        ie = np.where(restore, drop, 0.0)
+        for cell, value in override.get(kind, {}).items():
+            ie[cell] = value
+        base["ie"][kind] = ie.tolist()
+    return base
+
+
+def rules_of(rows: list[dict]) -> dict:
+    return {(r["method"], r["rule"]): r for r in rows}
+
+
+def test_a_trace_that_shows_every_declared_cell_passes_and_one_that_misses_storage_fails():
+    rules, t = Validation(windows=[1, 3]), truth("positive")
+    good = [traced(t, w) for w in (1, 3) for _ in range(3)]
+    rows = rules_of(checks.tracing(good, t, rules))
+    assert all(r["holds"] == r["expected"] for r in rows.values()), rows
+    assert rows[("tracing mlp w1", "declared cells restore")]["value"] == 1.0
+    # the storage MLP (constraint's last token, layer 1) restores nothing: a control whose
+    # later layers read a flag, not what the MLP stores; the argmax still lies on the route
+    missed = [traced(t, 1, mlp={(2, 1): 0.0}) for _ in range(3)]
+    rows = rules_of(checks.tracing(missed, t, Validation(windows=[1])))
     assert rows[("tracing mlp w1", "argmax on the route")]["holds"]
-    assert rows[("tracing mlp w1", "quiet off the route")]["holds"]
-    off = [_trace({"mlp": (4, 1)})] * 3  # effect at a token off the route
-    rows = {(r["method"], r["rule"]): r for r in checks.tracing(off, ROUTES, rules)}
-    assert not rows[("tracing mlp w1", "argmax on the route")]["holds"]
-    assert not rows[("tracing mlp w1", "quiet off the route")]["holds"]
+    assert not rows[("tracing mlp w1", "declared cells restore")]["holds"]
+    # an effect where the truth says nothing happens
+    noisy = [traced(t, 1, mlp={(4, 1): 0.5}) for _ in range(3)]
+    rows = rules_of(checks.tracing(noisy, t, Validation(windows=[1])))
+    assert not rows[("tracing mlp w1", "declared cells stay quiet")]["holds"]
+
+
+def test_a_decoy_is_expected_silent_at_the_constraint_and_a_site_there_fires():
+    rules, t = Validation(windows=[1]), truth("decoy")
+    silent = [traced(t, 1, drop=0.0) for _ in range(3)]
+    out = summarise({"decoy": "negative"}, {"decoy": t}, {"decoy": silent}, {}, {}, {}, rules)
+    entry = out["models"]["decoy"]
+    assert entry["fired"] == [] and entry["failed"] == [] and out["false_positive_rate"] == 0
+    broken = [traced(t, 1, drop=0.0, mlp={(2, 1): 0.8}) for _ in range(3)]  # a made-up site
+    out = summarise({"decoy": "negative"}, {"decoy": t}, {"decoy": broken}, {}, {}, {}, rules)
+    assert "tracing mlp w1: site declared" in out["models"]["decoy"]["fired"]
+    assert out["false_positive_rate"] > 0
+
+
+def test_a_sanity_check_is_reported_apart_from_the_false_positive_rate():
+    rules = Validation(windows=[1])
     flat = [_trace({}, value=0.0)] * 3
-    rows = {(r["method"], r["rule"]): r for r in checks.tracing(flat, None, rules)}
-    assert not rows[("tracing mlp w1", "site declared")]["holds"]
+    loud = [_trace({"mlp": (2, 1)})] * 3
+    out = summarise({"random": "sanity"}, {}, {"random": flat}, {}, {}, {}, rules)
+    assert out["models"]["random"]["fired"] == [] and out["false_positive_rate"] is None
+    out = summarise({"random": "sanity"}, {}, {"random": loud}, {}, {}, {}, rules)
+    assert out["sanity_fired"] == {"random": ["tracing mlp w1: site declared"]}
+    assert out["false_positive_rate"] is None  # sanity checks are not the false-positive rate
 
 
 def test_planted_share_and_knockouts():
@@ -78,21 +132,6 @@ def test_planted_share_and_knockouts():
         },
     }
     assert checks.ablation([knock], 4, rules)[0]["holds"]
-
-
-def test_a_negative_control_that_declares_a_site_counts_as_a_false_positive():
-    rules = Validation(windows=[1])
-    traces = {"pos": [_trace({"mlp": (2, 1)})], "neg": [_trace({"mlp": (4, 1)})]}
-    truth = {
-        "pos": {
-            "routes": ROUTES,
-            "planted_visual_tokens": [12, 13, 14, 15],
-            "storage": {"layer": 1},
-        }
-    }
-    out = summarise({"pos": "positive", "neg": "negative"}, truth, traces, {}, {}, {}, rules)
-    assert "tracing mlp w1: site declared" in out["models"]["neg"]["fired"]
-    assert 0 < out["false_positive_rate"] <= 1
 
 
 def test_a_trained_planted_control_is_scored_on_its_planted_tokens_only():
@@ -175,7 +214,7 @@ def _edit_summary(efficacy: dict[str, float]) -> dict:
 
 def test_a_multedit_variant_is_reported_and_counts_in_no_verdict():
     rules = Validation(windows=[1])
-    truth = {"pos": {"routes": ROUTES, "planted_visual_tokens": [12], "storage": {"layer": 1}}}
+    truth = {"pos": {"control": "positive", "planted_visual_tokens": [12], "storage": {"layer": 1}}}
     edits = {"pos": _edit_summary({"multedit": 0.875, "multedit@release": 1.0})}
     out = summarise({"pos": "positive"}, truth, {}, {}, {}, edits, rules)["models"]["pos"]
     variant = [r for r in out["checks"] if r["diagnostic"]]

@@ -33,9 +33,12 @@ class ModelSpec(Strict):
     # Which data the model is analysed on: the world's own (`default`) or, for the controls
     # read through the planted patches, the planted world (same questions, planted images).
     data: Literal["default", "planted"] = "default"
-    # A method-validation control: `positive` (mechanism known by construction), `negative`
-    # (the mechanism is absent), or none (a model whose mechanism is the question).
-    control: Literal["none", "positive", "negative"] = "none"
+    # A method-validation control: `positive` (the paper's mechanism, known by construction),
+    # `negative` (answers as a positive does, by another known route: the fair false-positive
+    # test), `sanity` (answers nothing: route cut, random weights; a method must find nothing
+    # there, but no method could, so it is reported apart from the false-positive rate), or
+    # none (a model whose mechanism is the question).
+    control: Literal["none", "positive", "negative", "sanity"] = "none"
     # Per-model overrides of the analysis sections (e.g. fewer questions for a control), merged
     # over the top-level `tracing`, `attention`, `ablation`, `editing`.
     settings: dict[str, dict[str, Any]] = {}

@@ -126,12 +126,13 @@ class CompiledCfg(Strict):
 
     @property
     def control(self) -> str:
-        """The `models.<name>.control` the variant is: positive or negative."""
-        return "positive" if self.variant == "positive" else "negative"
+        """The `models.<name>.control` the variant is: positive, negative (answers by another
+        route), or sanity (the cut answers nothing)."""
+        return {"positive": "positive", "cut": "sanity"}.get(self.variant, "negative")
 
 
 class RandomCfg(Strict):
-    """A negative control: a randomly initialised copy of a toy MLLM's architecture."""
+    """A sanity check: a randomly initialised copy of a toy MLLM's architecture."""
 
     of: str
 

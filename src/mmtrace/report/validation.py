@@ -21,12 +21,16 @@ CAPTION = (
 )
 
 
-def _verdict(control: str, holds: bool, diagnostic: bool = False) -> str:
+def _verdict(control: str, holds: bool, diagnostic: bool = False, expected=None) -> str:
+    """A check against what the control's construction implies (`expected`; older summaries
+    have none: a positive expects every check to hold, a negative none)."""
     if diagnostic:
         return "diagnostic: " + ("meets it" if holds else "misses it")
-    if control == "positive":
-        return "pass" if holds else "FAIL"
-    return "fires (false positive)" if holds else "silent"
+    if expected is None:
+        expected = control == "positive"
+    if holds == expected:
+        return "pass" if expected else "silent"
+    return "FAIL" if expected else "fires (false positive)"
 
 
 def _label(check: dict) -> str:
@@ -49,7 +53,12 @@ def rows(summary: dict) -> list[dict]:
                     "value": value,
                     "threshold": f"{c['threshold']:.3g}",
                     "verdict": (
-                        _verdict(entry["control"], c["holds"], c.get("diagnostic", False))
+                        _verdict(
+                            entry["control"],
+                            c["holds"],
+                            c.get("diagnostic", False),
+                            c.get("expected"),
+                        )
                         if c["n"]
                         else "no data"
                     ),
@@ -84,7 +93,15 @@ def markdown(summary: dict) -> str:
             lines.append(markdown_row(cells))
     rate = summary.get("false_positive_rate")
     if rate is not None:
-        lines += ["", f"Negative controls' false-positive rate: {rate:.2f}."]
+        lines += [
+            "",
+            f"Negative controls' false-positive rate: {rate:.2f} (of "
+            f"{summary.get('negative_checks', 0)} checks whose mechanism they rule out).",
+        ]
+    sanity = summary.get("sanity_fired")
+    if sanity is not None:
+        fired = "; ".join(f"{m}: {', '.join(f)}" for m, f in sanity.items()) or "none fired"
+        lines += ["", f"Sanity checks (answer nothing; not counted in the rate): {fired}."]
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from mmtrace.config import Validation
 from mmtrace.config.analyses import setting_label, variant_method
-from mmtrace.validation.routes import planted_mask
+from mmtrace.validation.routes import cell_masks
 
 KINDS = ("mlp", "attn", "hidden")
 
@@ -22,8 +22,11 @@ def _row(
     n: int,
     holds,
     diagnostic: bool = False,
+    expected: bool | None = True,
 ) -> dict:
-    """`diagnostic`: reported beside the rules, never counted as a pass, fail or firing."""
+    """`holds`: the method found what the rule looks for. `expected`: whether the control's
+    construction says it is there (None: not scored). `diagnostic`: reported beside the
+    rules, never counted as a pass, fail or firing."""
     return {
         "method": method,
         "rule": rule,
@@ -32,26 +35,45 @@ def _row(
         "threshold": threshold,
         "n": int(n),
         "holds": bool(holds),
+        "expected": expected,
         "diagnostic": diagnostic,
     }
 
 
-def tracing(traces: list[dict], routes: dict | None, rules: Validation) -> list[dict]:
-    """Per site kind and window (single-constraint traces): the mean IE at each question's
-    argmax cell (a site is declared if it reaches `min_ie`); with a ground truth, the share of
-    argmax cells on the route and the largest mean IE off it."""
+def tracing(traces: list[dict], truth: dict | None, rules: Validation) -> list[dict]:
+    """Per site kind and window (single-constraint traces): is a site declared (the mean IE at
+    each question's argmax cell reaches `min_ie`)? With a ground truth's expected cells
+    (`ground_truth.json`, `mmtrace.models.compiled_routes`), every cell is checked, not only
+    the argmax: in at least `argmax_share` of the questions, the argmax lies on the route,
+    every cell that must restore recovers `restore_share` of the corruption's drop, and every
+    cell that must stay quiet stays within `quiet_share` of p_clean. Without a ground truth
+    (a random copy), no site is expected."""
     out = []
+    expected = (truth or {}).get("expected")
     for window in rules.windows:
         ts = [t for t in traces if t["setting"] == "single" and t["window"] == window]
         for kind in KINDS:
-            ies = [np.asarray(t["ie"][kind], dtype=float) for t in ts if kind in t["ie"]]
+            ts_kind = [t for t in ts if kind in t["ie"]]
+            ies = [np.asarray(t["ie"][kind], dtype=float) for t in ts_kind]
             name = f"tracing {kind} w{window}"
+            cells = (expected or {}).get("windows", {}).get(str(window), {}).get(kind)
+            route = bool(cells and cells["restore"])
             if not ies:
-                out.append(_row(name, "site declared", "no traces", None, rules.min_ie, 0, False))
+                out.append(
+                    _row(
+                        name,
+                        "site declared",
+                        "no traces",
+                        None,
+                        rules.min_ie,
+                        0,
+                        False,
+                        False,
+                        route,
+                    )
+                )
                 continue
-            peaks = [ie.max() for ie in ies]
-            site = float(np.mean(peaks))
-            declared = site >= rules.min_ie
+            site = float(np.mean([ie.max() for ie in ies]))
             out.append(
                 _row(
                     name,
@@ -60,49 +82,76 @@ def tracing(traces: list[dict], routes: dict | None, rules: Validation) -> list[
                     site,
                     rules.min_ie,
                     len(ies),
-                    declared,
+                    site >= rules.min_ie,
+                    expected=route,
                 )
             )
-            if routes is None:
+            if cells is None:
                 continue
-            masks = [planted_mask(t, kind, routes) for t in ts if kind in t["ie"]]
-            pairs = list(zip(ies, masks, strict=True))
-            share = float(np.mean([bool(m.flat[int(np.argmax(ie))]) for ie, m in pairs]))
+            masks = [cell_masks(t, cells) for t in ts_kind]
+            if route:
+                share = float(
+                    np.mean(
+                        [
+                            bool(r.flat[int(np.argmax(ie))])
+                            for ie, (r, _) in zip(ies, masks, strict=True)
+                        ]
+                    )
+                )
+                out.append(
+                    _row(
+                        name,
+                        "argmax on the route",
+                        "share of questions",
+                        share,
+                        rules.argmax_share,
+                        len(ies),
+                        share >= rules.argmax_share,
+                    )
+                )
+                need = expected["restore_share"]
+                restored = [
+                    bool((ie[r] >= need * (t["p_clean"] - t["p_corr"])).all())
+                    for t, ie, (r, _) in zip(ts_kind, ies, masks, strict=True)
+                ]
+                share = float(np.mean(restored))
+                out.append(
+                    _row(
+                        name,
+                        "declared cells restore",
+                        f"share of questions whose route cells restore >= {need:g} of the drop",
+                        share,
+                        rules.argmax_share,
+                        len(ies),
+                        share >= rules.argmax_share,
+                    )
+                )
+            quiet = expected["quiet_share"]
+            calm = [
+                bool((np.abs(ie[q]) <= quiet * t["p_clean"]).all())
+                for t, ie, (_, q) in zip(ts_kind, ies, masks, strict=True)
+            ]
+            share = float(np.mean(calm))
             out.append(
                 _row(
                     name,
-                    "argmax on the route",
-                    "share of questions",
+                    "declared cells stay quiet",
+                    f"share of questions whose off-route cells stay within {quiet:g} of p_clean",
                     share,
                     rules.argmax_share,
                     len(ies),
                     share >= rules.argmax_share,
                 )
             )
-            if len({ie.shape for ie in ies}) == 1:
-                mean = np.mean(ies, axis=0)
-                off = float(mean[~masks[0]].max(initial=0.0))
-            else:  # prompts of different lengths: the worst off-route cell of each question
-                off = float(
-                    np.mean([ie[~m].max(initial=0.0) for ie, m in zip(ies, masks, strict=True)])
-                )
-            out.append(
-                _row(
-                    name,
-                    "quiet off the route",
-                    "largest mean IE off the route",
-                    off,
-                    rules.max_off_route,
-                    len(ies),
-                    off <= rules.max_off_route,
-                )
-            )
     return out
 
 
-def contributions(records: list[dict], planted: list[int], rules: Validation) -> list[dict]:
+def contributions(
+    records: list[dict], planted: list[int], rules: Validation, expected: bool = True
+) -> list[dict]:
     """Eq. 1 at the first layer: the planted tokens' share of the visual tokens' contribution
-    to the visual constraint's last token, averaged over questions."""
+    to the visual constraint's last token, averaged over questions. `expected`: whether the
+    control routes the image through the visual constraint."""
     vecs = [
         np.asarray(r["visual_to_constraint"], dtype=float)
         for r in records
@@ -118,6 +167,7 @@ def contributions(records: list[dict], planted: list[int], rules: Validation) ->
                 rules.planted_share,
                 0,
                 False,
+                expected=expected,
             )
         ]
     shares = [v[planted].sum() / v.sum() if v.sum() > 0 else 0.0 for v in vecs]
@@ -131,12 +181,17 @@ def contributions(records: list[dict], planted: list[int], rules: Validation) ->
             rules.planted_share,
             len(vecs),
             share >= rules.planted_share,
+            expected=expected,
         )
     ]
 
 
 def ablation(
-    records: list[dict], n_planted: int, rules: Validation, content: bool = False
+    records: list[dict],
+    n_planted: int,
+    rules: Validation,
+    content: bool = False,
+    expected: bool = True,
 ) -> list[dict]:
     """Knockouts of as many tokens as are planted: top-ranked ones drop accuracy to at most
     `ablated_accuracy`, random and bottom-ranked ones keep at least `kept_accuracy`.
@@ -144,7 +199,10 @@ def ablation(
     `content` (positive controls): also the control's own premise, that the planted tokens
     carry the answer: mean-ablating the tokens the planted mask covers drops accuracy to at
     most `ablated_accuracy` while random ones keep `kept_accuracy`. Only the mean way removes
-    content; blocking in the early layers leaves the tokens readable later."""
+    content; blocking in the early layers leaves the tokens readable later. `expected`:
+    whether Eq. 1's ranking (to the visual constraint) can find the planted tokens, i.e. the
+    control routes the image through the constraint; the premise is expected of every control
+    that answers (`content`)."""
     out = []
     rows = [r for r in records if n_planted in r.get("ks", [])]
     masked = [r for r in rows if "mask" in r.get("mean", {})]
@@ -186,6 +244,7 @@ def ablation(
                 rules.ablated_accuracy,
                 len(group),
                 holds,
+                expected=expected,
             )
         )
     return out

@@ -34,3 +34,22 @@ def planted_mask(trace: dict, kind: str, routes: dict) -> np.ndarray:
             if set(window) & set(layers):
                 mask[rows[role], j] = True
     return mask
+
+
+def cell_masks(trace: dict, cells: dict[str, list[list]]) -> tuple[np.ndarray, np.ndarray]:
+    """([positions, layers] bool, same): the trace's cells a ground truth says must restore
+    and must stay quiet (`ground_truth.json`'s `expected.windows[w][kind]`), by position role
+    (`route_positions`, and `other` for every other traced position) and layer."""
+    shape = (len(trace["positions"]), len(trace["layers"]))
+    rows = route_positions(trace)
+    taken = {r for rs in rows.values() for r in rs}
+    rows["other"] = [i for i in range(shape[0]) if i not in taken]
+    column = {layer: j for j, layer in enumerate(trace["layers"])}
+    masks = []
+    for which in ("restore", "quiet"):
+        mask = np.zeros(shape, dtype=bool)
+        for role, layer in cells.get(which, []):
+            if layer in column:
+                mask[rows[role], column[layer]] = True
+        masks.append(mask)
+    return masks[0], masks[1]

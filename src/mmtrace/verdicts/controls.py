@@ -9,27 +9,46 @@ from mmtrace.verdicts.evidence import Evidence
 
 
 def rows(ev: Evidence, rules: Claims) -> list[Row]:
+    """One Validation row per control: a positive or an answering negative control passes
+    when every check finds what its construction implies (the positive's route, the negative's
+    other route and nothing at the constraint); a sanity check (answers nothing) when no check
+    fires."""
     out = []
     for model, entry in sorted(ev.validation.get("models", {}).items()):
         total = entry.get("total", 0)
-        if entry["control"] == "positive":
+        kind = entry["control"]
+        if kind in ("positive", "negative"):
             failed = entry.get("failed", [])
             passed = entry.get("passed", 0)
-            value = f"{passed}/{total} checks hold"
+            value = f"{passed}/{total} checks as constructed"
             verdict = INCONCLUSIVE if not total else (NOT_SUPPORTED if failed else SUPPORTED)
-            reason = ("failed: " + "; ".join(failed)) if failed else value
-            statement = (
-                "Eq. 1 and ablation find the visual tokens a trained model's data planted"
-                if entry.get("ground_truth") == "planted tokens"
-                else "each method finds the mechanism planted in the positive control"
+            fired = entry.get("fired", [])
+            reason = (
+                "; ".join(
+                    [f"false positives: {'; '.join(fired)}"] * bool(fired)
+                    + [f"failed: {'; '.join(f for f in failed if f not in fired)}"]
+                    * bool(set(failed) - set(fired))
+                )
+                or value
             )
-            numbers = {"passed": passed, "total": total}
+            if entry.get("ground_truth") == "planted tokens":
+                statement = (
+                    "Eq. 1 and ablation find the visual tokens a trained model's data planted"
+                )
+            elif kind == "positive":
+                statement = "each method finds the mechanism built into the positive control"
+            else:
+                statement = (
+                    "each method finds the negative control's other route, and nothing at the "
+                    "visual constraint that is not there"
+                )
+            numbers = {"passed": passed, "total": total, "fired": len(fired)}
         else:
             fired = entry.get("fired", [])
-            value = f"{len(fired)}/{total} claims fired"
+            value = f"{len(fired)}/{total} checks fired"
             verdict = INCONCLUSIVE if not total else (NOT_SUPPORTED if fired else SUPPORTED)
-            reason = ("false positives: " + "; ".join(fired)) if fired else value
-            statement = "no method finds a mechanism in the negative control"
+            reason = ("fired: " + "; ".join(fired)) if fired else value
+            statement = "sanity check (answers nothing): no method finds a mechanism"
             numbers = {"fired": len(fired), "total": total}
         out.append(
             Row(
@@ -39,7 +58,8 @@ def rows(ev: Evidence, rules: Claims) -> list[Row]:
                 "not in the paper (method validation)",
                 "the checks of config `validation`",
                 value,
-                "every check holds (positive) / no claim fires (negative)",
+                "every check as the control's construction implies (positive, negative) / "
+                "none fires (sanity)",
                 verdict,
                 reason,
                 numbers,
