@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from mmtrace.config import Validation
-from mmtrace.validation import checks
 from mmtrace.models.compiled_routes import truth_of
+from mmtrace.validation import checks
 from mmtrace.validation.routes import cell_masks, planted_mask
 from mmtrace.validation.summary import summarise
 
