@@ -142,25 +142,27 @@ def defaults_for(model: str | Path | None, config: str | Path | None = None) -> 
     )
 
 
-def describe(section: str, field: str, config: str | Path | None = None) -> str:
+def describe(
+    section: str, field: str, config: str | Path | None = None, first: bool = False
+) -> str:
     """Where the default of `section.field` comes from, for --help: its value for the toy
-    models, the paper's models and any other model."""
-    schema = getattr(
-        {"tracing": Tracing, "attention": Attention, "ablation": Ablation}.get(section, Editing)(),
-        field,
-    )
+    models, the paper's models and any other model (`first`: a list field's first item)."""
+    schemas = {"tracing": Tracing, "attention": Attention, "ablation": Ablation}
+    schema = getattr(schemas.get(section, Editing)(), field)
     path = config_file(config)
     toy, paper = worlds(path.resolve() if path is not None else None)
+    name = f"{section}.{field}" + ("[0]" if first else "")
+
+    def show(value: Any) -> str:
+        value = value[0] if first else value
+        return " ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
     if toy is None:
-        return f"default: {_show(schema)} (mmtrace.config)"
+        return f"default: {show(schema)} (mmtrace.config {name})"
+    values = [show(toy[section][field]), show(paper[section][field]), show(schema)]
+    if len(set(values)) == 1:
+        return f"default: {values[0]} ({path.name} {name}; per-model settings apply)"
     return (
-        f"default: the model's own: {_show(toy[section][field])} for the toy models "
-        f"({path.name} {section}.{field}), {_show(paper[section][field])} for the paper's "
-        f"(paper.settings), else {_show(schema)}"
+        f"default: the model's own: {values[0]} for the toy models ({path.name} {name}), "
+        f"{values[1]} for the paper's (paper.settings), else {values[2]}"
     )
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    return str(value)
