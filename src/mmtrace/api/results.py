@@ -199,7 +199,7 @@ class AblationResult(Result):
         return np.asarray(self.record[way][ranking]["p"], dtype=float)
 
     def to_frame(self):
-        """One row per way, ranking and k: way, ranking, k, p_answer, correct, drop (the clean
+        """One row per way, ranking and k: way, ranking, k, p_answer, correct, drop_p_answer (the clean
         p(answer) minus p_answer)."""
         import pandas as pd
 
@@ -209,7 +209,7 @@ class AblationResult(Result):
             for ranking, values in self.record[way].items()
             for k, p, ok in zip(self.ks, values["p"], values["correct"], strict=True)
         ]
-        cols = ["way", "ranking", "k", "p_answer", "correct", "drop"]
+        cols = ["way", "ranking", "k", "p_answer", "correct", "drop_p_answer"]
         return pd.DataFrame(rows, columns=cols)
 
     def _draw(self):

@@ -135,7 +135,7 @@ def _load(args: argparse.Namespace, mllm: bool = False):
 def _finish(args: argparse.Namespace, result, summary: str) -> int:
     """Write the result (--out, --plot), then the summary and what was written."""
     if not args.out and vars(args).get("plot") is None:
-        print(json.dumps(result.record))
+        print(_json(result.record))
         print(summary, file=sys.stderr)
         return 0
     written = [result.save(out) for out in args.out or []]
@@ -145,7 +145,7 @@ def _finish(args: argparse.Namespace, result, summary: str) -> int:
         stem = plot_path(vars(args)["plot"])
         written += save_figure(result.plot(), stem)
     if not args.out:
-        print(json.dumps(result.record))
+        print(_json(result.record))
     print(summary, file=sys.stdout if args.out else sys.stderr)
     print(
         "wrote " + ", ".join(str(p) for p in written),
@@ -292,6 +292,13 @@ def edit(args: argparse.Namespace) -> int:
     elif save is None:
         print("wrote nothing: the edit lived in this process only (give --save or --out)")
     return 0
+
+
+def _json(record: dict) -> str:
+    """A record as `--out x.json` writes it (mmtrace.io's rounding), for stdout."""
+    from mmtrace.io import FLOAT_DIGITS, dumps_json
+
+    return dumps_json(record, FLOAT_DIGITS, name="stdout")
 
 
 def _same_folder(a: Path, b: str) -> bool:

@@ -80,7 +80,7 @@ def question_options(p: argparse.ArgumentParser, image_required: bool = False) -
         "--image",
         type=Path,
         required=image_required,
-        help="the image (required for a multimodal model)",
+        help="the image (required for a multimodal model; default: none, for a text LM)",
     )
     p.add_argument("--question", required=True, type=text("question"))
     p.add_argument(
@@ -98,7 +98,9 @@ def output_options(p: argparse.ArgumentParser, plot: bool = True) -> None:
     p.add_argument("--out", nargs="+", type=Path, metavar="FILE", help=OUT_HELP)
     if plot:
         p.add_argument(
-            "--plot", type=Path, help="also draw the figure as <stem>.png and <stem>.pdf"
+            "--plot",
+            type=Path,
+            help="also draw the figure as <stem>.png and <stem>.pdf (default: no drawing)",
         )
 
 
@@ -109,11 +111,17 @@ def add_toy_world(sub) -> argparse.ArgumentParser:
     w.add_argument("--out", required=True, type=Path, help="the world's folder")
     w.add_argument("--seed", type=int, help=_seed_help())
     world = ToyWorld()
-    for field in ("n_known", "n_movies", "n_okvqa", "n_heldout"):
+    for field, what in (
+        ("n_known", "Known-style entities"),
+        ("n_movies", "directors"),
+        ("n_okvqa", "everyday objects"),
+        ("n_heldout", "held-out landmarks (long-tail insertion)"),
+    ):
         w.add_argument(
             "--" + field.replace("_", "-"),
             type=bounded(ToyWorld, field),
             default=getattr(world, field),
+            help=f"{what}; the schema's toy_world.{field}",
         )
     return w
 
@@ -127,9 +135,14 @@ def add_evaluate(sub) -> argparse.ArgumentParser:
         "--role", choices=["mllm", "llm"], help="default: read from the checkpoint's config"
     )
     e.add_argument("--data", required=True, help="toy world folder")
-    e.add_argument("--splits", nargs="+", default=["known", "movies", "okvqa"])
     e.add_argument(
-        "--batch-size", type=bounded(Evaluation, "batch_size"), default=Evaluation().batch_size
+        "--splits", nargs="+", default=["known", "movies", "okvqa"], help="the splits scored"
+    )
+    e.add_argument(
+        "--batch-size",
+        type=bounded(Evaluation, "batch_size"),
+        default=Evaluation().batch_size,
+        help="questions per forward pass (the schema's evaluation.batch_size)",
     )
     e.add_argument(
         "--out",
@@ -296,6 +309,8 @@ def add_edit(sub) -> argparse.ArgumentParser:
         "--method",
         choices=["multedit", "finetune", "finetune_constrained"],
         default="multedit",
+        help="MultEdit, or a baseline: fine-tuning the same weight (FT), with an L-inf bound "
+        "(FT-L)",
     )
     d.add_argument(
         "--layer", type=bounded(Editing, "layer"), help="edited MLP; " + _where("editing", "layer")
@@ -332,7 +347,9 @@ def add_edit(sub) -> argparse.ArgumentParser:
         default=[],
         help="paraphrases of the question, scored for generalisation",
     )
-    d.add_argument("--save", type=Path, help="save the edited model here (safetensors)")
+    d.add_argument(
+        "--save", type=Path, help="save the edited model here (safetensors; default: not saved)"
+    )
     d.add_argument(
         "--force", action="store_true", help="let --save overwrite the folder the model came from"
     )
