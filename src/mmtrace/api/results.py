@@ -199,8 +199,8 @@ class AblationResult(Result):
         return np.asarray(self.record[way][ranking]["p"], dtype=float)
 
     def to_frame(self):
-        """One row per way, ranking and k: way, ranking, k, p_answer, correct, drop_p_answer (the clean
-        p(answer) minus p_answer)."""
+        """One row per way, ranking and k: way, ranking, k, p_answer, correct and
+        drop_p_answer (the clean p(answer) minus p_answer)."""
         import pandas as pd
 
         rows = [
