@@ -41,9 +41,15 @@ def patches_over_image(ax, image, values, cmap: str = "magma", colorbar: bool = 
         return
     side = grid.shape[0]
     extent = (0, side, side, 0)
-    if image is not None:
+    im = ax.imshow(grid, cmap=cmap, vmin=0, extent=extent)
+    if image is not None:  # the image, and each patch's colour over it as opaque as its value
+        from matplotlib import colormaps
+
         ax.imshow(np.asarray(image.convert("RGB")), extent=extent, interpolation="bilinear")
-    im = ax.imshow(grid, cmap=cmap, vmin=0, extent=extent, alpha=0.6 if image is not None else 1)
+        top = grid.max() if grid.max() > 0 else 1.0
+        rgba = colormaps[cmap](grid / top)
+        rgba[..., 3] = 0.1 + 0.75 * grid / top
+        ax.imshow(rgba, extent=extent)
     for v in range(1, side):
         ax.axhline(v, color="white", lw=0.3, alpha=0.6)
         ax.axvline(v, color="white", lw=0.3, alpha=0.6)
