@@ -145,7 +145,7 @@ def draw_edit(record: dict) -> Figure:
     steps = record.get("p_target_by_step") or []
     ax.plot(range(len(steps)), steps, color="#c0392b", marker="o", ms=2)
     ax.set_xlabel("optimisation step")
-    ax.set_ylabel("p(target)")
+    ax.set_ylabel("p(target) while optimising")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"{record['method']} at layer {record['layer']}")
     metrics = [m for m in record["metrics"] if record["metrics"][m]["after"] is not None]
