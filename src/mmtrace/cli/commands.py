@@ -16,6 +16,7 @@ from pathlib import Path
 from mmtrace.cli.errors import CliError
 
 OUT_SUFFIXES = (".json", ".csv", ".tsv", ".png", ".pdf", ".svg")
+STDOUT_ONLY = "wrote the JSON record to stdout (--out FILE... writes files)"
 
 
 def toy_world(args: argparse.Namespace) -> int:
@@ -83,6 +84,7 @@ def evaluate(args: argparse.Namespace) -> int:
     summary = summarise(rows)
     if not args.out:
         print(json.dumps(summary, indent=2, sort_keys=True))
+        print(STDOUT_ONLY, file=sys.stderr)
         return 0
     import pandas as pd
 
@@ -137,6 +139,7 @@ def _finish(args: argparse.Namespace, result, summary: str) -> int:
     if not args.out and vars(args).get("plot") is None:
         print(_json(result.record))
         print(summary, file=sys.stderr)
+        print(STDOUT_ONLY, file=sys.stderr)
         return 0
     written = [result.save(out) for out in args.out or []]
     if vars(args).get("plot") is not None:
