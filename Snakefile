@@ -68,3 +68,7 @@ rule all:
         ),
         rules.claims.output,
         rules.table_claims.output,
+
+
+onsuccess:
+    print(where_results_are())

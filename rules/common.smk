@@ -338,3 +338,24 @@ def on_cluster_start():
 
 onstart:
     on_cluster_start()
+
+
+def where_results_are():
+    """What a finished run wrote and where, and how to see it (the Snakefile's onsuccess)."""
+    lines = ["", "mmtrace: finished."]
+    for label, path in (
+        ("claims table:", RESULTS / "claims.md"),
+        ("method validation:", RESULTS / "validation" / "claims_on_controls.md"),
+        ("reproduction check:", RESULTS / "reproduction.md"),
+    ):
+        if path.exists():
+            lines.append(f"  {label:20s}{path}")
+    lines += [
+        f"  {'figures:':20s}{FIGURES}/",
+        f"  {'LaTeX tables:':20s}{TABLES}/",
+        f"  {'logs:':20s}{LOGS}/",
+        f"  {'HTML report:':20s}make report (REPORT=report.html; give this run's --config or "
+        "--configfile in SMK_ARGS)",
+        "",
+    ]
+    return "\n".join(lines)

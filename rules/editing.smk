@@ -121,6 +121,8 @@ rule fig_editing:
         model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
     conda:
         ENV
+    params:
+        alpha=config["claims"]["alpha"],
     script:
         "scripts/fig_editing.py"
 

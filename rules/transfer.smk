@@ -130,6 +130,12 @@ rule fig_transfer_mllm:
     input:
         attention=ATTENTION / "summary.json",
         ablation=ABLATION / "summary.json",
+        # Fig. 5's example per split: the first question of its first attention shard, drawn
+        # over its image
+        examples=lambda wc: [
+            ATTENTION / wc.model / f"{s}_shard0.json" for s in ANALYSED_SPLITS
+        ],
+        csvs=lambda wc: csvs_of(wc.model, ANALYSED_SPLITS),
     output:
         visual=FIGURES / "fig5_visual_to_constraint_{model}.pdf",
         constraint=FIGURES / "fig15_16_constraint_to_last_{model}.pdf",
@@ -144,6 +150,8 @@ rule fig_transfer_mllm:
         model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
     conda:
         ENV
+    params:
+        alpha=config["claims"]["alpha"],
     script:
         "scripts/fig_transfer_mllm.py"
 
@@ -163,6 +171,8 @@ rule fig_transfer_llm:
         model="|".join(LLM_MODELS) if LLM_MODELS else "^$",
     conda:
         ENV
+    params:
+        alpha=config["claims"]["alpha"],
     script:
         "scripts/fig_transfer_llm.py"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from support.expectations import TRACE_RECORD_KEYS
@@ -219,3 +220,47 @@ def test_cli_edit_and_save(trained, records, tiny_world, tmp_path, capsys):
     assert len(diff) == 1 and diff[0].endswith("layers.0.mlp.down_proj.weight")
     assert main([*argv[:7], "--constraint", "no such words", *argv[9:]]) == 2
     assert "not part of the question" in capsys.readouterr().err
+
+
+def test_cli_ablate(trained, tiny_world, known, tmp_path, capsys):
+    rec = next(r for r in known if r.constraint_type == "single")
+    outs = [tmp_path / "ab" / f"a.{ext}" for ext in ("json", "csv", "png")]
+    argv = [
+        "ablate",
+        "--model",
+        str(trained["mm-llama"]),
+        "--image",
+        str(tiny_world / rec.image_url),
+    ]
+    argv += ["--question", rec.question, "--constraint", rec.main_entity, "--answer", rec.answer]
+    argv += ["--fractions", "0.25", "0.5", "--no-per-layer", "--out", *map(str, outs)]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "wrote " + ", ".join(map(str, outs)) in out
+    assert "ablate" in err  # the progress bar, on stderr
+    record = json.loads(outs[0].read_text())
+    assert record["ks"] == [4, 8] and record["ways"] == ["block"] and "per_layer" not in record
+    assert set(pd.read_csv(outs[1]).ranking) >= {"top", "random", "bottom"}
+    assert outs[2].stat().st_size > 1000
+    # without --out, the record is the only thing on stdout
+    assert main(argv[: argv.index("--out")]) == 0
+    assert json.loads(capsys.readouterr().out)["block"] == record["block"]
+
+
+def test_every_option_shows_its_default_in_help():
+    """Every optional setting of every command says its default (or where it comes from)."""
+    from mmtrace.cli import build_parser
+
+    parser = build_parser()
+    (group,) = [a for a in parser._actions if a.dest == "command"]
+    missing = []
+    for name, sub in group.choices.items():
+        for action in sub._actions:
+            if action.required or not action.option_strings or action.dest == "help":
+                continue
+            if action.nargs == 0 and action.default is False:  # a flag, off unless given
+                continue
+            text = sub._get_formatter()._expand_help(action) if action.help else ""
+            if "default" not in text:
+                missing.append(f"{name} {action.option_strings[0]}")
+    assert not missing, missing

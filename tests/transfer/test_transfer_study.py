@@ -210,3 +210,26 @@ def test_transfer_figures_draw_the_hard_split_first(tmp_path):
         second = draw(summary, "m", tmp_path / "b")
         for p, q in zip(first, second, strict=True):
             assert p.read_bytes() == q.read_bytes() and p.stat().st_size > 1000
+
+
+def test_fig5_draws_one_question_over_its_image(tiny_world, tmp_path):
+    """The workflow's Fig. 5 job: per split, the first question (by qid) of its first shard
+    whose visual tokens contribute, drawn over its own image beside the split's averages."""
+    from mmtrace.dataset import load_questions
+    from mmtrace.io import write_json
+    from mmtrace.steps.transfer import fig5_examples
+
+    csv = tiny_world / "known.csv"
+    shard = _synthetic_shard("known", 12, 3)
+    qids = [r.qid for r in load_questions([csv])][:12]
+    for r, qid in zip(shard["records"], qids, strict=True):
+        r["qid"] = qid
+    first = next(r for r in shard["records"] if r["qid"] == min(qids))
+    first["visual_to_constraint"] = [0.0] * 16  # contributes nothing: skipped
+    write_json(tmp_path / "known_shard0.json", shard)
+    examples = fig5_examples([tmp_path / "known_shard0.json"], [csv])
+    qid, image, contrib = examples["known"]
+    assert qid == sorted(qids)[1] and image.size == (48, 48) and len(contrib) == 16
+    summary = study.summarise_attention([shard], Attention(n_perm=20, n_boot=20), seed=0)
+    written = transfer_report.fig_visual(summary, "m", tmp_path / "fig5", examples)
+    assert all(p.stat().st_size > 1000 for p in written)

@@ -1,53 +1,115 @@
 """The commands of `mmtrace`: one function per sub-command, each checking what users get wrong
-before the model is loaded (see `mmtrace.cli.errors` for how failures are reported)."""
+before the model is loaded (see `mmtrace.cli.errors` for how failures are reported), then
+calling the notebook API (`mmtrace.api`), so the command line and a notebook share one path.
+
+Output: with `--out`, the command writes those files, then prints its one-line summary and the
+names of what it wrote on stdout; without it, the JSON record goes to stdout and the summary to
+stderr. Progress bars go to stderr."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from mmtrace.cli.errors import CliError
 
+OUT_SUFFIXES = (".json", ".csv", ".tsv", ".png", ".pdf", ".svg")
+STDOUT_ONLY = "wrote the JSON record to stdout (--out FILE... writes files)"
+
 
 def toy_world(args: argparse.Namespace) -> int:
+    from mmtrace.api.defaults import config_file, worlds
     from mmtrace.config import ToyWorld
     from mmtrace.toyworld.generate import generate
 
+    toy = worlds(config_file())[0]
+    seed = args.seed if args.seed is not None else (toy["seed"] if toy else 1234)
     sizes = ToyWorld(
         n_known=args.n_known, n_movies=args.n_movies, n_okvqa=args.n_okvqa, n_heldout=args.n_heldout
     )
-    counts = generate(args.out, seed=args.seed, **sizes.model_dump())
+    counts = generate(args.out, seed=seed, **sizes.model_dump())
     print(json.dumps(counts, sort_keys=True))
+    print(f"wrote the toy world (seed {seed}) to {args.out}", file=sys.stderr)
     return 0
 
 
+def _check_outputs(args: argparse.Namespace, suffixes=OUT_SUFFIXES) -> None:
+    """Every --out has a known extension and no output is a directory (before any work)."""
+    for out in args.out or []:
+        if out.is_dir():
+            raise CliError("--out is a directory", str(out), "give a file name")
+        if out.suffix.lower() not in suffixes:
+            raise CliError(
+                "unknown output format", f"--out {out}", f"give a file ending in {suffixes}"
+            )
+    for name in ("plot", "save"):
+        target = vars(args).get(name)  # the parsed options only, never a class attribute
+        if target is not None and name == "plot" and Path(target).is_dir():
+            raise CliError(f"--{name} is a directory", str(target), "give a file name")
+
+
+def _seeded(args: argparse.Namespace) -> None:
+    if args.seed is not None:
+        from mmtrace.seeding import seed_everything
+
+        seed_everything(args.seed)
+
+
 def evaluate(args: argparse.Namespace) -> int:
-    from mmtrace.config import Prompts
+    from mmtrace.api import load
     from mmtrace.dataset import load_questions
     from mmtrace.evaluate import score_questions, summarise
-    from mmtrace.models.loading import load
+    from mmtrace.io import write_json
 
+    _check_outputs(args, (".json", ".csv", ".tsv"))
     data = Path(args.data)
     csvs = [data / f"{s}.csv" for s in args.splits]
     for csv in csvs:
         if not csv.is_file():
             raise CliError("no such split file", str(csv), "check --data and --splits")
-    loaded = load(args.model, args.role, trust_remote_code=args.trust_remote_code)
-    rows = score_questions(loaded, load_questions(csvs), Prompts(), data, args.batch_size)
-    print(json.dumps(summarise(rows), indent=2, sort_keys=True))
+    _seeded(args)
+    mt = load(
+        args.model,
+        role=args.role,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        progress=True,
+    )
+    rows = score_questions(
+        mt.loaded, load_questions(csvs), mt.defaults.prompts, data, args.batch_size
+    )
+    summary = summarise(rows)
+    if not args.out:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        print(STDOUT_ONLY, file=sys.stderr)
+        return 0
+    import pandas as pd
+
+    for out in args.out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".json":
+            write_json(out, summary)
+        else:
+            sep = "\t" if out.suffix.lower() == ".tsv" else ","
+            pd.DataFrame(rows).to_csv(out, sep=sep, index=False)
+    line = ", ".join(f"{s} {v['accuracy']:.3f}" for s, v in sorted(summary.items()))
+    print(f"accuracy: {line}")
+    print("wrote " + ", ".join(str(o) for o in args.out))
     return 0
 
 
-def _load_question(args: argparse.Namespace, command: str, replacement: str = "", mllm=False):
-    """The model and the question of a one-question command: (loaded, encoded, template, image).
-
-    Checks what users get wrong (a multimodal model without --image, a constraint that is not in
-    the question) before the model is loaded."""
+def _load(args: argparse.Namespace, mllm: bool = False):
+    """The model of a one-question command, after checking what users get wrong (a
+    multimodal model without --image, a constraint that is not in the question, a prompt
+    without its placeholders, an output that is a directory) before it is loaded."""
+    from mmtrace.api import load
+    from mmtrace.api.defaults import defaults_for
+    from mmtrace.api.inputs import constraint_span
     from mmtrace.config import Prompts
-    from mmtrace.models import families
-    from mmtrace.models.encoding import Span, encode_question, render_template
-    from mmtrace.models.loading import check_model, load, load_image, role_of
+    from mmtrace.models.loading import check_model, load_image, role_of
 
     check_model(str(args.model))
     role = role_of(args.model, trust_remote_code=args.trust_remote_code)
@@ -55,51 +117,70 @@ def _load_question(args: argparse.Namespace, command: str, replacement: str = ""
         raise CliError("not a multimodal model", str(args.model), "give a LLaVA checkpoint")
     if role == "mllm" and args.image is None:
         raise CliError("--image is required", str(args.model), "the model is multimodal")
-    start = args.question.find(args.constraint)
-    if start < 0:
-        raise CliError(
-            "the constraint is not part of the question",
-            f"--constraint {args.constraint!r}",
-            "give the constraint verbatim, as it appears in --question",
-        )
-    template = args.prompt or (Prompts().mllm if role == "mllm" else Prompts().llm)
+    constraint_span(args.question, args.constraint)
+    template = args.prompt or getattr(defaults_for(args.model).prompts, role)
     Prompts(**{role: template})  # the same placeholder checks as the config's prompts
-    image = load_image(args.image) if role == "mllm" else None
-    for name in ("out", "plot", "save"):
-        target = vars(args).get(name)  # the parsed options only, never a class attribute
-        if target is not None and Path(target).is_dir():
-            raise CliError(f"--{name} is a directory", str(target), "give a file name")
-    loaded = load(args.model, role, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    families.check(loaded.model)  # one line naming the feature no analysis supports
-    template = render_template(loaded, template)  # `chat`: the model's own chat template
-    span = Span(start, start + len(args.constraint), "visual", replacement)
-    enc = encode_question(loaded, template, "cli", args.question, [span], image)
-    return loaded, enc, template, image
+    if role == "mllm":
+        load_image(args.image)  # a missing or broken image, before the model is loaded
+    _check_outputs(args)
+    _seeded(args)
+    return load(
+        args.model,
+        role=role,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        progress=True,
+    )
+
+
+def _finish(args: argparse.Namespace, result, summary: str) -> int:
+    """Write the result (--out, --plot), then the summary and what was written."""
+    if not args.out and vars(args).get("plot") is None:
+        print(_json(result.record))
+        print(summary, file=sys.stderr)
+        print(STDOUT_ONLY, file=sys.stderr)
+        return 0
+    written = [result.save(out) for out in args.out or []]
+    if vars(args).get("plot") is not None:
+        from mmtrace.report.style import save_figure
+
+        stem = plot_path(vars(args)["plot"])
+        written += save_figure(result.plot(), stem)
+    if not args.out:
+        print(_json(result.record))
+    print(summary, file=sys.stdout if args.out else sys.stderr)
+    print(
+        "wrote " + ", ".join(str(p) for p in written),
+        file=sys.stdout if args.out else sys.stderr,
+    )
+    return 0
 
 
 def trace(args: argparse.Namespace) -> int:
-    from mmtrace.io import write_json
-    from mmtrace.tracing import question
-
-    loaded, enc, template, _ = _load_question(args, "trace", args.replacement)
-    kinds = ("mlp", "attn", "hidden") if args.kind == "all" else (args.kind,)
-    settings = question.TraceSettings(
+    mt = _load(args)
+    kinds = None if args.kind in (None, "all") else [args.kind]
+    if args.kind == "all":
+        kinds = ["mlp", "attn", "hidden"]
+    result = mt.trace(
+        args.image,
+        args.question,
+        args.constraint,
+        replacement=args.replacement,
+        window=args.window,
         kinds=kinds,
         window_style=args.window_style,
         corruption=args.corruption,
         noise_scale=args.noise_scale,
         seed=args.seed,
         batch_size=args.batch_size,
-        exact=args.exact,
+        exact=args.exact or None,
+        prompt=args.prompt,
     )
-    prep = question.prepare(
-        loaded, enc, template, args.question, "visual", settings, pool=[args.replacement]
-    )
-    (record,) = question.run(loaded, prep, [args.window], settings, {"model": str(args.model)})
-    write_json(args.out, record)
+    record = result.record
     how = record["exactness"]
     check = how["check"]
-    print(
+    summary = (
         f"answer {record['answer']!r}: p_clean={record['p_clean']:.4f} "
         f"p_corr={record['p_corr']:.4f}; traced by the {how['path']}"
         + (f" ({how['reason']})" if how["reason"] else "")
@@ -109,80 +190,58 @@ def trace(args: argparse.Namespace) -> int:
             if check
             else ""
         )
-        + f"; wrote {args.out}"
     )
-    if vars(args).get("plot") is not None:
-        from mmtrace.report.traces import plot_trace
-
-        written = plot_trace(record, plot_path(vars(args)["plot"]))
-        print("plotted " + ", ".join(str(p) for p in written))
-    return 0
+    return _finish(args, result, summary)
 
 
 def attention(args: argparse.Namespace) -> int:
-    from mmtrace.config import Attention
-    from mmtrace.io import write_json
-    from mmtrace.models.scoring import next_token_probs
-    from mmtrace.transfer import visual
-    from mmtrace.transfer.study import contributions_of
-
-    loaded, enc, _, image = _load_question(args, "attention")
-    cfg = Attention(visual_layer=args.visual_layer, reduce=args.reduce, top_share=args.top_share)
-    n_layers = loaded.model.config.get_text_config().num_hidden_layers
-    if cfg.visual_layer >= n_layers:
-        raise CliError(
-            "no such layer",
-            f"--visual-layer {cfg.visual_layer}",
-            f"the model has layers 0-{n_layers - 1}",
-        )
-    found = contributions_of(loaded, enc, cfg, full=True)
-    probs = next_token_probs(loaded, [enc.prompt], [image] if image is not None else None)[0]
-    top = int(probs.argmax())
-    record = {
-        "model": str(args.model),
-        "question": args.question,
-        "constraint": args.constraint,
-        "tokens": enc.tokens,
-        "input_ids": enc.input_ids,
-        "constraint_positions": enc.span_positions["visual"],
-        "image_positions": enc.image_positions,
-        "predicted": loaded.tokenizer.convert_ids_to_tokens(top),
-        "confidence": float(probs[top]),
-        "reduce": cfg.reduce,
-        **found,
-    }
-    if "visual_to_constraint" in found:
-        vec = found["visual_to_constraint"]
-        record["visual_layer"] = cfg.visual_layer
-        record["concentration"] = visual.concentration(vec, cfg.top_share)
-        record["top_share"] = cfg.top_share
-    write_json(args.out, record)
-    peak = max(range(len(found["constraint_to_last"])), key=found["constraint_to_last"].__getitem__)
-    print(
+    mt = _load(args)
+    result = mt.contributions(
+        args.image,
+        args.question,
+        args.constraint,
+        visual_layer=args.visual_layer,
+        reduce=args.reduce,
+        top_share=args.top_share,
+        prompt=args.prompt,
+    )
+    record = result.record
+    peak = int(result.constraint_to_last.argmax())
+    summary = (
         f"predicted {record['predicted']!r} (p={record['confidence']:.4f}); constraint -> last "
         f"token peaks at layer {peak}"
         + (
-            f"; top {cfg.top_share:.0%} of visual tokens hold {record['concentration']:.3f} "
-            f"of layer {cfg.visual_layer}'s contribution"
+            f"; top {record['top_share']:.0%} of visual tokens hold {record['concentration']:.3f} "
+            f"of layer {record['visual_layer']}'s contribution"
             if "concentration" in record
             else ""
         )
-        + f"; wrote {args.out}"
     )
-    if vars(args).get("plot") is not None:
-        from mmtrace.report.transfer import plot_question
+    return _finish(args, result, summary)
 
-        written = plot_question(record, plot_path(vars(args)["plot"]))
-        print("plotted " + ", ".join(str(p) for p in written))
-    return 0
+
+def ablate(args: argparse.Namespace) -> int:
+    mt = _load(args, mllm=True)
+    result = mt.ablate(
+        args.image,
+        args.question,
+        args.constraint,
+        answer=args.answer,
+        ways=args.ways,
+        fractions=args.fractions,
+        block_layers=args.block_layers,
+        random_draws=args.random_draws,
+        mean_images=args.mean_images,
+        visual_layer=args.visual_layer,
+        per_layer=args.per_layer,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        prompt=args.prompt,
+    )
+    return _finish(args, result, f"{result!r}".removeprefix("AblationResult(").rstrip(")"))
 
 
 def edit(args: argparse.Namespace) -> int:
-    import torch
-
-    from mmtrace.editing.multedit import MultEditSettings, multedit, target_logprob
-    from mmtrace.models.scoring import first_answer_token
-
     save = vars(args).get("save")  # (nnsight, a test dependency, gives every object .save)
     if save is not None and not args.force and _same_folder(save, args.model):
         raise CliError(
@@ -190,37 +249,59 @@ def edit(args: argparse.Namespace) -> int:
             str(save),
             "save elsewhere, or add --force",
         )
-    loaded, enc, _, _ = _load_question(args, "edit", mllm=True)
-    n_layers = loaded.model.config.get_text_config().num_hidden_layers
-    if args.layer >= n_layers:
-        raise CliError(
-            "no such layer", f"--layer {args.layer}", f"the model has layers 0-{n_layers - 1}"
-        )
-    target_id = first_answer_token(loaded.tokenizer, enc.prompt, args.target)
-    settings = MultEditSettings(
+    mt = _load(args, mllm=True)
+    result = mt.edit(
+        args.image,
+        args.question,
+        args.constraint,
+        args.target,
+        method=args.method,
         layer=args.layer,
         steps=args.steps,
         lr=args.lr,
+        clamp=args.clamp,
         weight_decay=args.weight_decay,
         lam=args.lam,
-        clamp=args.clamp,
+        norm=args.norm,
+        paraphrases=args.paraphrase,
+        prompt=args.prompt,
     )
-    with torch.no_grad():
-        before = float(target_logprob(loaded.model, enc.inputs, target_id).exp())
-    edit = multedit(loaded.model, enc.inputs, enc.span_positions["visual"][-1], target_id, settings)
-    with torch.no_grad():
-        after = float(target_logprob(loaded.model, enc.inputs, target_id).exp())
-    token = loaded.tokenizer.convert_ids_to_tokens(target_id)
-    print(
-        f"p(target {args.target!r}, first token {token!r}): {before:.4f} -> {after:.4f} "
-        f"(MultEdit at layer {args.layer}, ||delta|| = {edit.info['delta_norm']:.3g}, "
-        f"||v0|| = {edit.info['v0_norm']:.3g})"
+    r = result.record
+    eff = r["metrics"]["efficacy"]
+    how = (
+        f"||delta|| = {r['delta_norm']:.3g}, ||v0|| = {r['v0_norm']:.3g}"
+        if "delta_norm" in r
+        else f"max |change| {r['max_abs_change']:.3g}"
     )
+    name = {"multedit": "MultEdit"}.get(r["method"], r["method"])
+    summary = (
+        f"p(target {args.target!r}, first token {r['target_token']!r}): {eff['before']:.4f} -> "
+        f"{eff['after']:.4f} ({name} at layer {r['layer']}, {how}; settings: "
+        + ", ".join(f"{k} {v:g}" for k, v in r["settings"].items())
+        + f"; from {mt.defaults.source} where not given)"
+    )
+    print(summary)
     if save is not None:
-        loaded.model.save_pretrained(save)  # safetensors
-        loaded.processor.save_pretrained(save)
+        mt.model.save_pretrained(save)  # safetensors
+        (mt.processor or mt.tokenizer).save_pretrained(save)
         print(f"saved the edited model to {save}")
+    if args.out or vars(args).get("plot") is not None:
+        written = [result.save(out) for out in args.out or []]
+        if vars(args).get("plot") is not None:
+            from mmtrace.report.style import save_figure
+
+            written += save_figure(result.plot(), plot_path(vars(args)["plot"]))
+        print("wrote " + ", ".join(str(p) for p in written))
+    elif save is None:
+        print("wrote nothing: the edit lived in this process only (give --save or --out)")
     return 0
+
+
+def _json(record: dict) -> str:
+    """A record as `--out x.json` writes it (mmtrace.io's rounding), for stdout."""
+    from mmtrace.io import FLOAT_DIGITS, dumps_json
+
+    return dumps_json(record, FLOAT_DIGITS, name="stdout")
 
 
 def _same_folder(a: Path, b: str) -> bool:

@@ -22,6 +22,7 @@ def _validation(exc: ValidationError) -> str:
 
 def explain(exc: BaseException) -> str | None:
     """The one line for an expected failure, or None for an unexpected one (a bug)."""
+    from mmtrace.api.inputs import InputError
     from mmtrace.config import ConfigError
     from mmtrace.dataset import DataError
     from mmtrace.models.encoding import AlignmentError
@@ -29,6 +30,9 @@ def explain(exc: BaseException) -> str | None:
     from mmtrace.models.formats import RefusedWeights
     from mmtrace.models.loading import ImageError, ModelLoadError
 
+    if isinstance(exc, InputError):  # the API's parameter, as its command-line option
+        option = "--" + exc.parameter.replace("_", "-")
+        return f"{exc.what} ({option} {exc.value}): {exc.fix}"
     if isinstance(exc, CliError | ModelLoadError | ImageError | DataError | RefusedWeights):
         return str(exc)
     if isinstance(exc, UnsupportedModel):

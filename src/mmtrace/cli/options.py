@@ -11,7 +11,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (`mmtrace <command>: <problem>`) and exit status 2."""
+    """argparse with its errors on one line (`mmtrace <command>: <problem>`) and exit status 2,
+    and every sub-command's help formatted as the main one's (defaults shown)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        from mmtrace.cli.parser import Help
+
+        kwargs.setdefault("formatter_class", Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")

@@ -61,6 +61,23 @@ def input_hook(module: nn.Module, fn: Callable[..., Any], *, with_kwargs: bool =
     return input_hooks([(module, fn)], with_kwargs=with_kwargs)
 
 
+@contextmanager
+def head_calls(model: nn.Module, callback: Callable[[], Any]) -> Iterator[None]:
+    """Call `callback()` after every call of the model's output head (one per forward pass or
+    batch of restorations, knockouts or optimisation steps): how long analyses report their
+    progress without reaching into the analyses. A model without an output head: no calls."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:
+        yield
+        return
+
+    def hook(_module, _args, _output) -> None:  # returns nothing: the output is unchanged
+        callback()
+
+    with output_hook(head, hook):
+        yield
+
+
 def first_output(output):
     """The tensor of a module's output (attention modules return a tuple, layers a tensor)."""
     return output[0] if isinstance(output, tuple) else output

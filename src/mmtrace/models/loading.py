@@ -176,8 +176,11 @@ def load(
     adapter: str = "auto",
     revision: str | None = None,
     local_files_only: bool = False,
+    device_map: str | dict | None = None,
 ) -> LoadedModel:
     """Load a checkpoint directory or hub id as an MLLM (image-text-to-text) or a causal LM.
+    `device_map` (e.g. "auto"; needs accelerate) is passed to `from_pretrained` instead of
+    moving the model to `device`.
 
     `adapter` picks how: "native" through transformers' Auto classes (LLaVA-1.5, Vicuna, the toy
     models), "bunny" through the no-remote-code LLaVA wrapper of `adapters` (Bunny-v1.0-3B), "auto"
@@ -209,6 +212,8 @@ def load(
     else:
         remote = dict(trust_remote_code=trust_remote_code, **hub)
         kwargs = dict(dtype=DTYPES[dtype], use_safetensors=True, **remote)
+        if device_map is not None:
+            kwargs["device_map"] = device_map
         if role == "mllm":
             model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
             processor = load_processor(path, **remote)
@@ -220,7 +225,8 @@ def load(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
-    model.to(resolve_device(device))
+    if device_map is None:
+        model.to(resolve_device(device))
     model.eval()
     log.info(
         "loaded %s (%s, %s, adapter %s) from %s",

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from mmtrace.config.verdicts import Claims
+from mmtrace.report.significance import edit_stars
 from mmtrace.report.style import apply_style, empty_figure, format_p, save_figure
 from mmtrace.report.tables import EDIT_METHOD_LABELS, EDIT_SCENARIO_LABELS, setting_label
 
@@ -18,6 +20,9 @@ METHOD_COLOURS = {
     "finetune": "#2c7bb6",
     "finetune_constrained": "#7fb8da",
 }
+# the claims' alpha (config claims.alpha; the workflow passes the configured one)
+ALPHA = Claims.model_fields["alpha"].default
+SHORT = {"finetune": "FT", "finetune_constrained": "FT-L"}
 METRIC_LABELS = {
     "efficacy": "efficacy",
     "generalisation": "generalisation",
@@ -28,9 +33,11 @@ METRIC_LABELS = {
 }
 
 
-def fig_methods(summary: dict, model: str, stem) -> list[Path]:
+def fig_methods(summary: dict, model: str, stem, alpha: float = ALPHA) -> list[Path]:
     """Fig. 6: each metric for the unedited model, MultEdit, FT and FT-L, per scenario, with 95%
-    CIs; the x labels carry MultEdit-vs-FT p-values (paired Wilcoxon)."""
+    CIs. A star over a baseline's efficacy bar: MultEdit's efficacy is above it at Holm p <
+    `alpha` (paired Wilcoxon, Holm over the two baselines: claim F5's test); the efficacy label
+    carries those Holm-adjusted p-values. The other metrics enter no claim and carry no test."""
     apply_style()
     entry = summary[model]
     scenarios = [s for s in EDIT_SCENARIO_LABELS if s in entry["scenarios"]]
@@ -60,18 +67,26 @@ def fig_methods(summary: dict, model: str, stem) -> list[Path]:
                 capsize=2,
                 error_kw={"lw": 0.7},
             )
-        tests = e.get("multedit_vs", {}).get("finetune", {})
-        labels = [
-            METRIC_LABELS[m]
-            + (f"\n{format_p(tests[m]['p_value'])}" if "p_value" in tests.get(m, {}) else "")
-            for m in metrics
-        ]
+        stars = edit_stars(e, alpha) if "multedit" in e else {}
+        for i, method in enumerate(methods):
+            if stars.get(method, (False, None))[0]:
+                st = e[method]["efficacy"]
+                top = st["ci95"][1] if st.get("n") else st.get("mean", 0)
+                x = (i - (len(methods) - 1) / 2) * width
+                ax.text(x, top + 0.02, "*", ha="center", va="bottom")
+        tested = [f"vs {SHORT[b]} {format_p(p)}" for b, (_s, p) in stars.items() if p is not None]
+        labels = [METRIC_LABELS[m] for m in metrics]
+        if tested:
+            labels[0] += "\n" + "\n".join(tested)
         ax.set_xticks(range(len(metrics)), labels)
         ax.set_ylim(0, 1.05)
         ax.set_title(f"{EDIT_SCENARIO_LABELS[scenario]} (n={e['n']} edits)")
     axes[0].set_ylabel("mean (95% CI)")
     axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle(f"{model}: MultEdit at layer {entry['layer']} vs fine-tuning (p: MultEdit vs FT)")
+    fig.suptitle(
+        f"{model}: MultEdit at layer {entry['layer']} vs fine-tuning (*: MultEdit's efficacy "
+        f"above that baseline's, Holm p < {alpha:g})"
+    )
     return save_figure(fig, stem)
 
 
@@ -160,7 +175,7 @@ def fig_layers(summary: dict, trace_summary: dict, model: str, stem) -> list[Pat
 def fig_fronts(summary: dict, model: str, stem) -> list[Path]:
     """Each method's efficacy against its specificity loss over its own tuning grid (the
     tuning split's means; the chosen setting ringed), and the chosen settings' means on the
-    held-out edits (stars), which decide F5."""
+    held-out edits (diamonds), which decide F5."""
     apply_style()
     entry = summary[model]
     scenarios = [s for s in EDIT_SCENARIO_LABELS if "tuning" in entry["scenarios"].get(s, {})]
@@ -197,7 +212,7 @@ def fig_fronts(summary: dict, model: str, stem) -> list[Path]:
             )
             if method in e and "specificity" in e[method]:
                 drop = e["unedited"]["specificity"]["mean"] - e[method]["specificity"]["mean"]
-                ax.scatter([drop], [e[method]["efficacy"]["mean"]], marker="*", s=70, color=colour)
+                ax.scatter([drop], [e[method]["efficacy"]["mean"]], marker="D", s=30, color=colour)
         ax.axvline(0, color="#999999", lw=0.5)
         ax.set_xlabel("specificity loss (unedited - edited accuracy)")
         ax.set_ylim(-0.02, 1.05)
@@ -208,7 +223,7 @@ def fig_fronts(summary: dict, model: str, stem) -> list[Path]:
     axes[-1].legend(loc="lower right", fontsize=6)
     fig.suptitle(
         f"{model}: each method's front on the tuning split (o: chosen), held-out at the chosen "
-        "setting (*)",
+        "setting (filled diamond)",
         fontsize=8,
     )
     return save_figure(fig, stem)

@@ -7,6 +7,7 @@ salt, the dpi) is pinned here rather than in each plotting function.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,10 @@ from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless and identical on laptops and cluster nodes
+# headless and identical on laptops and cluster nodes; in a Jupyter kernel the notebook's own
+# (inline) backend is kept, so `mmtrace`'s figures and the user's show inline
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -126,3 +130,25 @@ def format_p(p: float | None) -> str:
     if p < 1e-16:
         return "p<1e-16"
     return f"p={p:.1e}" if p < 1e-3 else f"p={p:.3f}"
+
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def save_one(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` to one file, its format by the suffix (.png, .pdf or .svg), with the pinned
+    metadata of `save_figure`; the folder is created."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ValueError(f"{path}: a figure is written as {', '.join(FIGURE_SUFFIXES)}")
+    metadata = {"pdf": PDF_METADATA, "png": PNG_METADATA}.get(fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context(SAVE_RC):
+        atomic_save(
+            path,
+            lambda tmp: fig.savefig(
+                tmp, format=fmt, dpi=DPI, metadata=metadata, bbox_inches="tight", pad_inches=0.02
+            ),
+        )
+    return path

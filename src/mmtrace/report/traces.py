@@ -31,12 +31,12 @@ KIND_COLOURS = {"hidden": "#6a3d9a", "mlp": "#2a7a2a", "attn": "#c0392b"}
 CMAP = "RdBu_r"
 
 
-def _scale(*matrices: np.ndarray) -> float:
+def colour_limit(*matrices: np.ndarray) -> float:
     """The symmetric colour limit of a figure row: the largest |IE| of its panels."""
     return max([float(np.abs(m).max()) for m in matrices if m.size] + [1e-6])
 
 
-def _kinds(trace: dict) -> list[str]:
+def kinds_of(trace: dict) -> list[str]:
     """The trace's kinds in ROME's order (JSON files store them sorted by name)."""
     return [k for k in KIND_LABELS if k in trace["ie"]] + [
         k for k in trace["ie"] if k not in KIND_LABELS
@@ -65,7 +65,7 @@ def draw_heatmap(
     labels only where `tokens` (a row's first panel: the others show the same tokens, and
     laying out their text was most of a figure job's time)."""
     ie = np.asarray(trace["ie"][kind], dtype=float)
-    vmax = _scale(ie) if vmax is None else vmax
+    vmax = colour_limit(ie) if vmax is None else vmax
     im = ax.imshow(ie, aspect="auto", cmap=CMAP, vmin=-vmax, vmax=vmax)
     labels = [token_label(t, r) for t, r in zip(trace["tokens"], trace["roles"], strict=True)]
     ax.set_yticks(range(len(labels)), labels if tokens else [])
@@ -76,22 +76,6 @@ def draw_heatmap(
     ax.set_title(f"{KIND_LABELS.get(kind, kind)}, {_window_label(trace)}")
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.05, pad=0.02, label="IE")
-
-
-def plot_trace(trace: dict, stem: str | Path) -> list[Path]:
-    """Heatmaps of one traced question, one panel per kind (the CLI's `--plot`)."""
-    apply_style()
-    kinds = _kinds(trace)
-    n_tok = len(trace["tokens"])
-    fig = Figure(figsize=(3.0 * len(kinds), 0.6 + 0.16 * n_tok))
-    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
-    vmax = _scale(*(np.asarray(trace["ie"][k], dtype=float) for k in kinds))
-    for ax, kind in zip(axes, kinds, strict=True):
-        draw_heatmap(ax, trace, kind, vmax=vmax)
-    fig.suptitle(
-        f"p_clean={trace['p_clean']:.3f}  p_corr={trace['p_corr']:.3f}  answer {trace['answer']!r}"
-    )
-    return save_figure(fig, stem)
 
 
 def _select(traces: Sequence[dict], setting: str, window: int | None = None) -> list[dict]:
@@ -157,7 +141,8 @@ def fig_average(
     traces: Sequence[dict], setting: str, window: int, kinds: Sequence[str], model: str, stem
 ) -> list[Path]:
     """Per split: mean IE by token role and layer for each kind, and the IE at the corrupted
-    constraint's tokens per layer with 95% CIs (Fig. 3 for `single`, Figs. 4/12 for `multi`)."""
+    constraint's tokens per layer with 95% CIs (Fig. 3 for `single`, Figs. 4/12 for `multi`);
+    one colour scale for every heatmap and one y range for every curve panel."""
     apply_style()
     chosen = _select(traces, setting, window)
     splits = [s for s in SPLIT_ORDER if any(t["split"] == s for t in chosen)]
@@ -167,12 +152,16 @@ def fig_average(
         )
     fig = Figure(figsize=(2.6 * (len(kinds) + 1), 0.4 + 2.0 * len(splits)))
     axes = fig.subplots(len(splits), len(kinds) + 1, squeeze=False)
+    for ax in axes[1:, -1]:  # one y range for every split's curves
+        ax.sharey(axes[0, -1])
+    by_split = {s: [t for t in chosen if t["split"] == s] for s in splits}
+    matrices = {(s, kind): role_matrix(by_split[s], kind) for s in splits for kind in kinds}
+    # one colour scale for the whole figure, so kinds and splits compare by colour
+    vmax = colour_limit(*(m for _labels, m, _counts in matrices.values()))
     for row, split in zip(axes, splits, strict=True):
-        ts = [t for t in chosen if t["split"] == split]
-        matrices = {kind: role_matrix(ts, kind) for kind in kinds}
-        vmax = _scale(*(m for _labels, m, _counts in matrices.values()))
+        ts = by_split[split]
         for ax, kind in zip(row[:-1], kinds, strict=True):
-            labels, mat, counts = matrices[kind]
+            labels, mat, counts = matrices[(split, kind)]
             im = ax.imshow(mat, aspect="auto", cmap=CMAP, vmin=-vmax, vmax=vmax)
             ax.set_yticks(
                 range(len(labels)),
@@ -245,7 +234,7 @@ def fig_examples(
     fig = Figure(figsize=(3.0 * len(kinds), (0.9 + 0.13 * n_tok) * len(picked)))
     axes = fig.subplots(len(picked), len(kinds), squeeze=False)
     # one colour scale for the whole figure, so questions and splits compare by colour
-    vmax = _scale(*(np.asarray(t["ie"][k], dtype=float) for t in picked for k in kinds))
+    vmax = colour_limit(*(np.asarray(t["ie"][k], dtype=float) for t in picked for k in kinds))
     for row, t in zip(axes, picked, strict=True):
         for i, (ax, kind) in enumerate(zip(row, kinds, strict=True)):
             draw_heatmap(ax, t, kind, vmax=vmax, colorbar=i == len(kinds) - 1, tokens=i == 0)
@@ -269,13 +258,13 @@ def fig_mllm_vs_llm(
     )
     if not pairs:
         return empty_figure(stem, f"no question was traced in both {mllm_name} and {llm_name}")
-    kinds = _kinds(pairs[0][0])
+    kinds = kinds_of(pairs[0][0])
     a, b = pairs[0]
     n_tok = max(len(a["tokens"]), len(b["tokens"]))
     fig = Figure(figsize=(3.0 * len(kinds), 2 * (0.9 + 0.14 * n_tok)))
     axes = fig.subplots(2, len(kinds), squeeze=False)
     # one scale for both models, so the MLLM's and the LLM's effects compare by colour
-    vmax = _scale(
+    vmax = colour_limit(
         *(np.asarray(t["ie"][k], dtype=float) for t in (a, b) for k in kinds if k in t["ie"])
     )
     for row, t, name in ((axes[0], a, mllm_name), (axes[1], b, llm_name)):

@@ -11,6 +11,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from mmtrace.config.verdicts import Claims
+from mmtrace.report.questions import (
+    RANKING_COLOURS,
+    RANKING_LABELS,
+    WAY_LABELS,
+    patches_over_image,
+)
+from mmtrace.report.significance import ablation_stars, per_layer_stars, separation_marks
 from mmtrace.report.style import (
     SPLIT_ORDER,
     apply_style,
@@ -22,22 +30,8 @@ from mmtrace.report.style import (
 from mmtrace.toyworld.generate import HARD_SPLIT
 from mmtrace.transfer.visual import patch_grid
 
-RANKING_COLOURS = {
-    "top": "#c0392b",
-    "random": "#7f7f7f",
-    "bottom": "#2c7bb6",
-    "mask": "#1b9e77",
-}
-RANKING_LABELS = {
-    "top": "top-k (highest contribution)",
-    "random": "random k",
-    "bottom": "bottom-k",
-    "mask": "k most covered by the object (renderer's mask)",
-}
-WAY_LABELS = {
-    "block": "attention to the tokens blocked",
-    "mean": "embeddings mean-ablated",
-}
+# the claims' alpha (config claims.alpha; the workflow passes the configured one)
+ALPHA = Claims.model_fields["alpha"].default
 
 
 def _splits(entry: dict, pooled: bool = False) -> list[str]:
@@ -65,10 +59,12 @@ def _panel_title(split: str, judged: str, n_correct: int, n_incorrect: int) -> s
     return f"{_label(split)}{mark}\n{n_correct} correct / {n_incorrect} incorrect"
 
 
-def fig_visual(summary: dict, model: str, stem) -> list[Path]:
+def fig_visual(summary: dict, model: str, stem, examples: dict | None = None) -> list[Path]:
     """Fig. 5: visual tokens -> visual constraint at the first layer, per split: the mean share
-    of each visual token (bars, by index), the same on the patch grid, and how often each patch
-    is among a question's top tokens; concentration and consistency in the titles."""
+    of each visual token (bars, by index), the same on the patch grid, how often each patch is
+    among a question's top tokens, and (with `examples`: split -> (qid, image, contributions))
+    one question's contributions on the patch grid drawn over its image, as in the paper;
+    concentration and consistency in the titles."""
     apply_style()
     entry = summary[model]
     splits = [s for s in _splits(entry) if entry["splits"][s].get("visual", {}).get("n")]
@@ -78,8 +74,11 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
             f"{model}: no visual-token contributions (text-only model, or none reach "
             "the constraint)",
         )
-    fig = Figure(figsize=(9.5, 0.5 + 2.5 * len(splits)), layout="constrained")
-    axes = fig.subplots(len(splits), 3, squeeze=False, width_ratios=[2.2, 1, 1])
+    examples = {s: e for s, e in (examples or {}).items() if s in splits}
+    cols = 3 + bool(examples)
+    size = (9.5 + 2.4 * bool(examples), 0.5 + 2.5 * len(splits))
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(len(splits), cols, squeeze=False, width_ratios=[2.2, 1, 1, 1][:cols])
     for row, split in zip(axes, splits, strict=True):
         v = entry["splits"][split]["visual"]
         share = np.asarray(v["mean_share"])
@@ -109,15 +108,25 @@ def fig_visual(summary: dict, model: str, stem) -> list[Path]:
                 f"top-k overlap {cons['overlap']:.3f} vs random "
                 f"{cons['baseline_mean']:.3f} ({format_p(cons['p_value'])})"
             )
+        if examples:
+            ax = row[3]
+            if split in examples:
+                qid, image, contrib = examples[split]
+                patches_over_image(ax, image, contrib)
+                ax.set_title(f"one question over its image\n{qid}", fontsize=6)
+            else:
+                ax.set_axis_off()
     layer = entry["visual_layer"]
     fig.suptitle(f"{model}: visual tokens -> visual-constraint token, layer {layer} (Eq. 1)")
     return save_figure(fig, stem)
 
 
-def fig_constraint_to_last(summary: dict, model: str, stem) -> list[Path]:
+def fig_constraint_to_last(summary: dict, model: str, stem, alpha: float = ALPHA) -> list[Path]:
     """Figs. 15-16: contribution of the constraint's tokens to the last token per layer, for
-    correct and incorrect answers, with 95% CIs; layers where the groups differ at p < 0.05
-    (Mann-Whitney) are starred. The panel F3b reads comes first (`_correctness_panels`)."""
+    correct and incorrect answers, with 95% CIs; layers where the groups differ at Holm p <
+    `alpha` (Mann-Whitney, Holm over layers: claim F3b's test) are starred, green where correct
+    answers' is larger, red where smaller. The panel F3b reads comes first
+    (`_correctness_panels`)."""
     apply_style()
     entry = summary[model]
     splits, judged = _correctness_panels(entry)
@@ -137,16 +146,17 @@ def fig_constraint_to_last(summary: dict, model: str, stem) -> list[Path]:
             ax.plot(x, mean, color=colours[group], label=f"{group} (n={g['n']})")
             ax.fill_between(x, ci[:, 0], ci[:, 1], color=colours[group], alpha=0.2, lw=0)
             top = max(top, float(ci[:, 1].max()))
-        for layer, p in enumerate(c["p_value"]):
-            if p is not None and p < 0.05:
-                ax.text(layer, top * 1.02, "*", ha="center", va="bottom")
+        for layer, mark in enumerate(separation_marks(c, alpha)):
+            if mark:
+                colour = colours["correct" if mark > 0 else "incorrect"]
+                ax.text(layer, top * 1.02, "*", ha="center", va="bottom", color=colour)
         ax.set_xlabel("layer")
         ax.set_title(_panel_title(split, judged, c["correct"]["n"], c["incorrect"]["n"]))
         ax.legend(loc="best")
     axes[0].set_ylabel(f"constraint -> last token ({entry['reduce']} over tokens)")
     fig.suptitle(
         f"{model}: attention contribution of the constraint to the last token "
-        f"(F3b reads {_label(judged)})"
+        f"(F3b reads {_label(judged)}; *: Holm p < {alpha:g} over layers)"
     )
     return save_figure(fig, stem)
 
@@ -191,9 +201,9 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
     return save_figure(fig, stem)
 
 
-def _per_layer_panel(ax, split_entry: dict, first: bool) -> None:
+def _per_layer_panel(ax, split_entry: dict, first: bool, alpha: float) -> None:
     """Every visual token blocked in one layer only: p(answer) (solid, 95% CI) and accuracy
-    (dashed) per layer; layers whose drop is > 0 at Holm p < 0.05 are starred."""
+    (dashed) per layer; layers whose drop is > 0 at Holm p < `alpha` are starred."""
     g = split_entry["per_layer"]
     clean = split_entry[next(w for w in WAY_LABELS if w in split_entry)]["clean"]
     layers = np.arange(len(g["drop_p_answer"]))
@@ -203,8 +213,8 @@ def _per_layer_panel(ax, split_entry: dict, first: bool) -> None:
     ax.plot(layers, p, color=colour, marker="o", ms=3)
     ax.fill_between(layers, ci[:, 1], ci[:, 0], color=colour, alpha=0.2, lw=0)
     ax.plot(layers, clean["accuracy"] - np.asarray(g["drop_accuracy"]), color=colour, ls="--")
-    for x, q in zip(layers, g["p_holm_drop_positive"], strict=True):
-        if q is not None and q < 0.05:
+    for x, star in zip(layers, per_layer_stars(g, alpha), strict=True):
+        if star:
             ax.text(x, 1.02, "*", ha="center", va="bottom")
     ax.set_ylim(0, 1.1)
     ax.set_xticks(layers)
@@ -213,12 +223,13 @@ def _per_layer_panel(ax, split_entry: dict, first: bool) -> None:
         ax.set_ylabel("one layer blocked\np(answer) / accuracy (dashed)")
 
 
-def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
+def fig_ablation(summary: dict, model: str, stem, alpha: float = ALPHA) -> list[Path]:
     """Visual-token ablation: p(answer) (solid) and accuracy (dashed) against k for top-k,
     random-k and bottom-k knockouts (and, where the images have masks, the k patches the object
     covers most: F3's content baseline), per way (rows) and split (columns), with 95% CIs; k where
-    top-k drops more than random-k at p < 0.05 (Wilcoxon) are starred. Last row, where run:
-    every visual token blocked in one layer at a time (where the image's information moves)."""
+    top-k drops more than random-k at Holm p < `alpha` (one-sided Wilcoxon, Holm over the
+    panel's k: the Ablation claim's test) are starred. Last row, where run: every visual token
+    blocked in one layer at a time (where the image's information moves)."""
     apply_style()
     entry = summary[model]
     splits = [s for s in _splits(entry, pooled=True) if entry["splits"][s]["n"]]
@@ -243,8 +254,8 @@ def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
                 ax.plot(k, p, color=colour, marker="o", ms=3, label=RANKING_LABELS[ranking])
                 ax.fill_between(k, ci[:, 1], ci[:, 0], color=colour, alpha=0.2, lw=0)
                 ax.plot(k, d["accuracy"], color=colour, ls="--", lw=0.9)
-            for x, p in zip(k, g["p_value_top_vs_random"], strict=True):
-                if p < 0.05:
+            for x, star in zip(k, ablation_stars(g, alpha), strict=True):
+                if star:
                     ax.text(x, 1.02, "*", ha="center", va="bottom")
             ax.set_ylim(0, 1.1)
             ax.set_xscale("log", base=2)
@@ -256,48 +267,13 @@ def fig_ablation(summary: dict, model: str, stem) -> list[Path]:
                 ax.set_xlabel("k visual tokens knocked out")
     if per_layer:
         for c, split in enumerate(splits):
-            _per_layer_panel(axes[len(ways)][c], entry["splits"][split], c == 0)
+            _per_layer_panel(axes[len(ways)][c], entry["splits"][split], c == 0, alpha)
     axes[0][0].legend(loc="lower left")
     layers = entry["block_layers"]
     fig.suptitle(
         f"{model}: visual-token ablation (blocking in layers {layers[0]}-{layers[-1]}; "
-        f"means over {entry['mean_images']} images)"
+        f"means over {entry['mean_images']} images; *: top-k below random-k, Holm p < {alpha:g})"
     )
-    return save_figure(fig, stem)
-
-
-def plot_question(record: dict, stem) -> list[Path]:
-    """One question (the CLI's `--plot`): every token's contribution to the last token per layer
-    (constraint tokens starred), and for an MLLM the visual tokens -> constraint on the grid."""
-    from mmtrace.report.traces import token_label
-
-    apply_style()
-    to_last = np.asarray(record["to_last"])  # [layers, seq]
-    start = record["image_positions"][-1] + 1 if record["image_positions"] else 0
-    shown = to_last[:, start:].T
-    constraint = set(record["constraint_positions"])
-    labels = [
-        token_label(t, "first" if i + start in constraint else "")
-        for i, t in enumerate(record["tokens"][start:])
-    ]
-    visual = "visual_to_constraint" in record
-    fig = Figure(figsize=(3.2 + (2.6 if visual else 0), 0.8 + 0.16 * len(labels)))
-    axes = fig.subplots(1, 2 if visual else 1, squeeze=False)[0]
-    im = axes[0].imshow(shown, aspect="auto", cmap="Blues", vmin=0)
-    axes[0].set_yticks(range(len(labels)), labels)
-    axes[0].set_xlabel("layer")
-    axes[0].set_title("contribution to the last token")
-    fig.colorbar(im, ax=axes[0])
-    if visual:
-        im = axes[1].imshow(patch_grid(np.asarray(record["visual_to_constraint"])), cmap="magma")
-        axes[1].set_xticks([])
-        axes[1].set_yticks([])
-        axes[1].set_title(
-            f"visual -> constraint, layer {record['visual_layer']}\n"
-            f"top {record['top_share']:.0%} hold {record['concentration']:.3f}"
-        )
-        fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
-    fig.suptitle(f"predicted {record['predicted']!r} (p={record['confidence']:.3f})")
     return save_figure(fig, stem)
 
 

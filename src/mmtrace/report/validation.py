@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from mmtrace.report.style import apply_style, empty_figure, save_figure
 from mmtrace.report.tables import markdown_row, render_template
@@ -105,44 +106,104 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Each rule's direction (`mmtrace.validation.checks`): the statistic must be at least (>=) or at
+# most (<=) its threshold, or equal it (=); a check row's own `direction` takes precedence.
+DIRECTIONS = {
+    "site declared": ">=",
+    "argmax on the route": ">=",
+    "planted tokens dominate": ">=",
+    "efficacy": ">=",
+    "generalisation": ">=",
+    "quiet off the route": "<=",
+    "the planted tokens carry the answer": "<=",
+    "top-k knocks the answer out": "<=",
+    "specificity": "<=",
+    "peaks at the storage layer": "=",
+}
+MARKERS = {">=": "^", "<=": "v", "=": "D", "?": "o"}
+OUTCOME_COLOURS = {True: "#1b9e77", False: "#d62728", None: "#999999"}
+
+
+def marks(summary: dict) -> list[dict]:
+    """One mark per control and check with data: its label, statistic and threshold, the
+    rule's direction, the verdict the validation table gives, and `ok`: whether the control
+    behaved as it must (a positive control passes, a negative one stays silent; None for a row
+    reported but not scored). Read from the checks' `holds`, as the table and the claims are,
+    never re-derived from the value: some rules combine several statistics."""
+    from mmtrace.validation.summary import NEGATIVE_CLAIMS
+
+    out = []
+    for model, entry in summary["models"].items():
+        for c in entry["checks"]:
+            if c["value"] is None or not c["n"]:
+                continue
+            positive = entry["control"] == "positive"
+            # reported but not scored: diagnostics, and a negative control's rows that are no
+            # claim (the summary's `fired` counts NEGATIVE_CLAIMS only)
+            scored = not c.get("diagnostic", False) and (positive or c["rule"] in NEGATIVE_CLAIMS)
+            ok = c["holds"] == positive if scored else None
+            out.append(
+                {
+                    "model": model,
+                    "control": entry["control"],
+                    "label": _label(c),
+                    "value": c["value"],
+                    "threshold": c["threshold"],
+                    "direction": c.get("direction", DIRECTIONS.get(c["rule"], "?")),
+                    "verdict": _verdict(entry["control"], c["holds"], not scored),
+                    "ok": ok,
+                }
+            )
+    return out
+
+
 def fig_validation(summary: dict, stem: Path) -> list[Path]:
-    """One row per (method, rule): each control's statistic, the threshold as a tick."""
+    """One panel per control, one row per (method, rule): the control's statistic as a marker
+    whose shape is the rule's direction (^: must be at least the threshold, v: at most, D:
+    equal) and whose colour is the verdict (green: as required, i.e. a positive control passes
+    or a negative one stays silent; red: FAIL or a false positive; grey: diagnostic), the
+    threshold as a tick, the verdict written at the row's end."""
     apply_style()
-    checks = [
-        (model, entry["control"], c)
-        for model, entry in summary["models"].items()
-        for c in entry["checks"]
-        if c["value"] is not None and c["n"]
-    ]
-    if not checks:
+    shown = marks(summary)
+    if not shown:
         return empty_figure(stem, "no control was analysed")
-    labels = sorted({_label(c) for _m, _k, c in checks})
-    models = list(summary["models"])
-    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(labels) + 1.2))
-    colours = {"positive": "#1b9e77", "negative": "#d95f02"}
-    markers = ["o", "s", "^", "D"]
-    for i, model in enumerate(models):
-        pts = [(labels.index(_label(c)), c) for m, _k, c in checks if m == model]
-        kind = summary["models"][model]["control"]
-        ax.scatter(
-            [c["value"] for _y, c in pts],
-            [y + 0.12 * (i - (len(models) - 1) / 2) for y, _c in pts],
-            color=colours[kind],
-            marker=markers[i % len(markers)],
-            s=18,
-            label=f"{model} ({kind})",
-            zorder=3,
-        )
-    for y, label in enumerate(labels):
-        threshold = next(c["threshold"] for _m, _k, c in checks if _label(c) == label)
-        ax.plot([threshold, threshold], [y - 0.35, y + 0.35], color="black", lw=1.0)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.invert_yaxis()
-    ax.set_xlabel("statistic (| = threshold)")
+    labels = sorted({m["label"] for m in shown})
+    models = [m for m in summary["models"] if any(x["model"] == m for x in shown)]
+    fig = Figure(figsize=(2.6 * len(models) + 2.2, 0.22 * len(labels) + 1.3), layout="constrained")
+    axes = fig.subplots(1, len(models), squeeze=False, sharey=True)[0]
+    for ax, model in zip(axes, models, strict=True):
+        mine = [m for m in shown if m["model"] == model]
+        for m in mine:
+            y = labels.index(m["label"])
+            ax.plot([m["threshold"]] * 2, [y - 0.35, y + 0.35], color="black", lw=1.0)
+            colour = OUTCOME_COLOURS[m["ok"]]
+            ax.scatter(
+                [m["value"]], [y], marker=MARKERS[m["direction"]], s=22, zorder=3,
+                color=colour if m["ok"] is not None else "none", edgecolors=colour,
+            )  # fmt: skip
+            ax.annotate(
+                m["verdict"].replace("diagnostic: ", ""), (1.02, y),
+                xycoords=("axes fraction", "data"), fontsize=5, va="center", color=colour,
+                annotation_clip=False,
+            )  # fmt: skip
+        ax.set_title(f"{model}\n({mine[0]['control']} control)", fontsize=7)
+        ax.set_xlabel("statistic (| = threshold)")
+        ax.margins(x=0.08)
+    axes[0].set_yticks(range(len(labels)), labels)
+    axes[0].invert_yaxis()
+    handles = [
+        Line2D([], [], ls="", marker=MARKERS[d], color="#555555", label=text)
+        for d, text in ((">=", "must be >= threshold"), ("<=", "must be <= threshold"),
+                        ("=", "must equal it"))
+    ] + [
+        Line2D([], [], ls="", marker="s", color=OUTCOME_COLOURS[k], label=text)
+        for k, text in ((True, "as required"), (False, "FAIL / false positive"),
+                        (None, "diagnostic"))
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncol=6, fontsize=6)
     rate = summary.get("false_positive_rate")
-    ax.set_title(
+    fig.suptitle(
         "Method validation"
         + (f": negative controls' false-positive rate {rate:.2f}" if rate is not None else "")
     )
-    ax.legend(loc="lower right", fontsize=6)
     return save_figure(fig, stem)

@@ -168,14 +168,22 @@ def edit_summary(*, shards: list[Path], sweeps: list[Path], editing: dict, summa
 
 
 def fig_editing(
-    *, summary: Path, trace_summary: Path, model: str, methods: Path, layers: Path, fronts: Path
+    *,
+    summary: Path,
+    trace_summary: Path,
+    model: str,
+    alpha: float,
+    methods: Path,
+    layers: Path,
+    fronts: Path,
 ) -> None:
-    """Fig. 6 (`methods`), Fig. 14 (`layers`, with the traced IE beside the efficacy) and the
-    tuning fronts (`fronts`), in one job: all read the same summaries."""
+    """Fig. 6 (`methods`, its stars at the claims' `alpha`, Holm), Fig. 14 (`layers`, with the
+    traced IE beside the efficacy) and the tuning fronts (`fronts`), in one job: all read the
+    same summaries."""
     from mmtrace.report import editing
 
     edits = read_json(summary)
-    editing.fig_methods(edits, model, methods.with_suffix(""))
+    editing.fig_methods(edits, model, methods.with_suffix(""), alpha)
     editing.fig_layers(edits, read_json(trace_summary), model, layers.with_suffix(""))
     editing.fig_fronts(edits, model, fronts.with_suffix(""))
 

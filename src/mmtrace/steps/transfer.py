@@ -135,29 +135,58 @@ def fig_transfer_mllm(
     *,
     attention: Path,
     ablation: Path,
+    examples: list[Path],
+    csvs: list[Path],
     model: str,
+    alpha: float,
     visual: Path,
     constraint: Path,
     roc: Path,
     knockouts: Path,
 ) -> None:
     """An MLLM's information-transfer figures in one job: Fig. 5 (visual tokens -> visual
-    constraint), Figs. 15-16 and 17 (constraint -> last token) and the ablation curves."""
+    constraint, with one question per split over its image), Figs. 15-16 and 17 (constraint ->
+    last token) and the ablation curves, their stars at the claims' `alpha` (Holm)."""
     from mmtrace.report import transfer
 
     contributions = read_json(attention)
-    transfer.fig_visual(contributions, model, visual.with_suffix(""))
-    transfer.fig_constraint_to_last(contributions, model, constraint.with_suffix(""))
+    shown = fig5_examples(examples, csvs)
+    transfer.fig_visual(contributions, model, visual.with_suffix(""), shown)
+    transfer.fig_constraint_to_last(contributions, model, constraint.with_suffix(""), alpha)
     transfer.fig_failure(contributions, model, roc.with_suffix(""))
-    transfer.fig_ablation(read_json(ablation), model, knockouts.with_suffix(""))
+    transfer.fig_ablation(read_json(ablation), model, knockouts.with_suffix(""), alpha)
 
 
-def fig_transfer_llm(*, attention: Path, model: str, constraint: Path, roc: Path) -> None:
+def fig5_examples(shards: list[Path], csvs: list[Path]) -> dict:
+    """Per split, Fig. 5's example: the first question (by qid) of the split's first attention
+    shard whose visual tokens contribute to the constraint, with its image: {split: (qid,
+    image, contributions)}."""
+    from PIL import Image  # not mmtrace.models: a figure job loads no torch
+
+    images = {r.qid: csv.parent / r.image_url for csv in csvs for r in load_questions([csv])}
+    out = {}
+    for shard in shards:
+        found = read_json(shard)
+        rows = sorted(
+            (r for r in found["records"] if sum(r.get("visual_to_constraint") or [])),
+            key=lambda r: r["qid"],
+        )
+        if rows:
+            qid = rows[0]["qid"]
+            with Image.open(images[qid]) as im:
+                image = im.convert("RGB")
+            out[found["split"]] = (qid, image, rows[0]["visual_to_constraint"])
+    return out
+
+
+def fig_transfer_llm(
+    *, attention: Path, model: str, alpha: float, constraint: Path, roc: Path
+) -> None:
     """An LLM's information-transfer figures (no image): Figs. 15-16 and 17."""
     from mmtrace.report import transfer
 
     contributions = read_json(attention)
-    transfer.fig_constraint_to_last(contributions, model, constraint.with_suffix(""))
+    transfer.fig_constraint_to_last(contributions, model, constraint.with_suffix(""), alpha)
     transfer.fig_failure(contributions, model, roc.with_suffix(""))
 
 
