@@ -107,6 +107,7 @@ from mmtrace.dataset import QuestionRecord
 from mmtrace.io import write_json
 from mmtrace.models import compiled_facts, compiled_routes, compiled_vision, toy
 from mmtrace.models.compiled_facts import Facts
+from mmtrace.models.compiled_parts import HEAD_DIM, Layout, scale_residual, set_head
 from mmtrace.toyworld.planted import BANDS, planted_tokens
 
 log = logging.getLogger(__name__)
@@ -116,34 +117,9 @@ BETA = 20.0  # gate sharpness of every hand-set MLP unit
 GAIN = 25.0  # the answer's logit
 SCORE = 40.0  # attention logit of a matched query-key pair
 RESIDUAL_SCALE = 50.0  # the residual's content unit (see the module docstring)
-HEAD_DIM = 128
 QK = slice(HEAD_DIM // 4, HEAD_DIM // 2)  # head dimensions whose rotary frequency is <= 1e-6
 LAYERS = 8  # layers 3-7 are empty: the storage layer 1 is early (1/7 of the depth)
 DEFAULT_WINDOWS = Validation().windows
-
-
-class Layout:
-    """Named blocks of the residual stream."""
-
-    def __init__(self, sizes: dict[str, int]) -> None:
-        self.blocks: dict[str, slice] = {}
-        start = 0
-        for name, n in sizes.items():
-            self.blocks[name] = slice(start, start + n)
-            start += n
-        self.size = start
-
-    def pad_to(self, multiple: int) -> None:
-        """Add an unused block so the size is a multiple of `multiple`."""
-        extra = -self.size % multiple
-        self.blocks["unused"] = slice(self.size, self.size + extra)
-        self.size += extra
-
-    def __getitem__(self, name: str) -> slice:
-        return self.blocks[name]
-
-    def at(self, name: str, i: int = 0) -> int:
-        return self.blocks[name].start + i
 
 
 def build(
@@ -236,7 +212,7 @@ def build(
         model.model.vision_tower.load_state_dict(vision_state)
         compiled_vision.projector(model.model.multi_modal_projector, lay, ANCHOR, patch)
         _language_model(model, lay, tok, facts, table, units, entities, end_id, name_ids, variant)
-        _scale_residual(model, RESIDUAL_SCALE)
+        scale_residual(model, RESIDUAL_SCALE)
     processor = LlavaProcessor(
         image_processor=toy.image_processor(image_size),
         tokenizer=tok,
@@ -266,35 +242,6 @@ def build(
         "layout": {k: [v.start, v.stop] for k, v in lay.blocks.items()},
     }
     return model, processor, truth
-
-
-def _scale_residual(model: LlavaForConditionalGeneration, scale: float) -> None:
-    """Multiply every write into the language model's residual stream by `scale`: the token
-    embeddings, the projector's output, and each layer's attention and MLP outputs. The LM head
-    and every projection reading the residual sit behind an RMSNorm, so they need no change."""
-    lm = model.model.language_model
-    proj = model.model.multi_modal_projector.linear_2
-    writes = [lm.embed_tokens.weight, proj.weight, proj.bias]
-    for layer in lm.layers:
-        writes += [layer.self_attn.o_proj.weight, layer.mlp.down_proj.weight]
-        writes += [
-            m.bias for m in (layer.self_attn.o_proj, layer.mlp.down_proj) if m.bias is not None
-        ]
-    for w in writes:
-        w.mul_(scale)
-
-
-def _set_head(attn, head: int, q: dict, k: dict, v: dict, lay_size: int, scale: float) -> None:
-    """One attention head: `q`/`k` map residual dims to (QK dim, weight); `v` maps residual
-    dims to (value dim, output dim); weights read normalised inputs (hence `scale`)."""
-    base = head * HEAD_DIM
-    for src, (dim, w) in q.items():
-        attn.q_proj.weight[base + dim, src] = w * scale
-    for src, (dim, w) in k.items():
-        attn.k_proj.weight[base + dim, src] = w * scale
-    for src, (dim, out) in v.items():
-        attn.v_proj.weight[base + dim, src] = scale
-        attn.o_proj.weight[out, base + dim] = 1.0
 
 
 def _language_model(
@@ -331,14 +278,14 @@ def _language_model(
     k = {lay.at("sink"): (qk0, 1.0), lay.at("planted"): (qk1, 1.0)}
     v = {lay.at("code", i): (i, ent[i]) for i in range(compiled_vision.CODE_DIMS)}
     v[lay.at("planted")] = (compiled_vision.CODE_DIMS, lay.at("has"))
-    _set_head(a0, 0, q, k, v, d, norm)
+    set_head(a0, 0, q, k, v, d, norm)
     # layer 0, head 1: uniform attention (no query), the mean bag-of-words vector, and the mean
     # `name` flag (`named`: >= 1 / MAX_POSITIONS where a name precedes, 0 in a clean prompt)
     if len(table) + 1 > HEAD_DIM:
         raise ValueError(f"{len(table)} words in the bag: more than one head holds")
     v = {lay.at("bow", i): (i, lay.at("bow", i)) for i in range(len(table))}
     v[lay.at("name")] = (len(table), lay.at("named"))
-    _set_head(a0, 1, {}, {}, v, d, norm)
+    set_head(a0, 1, {}, {}, v, d, norm)
     # a name anywhere before a reader (a corruption's "Senbix fruit" over "this fruit") vetoes
     # what it read: this weight on `named` outweighs any match
     veto = 2.0 * toy.MAX_POSITIONS
@@ -351,7 +298,7 @@ def _language_model(
         }
         k = {lay.at("sink"): (qk0, 1.0), lay.at("has"): (qk1, 1.0), lay.at("named"): (qk1, -veto)}
         v = {src: (i, src) for i, src in enumerate(ent)}
-        _set_head(lm.layers[1].self_attn, 0, q, k, v, d, norm)
+        set_head(lm.layers[1].self_attn, 0, q, k, v, d, norm)
     # layer 1, MLP: storage units (per entity) and relation units
     m1 = lm.layers[1].mlp
     at_end = variant in ("decoy", "elsewhere")  # storage at the last token only
@@ -400,7 +347,7 @@ def _language_model(
             q = {lay.at("anchor"): (qk0, SCORE * root / ANCHOR)}
             k = {lay.at("stored"): (qk0, 1.0), lay.at("sink"): (qk0, 0.5)}
             v = {src: (i, src) for i, src in enumerate(chunk)}
-            _set_head(a2, head, q, k, v, d, norm)
+            set_head(a2, head, q, k, v, d, norm)
     # layer 2, MLP: (category, relation, answer) units copy the asked slot into the answer
     m2 = lm.layers[2].mlp
     answers = sorted(set(facts.answer_ids.values()))
