@@ -39,10 +39,18 @@ STAGES = (
     ("route", "routes"),
     ("fig", "figures"),
     ("table", "tables"),
+    ("model_accuracy", "evaluation"),
+    ("validation", "validation"),
+    ("claims", "verdicts"),
 )
 
 
-def stage_of(stem: str) -> str:
+def stage_of(job: str) -> str:
+    """`job`: the benchmark file's path below the benchmark folder, without suffix; the figure
+    rules keep theirs in a `figures/` subfolder."""
+    if job.startswith("figures/"):
+        return "figures"
+    stem = job.rsplit("/", 1)[-1]
     for prefix, stage in STAGES:
         if stem.startswith(prefix):
             return stage
@@ -61,7 +69,7 @@ def jobs(bench_dir: Path) -> list[dict]:
         out.append(
             {
                 "job": str(path.relative_to(bench_dir).with_suffix("")),
-                "stage": stage_of(path.stem),
+                "stage": stage_of(path.relative_to(bench_dir).with_suffix("").as_posix()),
                 "wall_s": float(row["s"]),
                 "cpu_s": float(row["cpu_time"]),
                 "max_rss_mb": float(row["max_rss"]) if row["max_rss"] != "NA" else None,

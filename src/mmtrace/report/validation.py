@@ -126,22 +126,19 @@ OUTCOME_COLOURS = {True: "#1b9e77", False: "#d62728", None: "#999999"}
 
 def marks(summary: dict) -> list[dict]:
     """One mark per control and check with data: its label, statistic and threshold, the
-    rule's direction, the verdict the validation table gives, and `ok`: whether the control
-    behaved as it must (a positive control passes, a negative one stays silent; None for a row
+    rule's direction, the verdict the validation table gives, and `ok`: whether the method
+    found what the control's construction implies (the check's `expected`; None for a row
     reported but not scored). Read from the checks' `holds`, as the table and the claims are,
     never re-derived from the value: some rules combine several statistics."""
-    from mmtrace.validation.summary import NEGATIVE_CLAIMS
-
     out = []
     for model, entry in summary["models"].items():
         for c in entry["checks"]:
             if c["value"] is None or not c["n"]:
                 continue
-            positive = entry["control"] == "positive"
-            # reported but not scored: diagnostics, and a negative control's rows that are no
-            # claim (the summary's `fired` counts NEGATIVE_CLAIMS only)
-            scored = not c.get("diagnostic", False) and (positive or c["rule"] in NEGATIVE_CLAIMS)
-            ok = c["holds"] == positive if scored else None
+            expected = c.get("expected", entry["control"] == "positive")
+            # reported but not scored: diagnostics, and rows the construction fixes no answer for
+            scored = not c.get("diagnostic", False) and expected is not None
+            ok = c["holds"] == expected if scored else None
             out.append(
                 {
                     "model": model,
@@ -150,7 +147,7 @@ def marks(summary: dict) -> list[dict]:
                     "value": c["value"],
                     "threshold": c["threshold"],
                     "direction": c.get("direction", DIRECTIONS.get(c["rule"], "?")),
-                    "verdict": _verdict(entry["control"], c["holds"], not scored),
+                    "verdict": _verdict(entry["control"], c["holds"], not scored, expected),
                     "ok": ok,
                 }
             )
