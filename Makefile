@@ -55,7 +55,7 @@ UV_SPEC := uv==0.13.9
 UV_VENV := .venv-uv
 LOCK_ARGS ?=
 
-.PHONY: all run test test-e2e report tokenizer venv lock lint clean-results reference reference-robustness claims-readme checkpoints
+.PHONY: all run test test-e2e report tokenizer venv lock lint clean-results reference reference-robustness reference-families claims-readme checkpoints
 
 all: test
 
@@ -129,8 +129,13 @@ reference-robustness: $(STAMP)
 	cp results/robustness.json reference/robustness.json
 	$(MAKE) claims-readme
 
+# The families tables (README, docs/families.md): measure every supported family again.
+reference-families: $(STAMP)
+	$(BIN)/python benchmarks/families.py --out reference/families.json
+	$(MAKE) claims-readme
+
 claims-readme: $(STAMP)
-	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json', 'reference/run_time.json', 'reference/claims_on_controls.json')"
+	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json', 'reference/run_time.json', 'reference/claims_on_controls.json', 'reference/families.json')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -116,9 +116,15 @@ rule robustness_seed:
 
 rule robustness:
     input:
-        seed_claims=expand(
-            rules.robustness_seed.output.claims, seed=config["robustness"]["seeds"]
-        ),
+        # the run's own seed is this run (its claims); every other seed, a nested run
+        seed_claims=[
+            (
+                rules.claims.output.claims
+                if int(s) == int(config["seed"])
+                else expand(rules.robustness_seed.output.claims, seed=s)[0]
+            )
+            for s in config["robustness"]["seeds"]
+        ],
     output:
         pooled=RESULTS / "robustness.json",
         markdown=RESULTS / "robustness.md",

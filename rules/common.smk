@@ -75,6 +75,12 @@ RANDOM = list(config["toy_training"]["random"])
 MODELS = list(config["models"])
 MLLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "mllm"]
 LLM_MODELS = [m for m, s in config["models"].items() if s["role"] == "llm"]
+# the MLLMs that are edited (a model's `settings: {editing: null}` opts out)
+EDIT_MODELS = [
+    m
+    for m in MLLM_MODELS
+    if config["models"][m]["settings"].get("editing", {}) is not None
+]
 # method-validation controls: model -> positive | negative
 CONTROLS = {
     m: s["control"] for m, s in config["models"].items() if s["control"] != "none"
@@ -166,8 +172,10 @@ def hard_csvs(model):
 
 
 def settings_of(model, section):
-    """An analysis section for one model: the top-level section with the model's overrides."""
-    return {**config[section], **config["models"][model]["settings"].get(section, {})}
+    """An analysis section for one model: the top-level section with the model's overrides
+    (None where the model opts out of it: `editing: null`)."""
+    over = config["models"][model]["settings"].get(section, {})
+    return None if over is None else {**config[section], **over}
 
 
 def trained(name, folder=MODEL_DIR):
@@ -304,7 +312,7 @@ def edit_shards():
     """Every editing job's output: one per MLLM, scenario (each model's) and shard."""
     return [
         f
-        for m in MLLM_MODELS
+        for m in EDIT_MODELS
         for f in shard_files(
             EDITING, [m], settings_of(m, "editing")["scenarios"], "editing"
         )
@@ -315,7 +323,7 @@ def editing_figures():
     """Figs. 6 and 14 and the tuning fronts per MLLM."""
     return [
         FIGURES / f"{prefix}_{m}.pdf"
-        for m in MLLM_MODELS
+        for m in EDIT_MODELS
         for prefix in ("fig6_editing", "fig14_layer_sweep", "edit_fronts")
     ]
 

@@ -16,7 +16,7 @@ rule edit_shard:
     benchmark:
         BENCH / "edit_{model}_{scenario}_shard{shard}.tsv"
     wildcard_constraints:
-        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
+        model="|".join(EDIT_MODELS) if EDIT_MODELS else "^$",
         scenario="error_correction|long_tail",
         shard=r"\d+",
     conda:
@@ -45,7 +45,7 @@ rule edit_sweep:
     benchmark:
         BENCH / "edit_sweep_{model}.tsv"
     wildcard_constraints:
-        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
+        model="|".join(EDIT_MODELS) if EDIT_MODELS else "^$",
     conda:
         ENV
     threads: config["threads"]
@@ -64,7 +64,7 @@ rule edit_sweep:
 rule edit_summary:
     input:
         shards=edit_shards(),
-        sweeps=[EDITING / m / "sweep.json" for m in MLLM_MODELS],
+        sweeps=[EDITING / m / "sweep.json" for m in EDIT_MODELS],
     output:
         summary=EDITING / "summary.json",
     log:
@@ -118,7 +118,7 @@ rule fig_editing:
     benchmark:
         BENCH / "figures" / "editing_{model}.tsv"
     wildcard_constraints:
-        model="|".join(MLLM_MODELS) if MLLM_MODELS else "^$",
+        model="|".join(EDIT_MODELS) if EDIT_MODELS else "^$",
     conda:
         ENV
     params:

@@ -16,6 +16,7 @@ from mmtrace.report.claims import (
     ROBUSTNESS_BEGIN,
     ROBUSTNESS_END,
     markdown,
+    reference_pages,
     splice_readme,
     splice_robustness,
     table_claims,
@@ -92,7 +93,7 @@ def test_robustness_block_is_spliced_from_the_pooled_verdicts(tmp_path):
         f"a\n{README_BEGIN}\nOLD\n{README_END}\nb\n{ROBUSTNESS_BEGIN}\nOLD\n{ROBUSTNESS_END}\nc\n"
     )
     new = splice_robustness(readme, pooled)
-    assert "| F1 | toy-llava | supported | not supported | **unstable** |" in new
+    assert "Seeds 1, 2: 0 of 1 verdicts are the same on every seed; 1 are `unstable`: F1 " in new
     assert new.endswith(f"{ROBUSTNESS_END}\nc\n") and "\nOLD\n" in new  # claims block kept
     path, claims_file, pooled_file = tmp_path / "R.md", tmp_path / "c.json", tmp_path / "p.json"
     path.write_text(readme)
@@ -100,7 +101,10 @@ def test_robustness_block_is_spliced_from_the_pooled_verdicts(tmp_path):
     pooled_file.write_text(__import__("json").dumps(pooled))
     assert update_readme(path, claims_file, pooled_file)
     text = path.read_text()
-    assert "**unstable**" in text and "OLD" not in text
+    assert "`unstable`: F1 (toy-llava)" in text and "OLD" not in text
+    # the full table the README summarises, beside its source
+    page = (tmp_path / "p.md").read_text()
+    assert "| F1 | toy-llava | supported | not supported | **unstable** |" in page
 
 
 def test_readme_multi_seed_table_is_the_committed_robustness_reference():
@@ -108,6 +112,8 @@ def test_readme_multi_seed_table_is_the_committed_robustness_reference():
     reference = ROOT / "reference" / "robustness.json"
     readme = (ROOT / "README.md").read_text()
     assert splice_robustness(readme, read_json(reference)) == readme
+    pages = reference_pages(reference, None)
+    assert pages == {reference.with_suffix(".md"): reference.with_suffix(".md").read_text()}
     pooled = read_json(reference)
     assert len(pooled["seeds"]) >= 3 and pooled["rows"]
 

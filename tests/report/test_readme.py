@@ -13,6 +13,8 @@ import yaml
 
 from mmtrace.config import validate
 from mmtrace.report.claims import (
+    CONTROLS_BEGIN,
+    CONTROLS_END,
     README_BEGIN,
     README_END,
     ROBUSTNESS_BEGIN,
@@ -20,6 +22,7 @@ from mmtrace.report.claims import (
     VALIDATION_BEGIN,
     VALIDATION_END,
 )
+from mmtrace.report.families import FAMILIES_BEGIN, FAMILIES_END
 from mmtrace.report.runtime import RUNTIME_BEGIN, RUNTIME_END
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +35,8 @@ GENERATED = (
     (VALIDATION_BEGIN, VALIDATION_END),
     (ROBUSTNESS_BEGIN, ROBUSTNESS_END),
     (RUNTIME_BEGIN, RUNTIME_END),
+    (CONTROLS_BEGIN, CONTROLS_END),
+    (FAMILIES_BEGIN, FAMILIES_END),
 )
 
 # Numbers the README may state by hand: facts that do not change when the results are

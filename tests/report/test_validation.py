@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 
 from mmtrace.io import read_json
-from mmtrace.report.claims import VALIDATION_BEGIN, VALIDATION_END, splice_validation
-from mmtrace.report.validation import markdown, rows
+from mmtrace.report.claims import (
+    VALIDATION_BEGIN,
+    VALIDATION_END,
+    reference_pages,
+    splice_validation,
+)
+from mmtrace.report.validation import markdown, markdown_compact, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +55,22 @@ def test_markdown_has_the_latex_rows_with_the_control_on_each():
     assert lines[-1].startswith("Negative controls' false-positive rate: 0.50 (of")
 
 
+def test_the_readme_table_has_one_row_per_control_naming_what_went_wrong():
+    s = summary()
+    s["models"]["pos"].update(passed=1, total=2, failed=["MultEdit: a | b"], fired=[])
+    s["models"]["pos"]["ground_truth"] = "compiled"
+    s["models"]["neg"].update(passed=0, total=1, failed=["MultEdit: efficacy"])
+    s["models"]["neg"]["fired"] = ["MultEdit: efficacy"]
+    s["models"]["empty"] = {"control": "sanity", "checks": [], "total": 0}
+    body = [line for line in markdown_compact(s).splitlines() if line.startswith("| `")]
+    assert body == [
+        "| `pos` | positive (compiled) | 1/2 | MultEdit: a \\| b | **FAIL** |",
+        "| `neg` | negative | 0/1 | MultEdit: efficacy (fires) | **FAIL** |",
+        "| `empty` | sanity | 0/0 | - | no data |",
+    ]
+    assert "false-positive rate: 0.50" in markdown_compact(s)
+
+
 def test_splice_needs_the_markers():
     readme = f"a\n{VALIDATION_BEGIN}\nOLD\n{VALIDATION_END}\nb\n"
     new = splice_validation(readme, summary())
@@ -63,4 +84,7 @@ def test_readme_validation_table_is_the_committed_reference():
     reference = read_json(ROOT / "reference" / "validation.json")
     readme = (ROOT / "README.md").read_text()
     assert splice_validation(readme, reference) == readme
+    path = ROOT / "reference" / "validation.json"
+    pages = reference_pages(None, path)
+    assert pages == {path.with_suffix(".md"): path.with_suffix(".md").read_text()}
     assert reference["models"]["toy-llava-compiled"]["control"] == "positive"

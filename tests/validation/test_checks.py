@@ -132,6 +132,41 @@ def test_planted_share_and_knockouts():
         },
     }
     assert checks.ablation([knock], 4, rules)[0]["holds"]
+    # random knockouts that hit the code are reported, not ruled on; bottom-ranked ones are
+    knock["block"]["random"]["correct"] = [1.0, 0.2]
+    (row,) = checks.ablation([knock], 4, rules)
+    assert row["holds"] and "random 0.20" in row["statistic"]
+    knock["block"]["bottom"]["correct"] = [1.0, 0.2]
+    assert not checks.ablation([knock], 4, rules)[0]["holds"]
+
+
+def test_knockouts_are_not_scored_where_the_constraint_reads_no_image():
+    """A negative that answers by another route (its constraint reads nothing): Eq. 1's
+    ranking orders zeros, so its knockout rows are reported with no expectation; a control
+    that answers nothing must not fire them."""
+    rules = Validation()
+    knock = {
+        "ks": [4],
+        "block": {k: {"correct": [v]} for k, v in (("top", 0.0), ("random", 1), ("bottom", 1))},
+    }
+    contributions = [{"visual_to_constraint": [0.0] * 16}]
+    planted = {"decoy": [12, 13, 14, 15], "dead": [12, 13, 14, 15]}
+    out = summarise(
+        {"decoy": "negative", "dead": "sanity"},
+        {},
+        {},
+        {"decoy": contributions, "dead": contributions},
+        {"decoy": [knock], "dead": [knock]},
+        {},
+        rules,
+        planted,
+    )
+    (decoy,) = [c for c in out["models"]["decoy"]["checks"] if c["method"].startswith("abl")]
+    assert decoy["holds"] and decoy["expected"] is None
+    assert out["models"]["decoy"]["failed"] == []
+    (dead,) = [c for c in out["models"]["dead"]["checks"] if c["method"].startswith("abl")]
+    assert dead["expected"] is False
+    assert out["models"]["dead"]["fired"] == ["ablation (block, k=4): top-k knocks the answer out"]
 
 
 def test_a_trained_planted_control_is_scored_on_its_planted_tokens_only():

@@ -54,3 +54,19 @@ def test_a_control_whose_constraint_reads_no_image_is_inconclusive_on_f3_not_a_c
     ev = Evidence({"cut": "mllm"}, controls={"cut": "negative"}, attention={"cut": silent})
     (f3,) = [r for r in on_controls(ev, RULES, {})["rows"] if r["claim"] == "F3"]
     assert f3["verdict"] == "inconclusive" and f3["agrees"]
+
+
+def test_a_negative_names_what_its_construction_fixes_and_a_sanity_control_stays_silent():
+    """`elsewhere` reads the image into the constraint as the positive does (F1 early storage
+    there is absent): a named `supported` is scored as agreeing; on a sanity control an
+    unnamed `supported` is a false positive."""
+    ev = Evidence(
+        {"elsewhere": "mllm", "dead": "mllm"},
+        controls={"elsewhere": "negative", "dead": "sanity"},
+        trace={"elsewhere": early_trace(), "dead": early_trace()},
+    )
+    out = on_controls(ev, RULES, {"elsewhere": {"F1": "supported"}})
+    f1 = {r["model"]: r for r in out["rows"] if r["claim"] == "F1"}
+    assert f1["elsewhere"]["expected"] == "supported" and f1["elsewhere"]["agrees"] is True
+    assert f1["dead"]["agrees"] is False and "F1 on dead" in out["broken"]
+    assert "| F1 | supported ✗ | supported ✓ |" in markdown(out)

@@ -125,7 +125,7 @@ def defaults_for(model: str | Path | None, config: str | Path | None = None) -> 
     world, cfg, entry = found
     spec: dict[str, Any] = cfg["models"].get(entry, {}) if entry else {}
     over = spec.get("settings", {})
-    sections = {s: {**cfg[s], **over.get(s, {})} for s in SECTIONS}
+    sections = {s: {**cfg[s], **(over.get(s) or {})} for s in SECTIONS}
     prompts = dict(cfg["prompts"])
     if spec.get("prompt"):
         prompts[spec["role"]] = spec["prompt"]

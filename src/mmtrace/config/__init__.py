@@ -172,6 +172,15 @@ class Config(Strict):
             if unknown:
                 raise ValueError(f"models.{name}.settings: unknown sections {sorted(unknown)}")
             for section, over in spec.settings.items():
+                if over is None:
+                    if section != "editing":
+                        raise ValueError(
+                            f"models.{name}.settings.{section}: null (only `editing` may be "
+                            "null: the model is not edited)"
+                        )
+                    if spec.role != "mllm":
+                        raise ValueError(f"models.{name}.settings.editing: only MLLMs are edited")
+                    continue
                 type(getattr(self, section)).model_validate(
                     {**getattr(self, section).model_dump(), **over}
                 )

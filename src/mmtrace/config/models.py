@@ -40,8 +40,9 @@ class ModelSpec(Strict):
     # none (a model whose mechanism is the question).
     control: Literal["none", "positive", "negative", "sanity"] = "none"
     # Per-model overrides of the analysis sections (e.g. fewer questions for a control), merged
-    # over the top-level `tracing`, `attention`, `ablation`, `editing`.
-    settings: dict[str, dict[str, Any]] = {}
+    # over the top-level `tracing`, `attention`, `ablation`, `editing`. `editing: null`: the
+    # model is not edited (a control whose construction fixes nothing MultEdit is scored on).
+    settings: dict[str, dict[str, Any] | None] = {}
 
     @model_validator(mode="after")
     def _hub_pinned(self) -> ModelSpec:

@@ -9,8 +9,10 @@ from mmtrace.io import read_json, write_text
 from mmtrace.report.runtime import splice_block, splice_runtime
 from mmtrace.report.tables import markdown_row, render_template
 from mmtrace.report.validation import markdown as validation_markdown
+from mmtrace.report.validation import markdown_compact as validation_compact
 from mmtrace.verdicts.claims import seed_unstable
 from mmtrace.verdicts.robustness import markdown as robustness_markdown
+from mmtrace.verdicts.robustness import summary_markdown as robustness_summary
 
 CAPTION = (
     "Does the paper hold? Each claim decided per model by the rule in its row, fixed in config "
@@ -104,19 +106,41 @@ def splice_readme(readme: str, claims: dict) -> str:
 
 
 def splice_robustness(readme: str, pooled: dict) -> str:
-    """The README with the text between its robustness markers replaced by the pooled
-    verdicts of `snakemake robustness` (`mmtrace.verdicts.robustness.markdown`)."""
+    """The README with the text between its robustness markers replaced by the summary of the
+    pooled verdicts of `snakemake robustness` (`mmtrace.verdicts.robustness.summary_markdown`)."""
     return _splice(
-        readme, ROBUSTNESS_BEGIN, ROBUSTNESS_END, robustness_markdown(pooled), "robustness"
+        readme, ROBUSTNESS_BEGIN, ROBUSTNESS_END, robustness_summary(pooled), "robustness"
     )
 
 
 def splice_validation(readme: str, summary: dict) -> str:
     """The README with the text between its validation markers replaced by the method
-    validation of a run (`results/validation/summary.json`)."""
+    validation of a run (`results/validation/summary.json`), one row per control."""
     return _splice(
-        readme, VALIDATION_BEGIN, VALIDATION_END, validation_markdown(summary), "validation"
+        readme, VALIDATION_BEGIN, VALIDATION_END, validation_compact(summary), "validation"
     )
+
+
+PAGE_HEAD = "<!-- generated from {source} by `make claims-readme`: do not edit -->\n\n"
+
+
+def reference_pages(robustness: Path | None, validation: Path | None) -> dict[Path, str]:
+    """The full tables the README's blocks summarise, each beside its source: every check of
+    the validation (reference/validation.md) and every seed's verdict (reference/robustness.md)."""
+    out = {}
+    if validation is not None and validation.is_file():
+        out[validation.with_suffix(".md")] = (
+            PAGE_HEAD.format(source=validation.name)
+            + "# Method validation: every check\n\n"
+            + validation_markdown(read_json(validation))
+        )
+    if robustness is not None and robustness.is_file():
+        out[robustness.with_suffix(".md")] = (
+            PAGE_HEAD.format(source=robustness.name)
+            + "# Verdicts across seeds\n\n"
+            + robustness_markdown(read_json(robustness))
+        )
+    return out
 
 
 CONTROLS_BEGIN = (
@@ -140,12 +164,21 @@ def update_readme(
     validation: str | Path | None = None,
     run_time: str | Path | None = None,
     controls: str | Path | None = None,
+    families: str | Path | None = None,
 ) -> bool:
     """Rewrite the README's claims table from a claims file, its multi-seed table from a
     pooled robustness file, its validation table from a validation summary and its run-time
-    sentence from a timed run (benchmarks/run_time.py), each where given and present
-    (`make claims-readme`); True if it changed."""
+    sentence from a timed run (benchmarks/run_time.py), its families table (and
+    docs/families.md's) from benchmarks/families.py's record, each where given and present
+    (`make claims-readme`), and the full tables those blocks summarise (`reference_pages`);
+    True if the README changed."""
     readme = Path(readme)
+    for page, text in reference_pages(
+        None if robustness is None else Path(robustness),
+        None if validation is None else Path(validation),
+    ).items():
+        if not page.is_file() or page.read_text() != text:
+            write_text(page, text)
     old = readme.read_text()
     new = splice_readme(old, read_json(claims))
     if robustness is not None and Path(robustness).is_file():
@@ -156,6 +189,16 @@ def update_readme(
         new = splice_runtime(new, read_json(run_time))
     if controls is not None and Path(controls).is_file() and CONTROLS_BEGIN in new:
         new = splice_controls(new, read_json(controls))
+    if families is not None and Path(families).is_file():
+        from mmtrace.report.families import splice_families
+
+        record = read_json(families)
+        new = splice_families(new, record)
+        page = readme.parent / "docs" / "families.md"
+        if page.is_file():
+            text = page.read_text()
+            if splice_families(text, record) != text:
+                write_text(page, splice_families(text, record))
     if new != old:
         write_text(readme, new)
     return new != old

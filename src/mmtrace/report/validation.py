@@ -74,8 +74,9 @@ def render_table(summary: dict) -> str:
 
 
 def markdown(summary: dict) -> str:
-    """The README's validation table: the LaTeX table's rows (the control named on every row),
-    then the negative controls' false-positive rate."""
+    """Every check's row (the LaTeX table's rows, the control named on every row), then the
+    negative controls' false-positive rate: `reference/validation.md` and the run's
+    `results/validation/summary.md`."""
     lines = [
         "| control | method | rule | n | statistic | threshold | verdict |",
         "|---|---|---|---|---|---|---|",
@@ -99,11 +100,44 @@ def markdown(summary: dict) -> str:
             f"Negative controls' false-positive rate: {rate:.2f} (of "
             f"{summary.get('negative_checks', 0)} checks whose mechanism they rule out).",
         ]
+    return "\n".join(lines + _sanity(summary)) + "\n"
+
+
+def _sanity(summary: dict) -> list[str]:
     sanity = summary.get("sanity_fired")
-    if sanity is not None:
-        fired = "; ".join(f"{m}: {', '.join(f)}" for m, f in sanity.items()) or "none fired"
-        lines += ["", f"Sanity checks (answer nothing; not counted in the rate): {fired}."]
-    return "\n".join(lines) + "\n"
+    if sanity is None:
+        return []
+    fired = "; ".join(f"{m}: {', '.join(f)}" for m, f in sanity.items()) or "none fired"
+    return ["", f"Sanity checks (answer nothing; not counted in the rate): {fired}."]
+
+
+def markdown_compact(summary: dict) -> str:
+    """The README's validation table: one row per control (its kind, the checks that found what
+    its construction implies, those that did not), then the false-positive rate. Every check's
+    row is in `markdown`, which `make claims-readme` writes to reference/validation.md."""
+    lines = [
+        "| control | kind | checks as constructed | not as constructed | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for model, entry in summary["models"].items():
+        kind = entry["control"]
+        if entry.get("ground_truth") not in (None, "none"):
+            kind += f" ({entry['ground_truth']})"
+        total, failed = entry.get("total", 0), entry.get("failed", [])
+        passed = entry.get("passed", total - len(failed))
+        fired = set(entry.get("fired", []))
+        off = [f"{f} (fires)" if f in fired else f for f in failed]
+        verdict = "no data" if not total else ("**FAIL**" if failed else "pass")
+        cells = [f"`{model}`", kind, f"{passed}/{total}", "; ".join(off) or "-", verdict]
+        lines.append(markdown_row(cells))
+    rate = summary.get("false_positive_rate")
+    if rate is not None:
+        lines += [
+            "",
+            f"Negative controls' false-positive rate: {rate:.2f} (of "
+            f"{summary.get('negative_checks', 0)} checks whose mechanism they rule out).",
+        ]
+    return "\n".join(lines + _sanity(summary)) + "\n"
 
 
 # Each rule's direction (`mmtrace.validation.checks`): the statistic must be at least (>=) or at

@@ -191,18 +191,22 @@ def ablation(
     n_planted: int,
     rules: Validation,
     content: bool = False,
-    expected: bool = True,
+    expected: bool | None = True,
 ) -> list[dict]:
-    """Knockouts of as many tokens as are planted: top-ranked ones drop accuracy to at most
-    `ablated_accuracy`, random and bottom-ranked ones keep at least `kept_accuracy`.
+    """Knockouts of as many tokens as are planted: Eq. 1's top-ranked ones drop accuracy to at
+    most `ablated_accuracy`, its bottom-ranked ones keep at least `kept_accuracy` (random ones
+    are reported, not ruled on: a random set of k of the visual tokens often includes a
+    planted one, and a control whose code needs every planted token then loses its answer,
+    which its construction implies).
 
-    `content` (positive controls): also the control's own premise, that the planted tokens
+    `content` (controls that answer): also the control's own premise, that the planted tokens
     carry the answer: mean-ablating the tokens the planted mask covers drops accuracy to at
-    most `ablated_accuracy` while random ones keep `kept_accuracy`. Only the mean way removes
-    content; blocking in the early layers leaves the tokens readable later. `expected`:
-    whether Eq. 1's ranking (to the visual constraint) can find the planted tokens, i.e. the
-    control routes the image through the constraint; the premise is expected of every control
-    that answers (`content`)."""
+    most `ablated_accuracy`. Only the mean way removes content; blocking in the early layers
+    leaves the tokens readable later. `expected`: whether Eq. 1's ranking (of contributions to
+    the visual constraint) must find the tokens that carry the answer: True where the control
+    routes the image through the constraint, None (not scored) where its constraint does not
+    read the image (the ranking then orders contributions of zero and rounding, which the
+    construction says nothing about), False for a control that answers nothing."""
     out = []
     rows = [r for r in records if n_planted in r.get("ks", [])]
     masked = [r for r in rows if "mask" in r.get("mean", {})]
@@ -218,7 +222,7 @@ def ablation(
                 gone,
                 rules.ablated_accuracy,
                 len(masked),
-                gone <= rules.ablated_accuracy and kept >= rules.kept_accuracy,
+                gone <= rules.ablated_accuracy,
             )
         )
     for way in ("block", "mean"):
@@ -230,10 +234,7 @@ def ablation(
             ranking: float(np.mean([r[way][ranking]["correct"][k] for r in group]))
             for ranking in ("top", "random", "bottom")
         }
-        holds = (
-            acc["top"] <= rules.ablated_accuracy
-            and min(acc["random"], acc["bottom"]) >= rules.kept_accuracy
-        )
+        holds = acc["top"] <= rules.ablated_accuracy and acc["bottom"] >= rules.kept_accuracy
         out.append(
             _row(
                 f"ablation ({way}, k={n_planted})",

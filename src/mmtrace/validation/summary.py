@@ -55,7 +55,7 @@ def summarise(
                 len(planted),
                 rules,
                 content=answers,
-                expected=via_constraint,
+                expected=True if via_constraint else (None if answers else False),
             )
         if kind == "positive" and truth:
             rows += checks.editing(edits.get(model), truth["storage"]["layer"], rules)

@@ -4,12 +4,13 @@ A method that finds its known mechanism in the positive control is not yet a cla
 does: the claims table reads the methods' outputs through decision rules (Holm-corrected
 per-layer tests, permutation tests, bands of depth), and those rules are validated here, on
 the same controls, with the same statistics. Each control is decided as if it were a studied
-model. A positive control names the verdicts its construction fixes (config
-`validation.expect`, e.g. F1 `supported` where the facts are stored early at the visual
-constraint); any rule it does not name is reported, not scored. On a negative control no rule
-may say `supported`: `not supported` and `inconclusive` both mean the rule stayed silent. A
-rule that says `supported` on a decoy or on random weights is broken, and this table is where
-that shows.
+model. A control names the verdicts its construction fixes (config `validation.expect`, e.g.
+F1 `supported` where the facts are stored early at the visual constraint, or F3 `supported` for
+a negative whose constraint reads the image as the positive's does though it stores the facts
+elsewhere); a positive control's rules it does not name are reported, not scored. On a negative
+or sanity control every rule it does not name must stay silent: `not supported` and
+`inconclusive` both mean that. A rule that says `supported` on a decoy or on random weights is
+broken, and this table is where that shows.
 """
 
 from __future__ import annotations
@@ -39,18 +40,21 @@ def _decide_as_studied(ev: Evidence, rules: Claims) -> list[Row]:
 
 def on_controls(ev: Evidence, rules: Claims, expect: dict[str, dict[str, str]]) -> dict:
     """Per claim rule and control: the verdict, what the control's construction implies
-    (`expect` for a positive control; silence for a negative one) and whether they agree."""
+    (`expect` where it names the rule; else silence for a negative or sanity control, nothing
+    for a positive one) and whether they agree."""
     rows = []
     for r in _decide_as_studied(ev, rules):
         kind = ev.controls.get(r.model.split(" vs ")[0])
         if kind is None:
             continue
-        if kind == "negative":
-            expected = SILENT
-            agrees: bool | None = r.verdict != SUPPORTED
+        named = expect.get(r.model.split(" vs ")[0], {}).get(r.claim)
+        agrees: bool | None
+        if named is not None:
+            expected, agrees = named, r.verdict == named
+        elif kind in ("negative", "sanity"):
+            expected, agrees = SILENT, r.verdict != SUPPORTED
         else:
-            expected = expect.get(r.model, {}).get(r.claim)
-            agrees = None if expected is None else r.verdict == expected
+            expected, agrees = None, None
         rows.append(
             {
                 "claim": r.claim,
@@ -90,7 +94,7 @@ def markdown(result: dict) -> str:
                 cells.append("")
                 continue
             mark = {True: " ✓", False: " ✗", None: ""}[r["agrees"]]
-            if r["control"] == "negative" and r["agrees"]:
+            if r["expected"] == SILENT and r["agrees"]:
                 mark = ""  # silence is the expected state: only a firing rule is marked
             cells.append(f"{r['verdict']}{mark}")
         lines.append(f"| {claim} | " + " | ".join(cells) + " |")
@@ -98,8 +102,9 @@ def markdown(result: dict) -> str:
     lines += [
         "",
         f"{result['agree']} of {result['scored']} scored verdicts agree with the controls' "
-        f"construction; contradicted: {broken}. ✓ a positive control's expected verdict, ✗ a "
-        "verdict the construction contradicts (a negative control's `supported` is a false "
-        "positive); unmarked cells are not scored.",
+        f"construction; contradicted: {broken}. ✓ a verdict the construction fixes (config "
+        "`validation.expect`), ✗ one it contradicts (a negative or sanity control's `supported` "
+        "where nothing is named is a false positive); unmarked cells are silent as required or "
+        "not scored.",
     ]
     return "\n".join(lines) + "\n"

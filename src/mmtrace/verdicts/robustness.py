@@ -50,3 +50,18 @@ def markdown(pooled: dict) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def summary_markdown(pooled: dict) -> str:
+    """The README's multi-seed paragraph: how many (claim, model) verdicts every seed agrees on,
+    and the ones they do not (the claims table's † rows). Every seed's verdict is in
+    `markdown`, which `make claims-readme` writes to reference/robustness.md."""
+    seeds = ", ".join(str(s) for s in pooled["seeds"])
+    rows = pooled["rows"]
+    unstable = [f"{r['claim']} ({r['model']})" for r in rows if r["pooled"] == UNSTABLE]
+    text = (
+        f"Seeds {seeds}: {len(rows) - len(unstable)} of {len(rows)} verdicts are the same on "
+        f"every seed; {len(unstable)} are `{UNSTABLE}`"
+    )
+    text += (": " + ", ".join(unstable) + ".") if unstable else "."
+    return text + "\n"
