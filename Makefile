@@ -135,7 +135,7 @@ reference-families: $(STAMP)
 	$(MAKE) claims-readme
 
 claims-readme: $(STAMP)
-	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json', 'reference/run_time.json', 'reference/claims_on_controls.json', 'reference/families.json')"
+	$(BIN)/python -c "from mmtrace.report.claims import update_readme; update_readme('README.md', 'reference/toy.json', 'reference/robustness.json', 'reference/validation.json', 'reference/run_time.json', 'reference/claims_on_controls.json', 'reference/families.json', 'reference/pin_cost.json')"
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

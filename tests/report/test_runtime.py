@@ -13,7 +13,9 @@ from mmtrace.report.claims import README_BEGIN, README_END, update_readme
 from mmtrace.report.runtime import (
     RUNTIME_BEGIN,
     RUNTIME_END,
+    pin_cost_markdown,
     runtime_markdown,
+    splice_pin_cost,
     splice_runtime,
 )
 
@@ -93,6 +95,25 @@ def test_readme_run_time_is_the_committed_record():
     readme = (ROOT / "README.md").read_text()
     assert RUNTIME_BEGIN in readme and RUNTIME_END in readme
     timed = ROOT / "reference" / "run_time.json"
-    if not timed.is_file():
-        pytest.skip("reference/run_time.json not committed yet: the block is a placeholder")
     assert splice_runtime(readme, read_json(timed)) == readme
+
+
+def test_pin_cost_is_the_committed_record():
+    """docs/reproducibility.md's pin-cost block is generated from reference/pin_cost.json."""
+    page = (ROOT / "docs" / "reproducibility.md").read_text()
+    record = read_json(ROOT / "reference" / "pin_cost.json")
+    assert splice_pin_cost(page, record) == page
+    assert record["jobs"] and all(r["pinned"] > 0 and r["unpinned"] > 0 for r in record["jobs"])
+
+
+def test_pin_cost_block_states_each_job_and_the_total():
+    record = {
+        "machine": {"cpu": "X"},
+        "jobs": [{"target": "results/a.json", "pinned": 12.0, "unpinned": 10.0, "ratio": 1.2}],
+        "pinned_cpu_s": 12.0,
+        "unpinned_cpu_s": 10.0,
+        "ratio": 1.2,
+    }
+    text = pin_cost_markdown(record)
+    assert "| `results/a.json` | 12.0 | 10.0 | 1.20 |" in text
+    assert "12 CPU-s pinned against 10 unpinned (ratio 1.20) on X" in text

@@ -214,10 +214,15 @@ def test_variants_from_precomputed_image_features_equal_the_pixel_path(trained, 
                 assert out[way][ranking]["p"][j] == pytest.approx(float(p[sel].mean()), abs=1e-6)
 
 
+TIGHT = 2e-7  # float32 rounding between the batched rows and one forward of the model
+
+
 def test_per_layer_blocking_equals_blocking_every_token_at_that_layer(trained, tiny_world):
-    """The per-layer curve (every visual token blocked in one layer) equals the top-k knockout
-    at k = all visual tokens with `block_layers` = that one layer; its summary has one Holm
-    p-value per layer."""
+    """The per-layer curve from every later token (`per_layer_all`) equals the top-k knockout
+    at k = all visual tokens with `block_layers` = that one layer; the constraint's curve
+    (`per_layer`, F3-layer's) equals the same blocking from the constraint's tokens only, and
+    differs from it (the last token reads the image too); each summary has one Holm p-value per
+    layer."""
     from mmtrace.models.encoding import encode_record
 
     loaded = load(trained["mm-llama"], "mllm")
@@ -229,12 +234,22 @@ def test_per_layer_blocking_equals_blocking_every_token_at_that_layer(trained, t
         loaded, enc, [5], contrib, [n], ["block"], [0], None, 1, 0, 64, per_layer=True
     )
     n_layers = loaded.model.config.text_config.num_hidden_layers
-    assert len(out["per_layer"]["p"]) == n_layers
+    assert len(out["per_layer"]["p"]) == len(out["per_layer_all"]["p"]) == n_layers
+    gap = 0.0
     for layer in range(n_layers):
         at = ablation.ablate_question(
             loaded, enc, [5], contrib, [n], ["block"], [layer], None, 1, 0, 64
         )
-        assert out["per_layer"]["p"][layer] == pytest.approx(at["block"]["top"]["p"][0], abs=1e-6)
+        all_p = out["per_layer_all"]["p"][layer]
+        assert all_p == pytest.approx(at["block"]["top"]["p"][0], abs=1e-6)
+        with torch.no_grad():
+            constraint = enc.span_positions["visual"]
+            with ablation.blocking(loaded.model, [enc.image_positions], [layer], constraint):
+                logits = loaded.model(**enc.inputs).logits[0, -1]
+        p = float(torch.softmax(logits.float(), -1)[5])
+        assert out["per_layer"]["p"][layer] == pytest.approx(p, abs=TIGHT)
+        gap = max(gap, abs(out["per_layer"]["p"][layer] - all_p))
+    assert gap >= 100 * TIGHT  # the two curves block different reads
     rows = [{"qid": "q", "split": "known", "n_visual": n, **out}] * 3
     summary = study.summarise_ablation(
         [

@@ -91,6 +91,10 @@ def test_ablation_rows_equal_the_full_forward(name):
                 assert out[way][ranking]["p"][j] == pytest.approx(float(p[sel].mean()), abs=TOL)
     with torch.no_grad(), ablation.blocking(lm.model, [enc.image_positions], [0]):
         p0 = torch.softmax(lm.model(**enc.inputs).logits[0, -1], -1)[gold[0]]
+    assert out["per_layer_all"]["p"][0] == pytest.approx(float(p0), abs=TOL)
+    constraint = enc.span_positions["visual"]
+    with torch.no_grad(), ablation.blocking(lm.model, [enc.image_positions], [0], constraint):
+        p0 = torch.softmax(lm.model(**enc.inputs).logits[0, -1], -1)[gold[0]]
     assert out["per_layer"]["p"][0] == pytest.approx(float(p0), abs=TOL)
 
 

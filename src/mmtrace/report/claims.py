@@ -165,11 +165,13 @@ def update_readme(
     run_time: str | Path | None = None,
     controls: str | Path | None = None,
     families: str | Path | None = None,
+    pin_cost: str | Path | None = None,
 ) -> bool:
     """Rewrite the README's claims table from a claims file, its multi-seed table from a
     pooled robustness file, its validation table from a validation summary and its run-time
     sentence from a timed run (benchmarks/run_time.py), its families table (and
-    docs/families.md's) from benchmarks/families.py's record, each where given and present
+    docs/families.md's) from benchmarks/families.py's record, docs/reproducibility.md's pin
+    cost from benchmarks/pin_cost.py's, each where given and present
     (`make claims-readme`), and the full tables those blocks summarise (`reference_pages`);
     True if the README changed."""
     readme = Path(readme)
@@ -189,6 +191,13 @@ def update_readme(
         new = splice_runtime(new, read_json(run_time))
     if controls is not None and Path(controls).is_file() and CONTROLS_BEGIN in new:
         new = splice_controls(new, read_json(controls))
+    if pin_cost is not None and Path(pin_cost).is_file():
+        from mmtrace.report.runtime import splice_pin_cost
+
+        page = readme.parent / "docs" / "reproducibility.md"
+        text = page.read_text()
+        if splice_pin_cost(text, read_json(pin_cost)) != text:
+            write_text(page, splice_pin_cost(text, read_json(pin_cost)))
     if families is not None and Path(families).is_file():
         from mmtrace.report.families import splice_families
 

@@ -60,3 +60,35 @@ def splice_runtime(readme: str, record: dict) -> str:
     """The README with the text between its run-time markers replaced by
     `runtime_markdown(record)`."""
     return splice_block(readme, RUNTIME_BEGIN, RUNTIME_END, runtime_markdown(record), "runtime")
+
+
+PIN_COST_BEGIN = (
+    "<!-- pincost:begin (generated from reference/pin_cost.json by `make claims-readme`) -->"
+)
+PIN_COST_END = "<!-- pincost:end -->"
+
+
+def pin_cost_markdown(record: dict) -> str:
+    """What the pins cost (benchmarks/pin_cost.py): per job, CPU seconds with and without them,
+    and the total ratio, on the machine named."""
+    lines = [
+        "| job (its output) | pinned CPU-s | unpinned CPU-s | ratio |",
+        "|---|---|---|---|",
+    ]
+    for row in record["jobs"]:
+        lines.append(
+            f"| `{row['target']}` | {row['pinned']:.1f} | {row['unpinned']:.1f} | "
+            f"{row['ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        f"Together {record['pinned_cpu_s']:.0f} CPU-s pinned against "
+        f"{record['unpinned_cpu_s']:.0f} unpinned (ratio {record['ratio']:.2f}) on "
+        f"{record['machine']['cpu']}, each job alone on one thread, Snakemake's start-up "
+        "subtracted.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def splice_pin_cost(text: str, record: dict) -> str:
+    return splice_block(text, PIN_COST_BEGIN, PIN_COST_END, pin_cost_markdown(record), "pin cost")

@@ -202,25 +202,33 @@ def fig_failure(summary: dict, model: str, stem) -> list[Path]:
 
 
 def _per_layer_panel(ax, split_entry: dict, first: bool, alpha: float) -> None:
-    """Every visual token blocked in one layer only: p(answer) (solid, 95% CI) and accuracy
-    (dashed) per layer; layers whose drop is > 0 at Holm p < `alpha` are starred."""
-    g = split_entry["per_layer"]
+    """Every visual token blocked in one layer only, from the visual constraint (F3-layer's
+    curve, coloured) and from every later token (grey): p(answer) (solid, 95% CI) and accuracy
+    (dashed) per layer; layers whose constraint-blocked drop is > 0 at Holm p < `alpha` are
+    starred."""
     clean = split_entry[next(w for w in WAY_LABELS if w in split_entry)]["clean"]
-    layers = np.arange(len(g["drop_p_answer"]))
-    p = clean["p_answer"] - np.asarray(g["drop_p_answer"])
-    ci = clean["p_answer"] - np.asarray(g["drop_p_answer_ci95"])
-    colour = RANKING_COLOURS["top"]
-    ax.plot(layers, p, color=colour, marker="o", ms=3)
-    ax.fill_between(layers, ci[:, 1], ci[:, 0], color=colour, alpha=0.2, lw=0)
-    ax.plot(layers, clean["accuracy"] - np.asarray(g["drop_accuracy"]), color=colour, ls="--")
-    for x, star in zip(layers, per_layer_stars(g, alpha), strict=True):
-        if star:
-            ax.text(x, 1.02, "*", ha="center", va="bottom")
+    curves = (("per_layer", RANKING_COLOURS["top"], "from the constraint"),
+              ("per_layer_all", "#888888", "from every later token"))  # fmt: skip
+    for key, colour, label in curves:
+        g = split_entry.get(key)
+        if g is None:
+            continue
+        layers = np.arange(len(g["drop_p_answer"]))
+        p = clean["p_answer"] - np.asarray(g["drop_p_answer"])
+        ci = clean["p_answer"] - np.asarray(g["drop_p_answer_ci95"])
+        ax.plot(layers, p, color=colour, marker="o", ms=3, label=label)
+        ax.fill_between(layers, ci[:, 1], ci[:, 0], color=colour, alpha=0.2, lw=0)
+        ax.plot(layers, clean["accuracy"] - np.asarray(g["drop_accuracy"]), color=colour, ls="--")
+        if key == "per_layer":
+            for x, star in zip(layers, per_layer_stars(g, alpha), strict=True):
+                if star:
+                    ax.text(x, 1.02, "*", ha="center", va="bottom")
+            ax.set_xticks(layers)
     ax.set_ylim(0, 1.1)
-    ax.set_xticks(layers)
     ax.set_xlabel("layer where every visual token is blocked")
     if first:
         ax.set_ylabel("one layer blocked\np(answer) / accuracy (dashed)")
+        ax.legend(fontsize="x-small", loc="lower right")
 
 
 def fig_ablation(summary: dict, model: str, stem, alpha: float = ALPHA) -> list[Path]:
@@ -229,7 +237,8 @@ def fig_ablation(summary: dict, model: str, stem, alpha: float = ALPHA) -> list[
     covers most: F3's content baseline), per way (rows) and split (columns), with 95% CIs; k where
     top-k drops more than random-k at Holm p < `alpha` (one-sided Wilcoxon, Holm over the
     panel's k: the Ablation claim's test) are starred. Last row, where run: every visual token
-    blocked in one layer at a time (where the image's information moves)."""
+    blocked in one layer at a time, from the visual constraint (F3-layer) and from every later
+    token (where the image's information enters the text at all)."""
     apply_style()
     entry = summary[model]
     splits = [s for s in _splits(entry, pooled=True) if entry["splits"][s]["n"]]

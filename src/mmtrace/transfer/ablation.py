@@ -241,7 +241,10 @@ def ablate_question(
     Returns {way: {ranking: {"p": [per k], "correct": [per k]}}} with random draws averaged,
     plus the clean `p_clean` and `correct_clean`; `gold` are the answer's first-token ids.
     `per_layer`: also `per_layer` = {"p", "correct"} per layer l with every visual token
-    blocked (from every later token) in layer l only: where the image's information moves."""
+    blocked from the visual constraint's tokens in layer l only (F3-layer: the constraint reads
+    the image there), and `per_layer_all` the same blocked from every later token (where the
+    image's information enters the text at all: a prompt whose last token reads the image
+    itself shows there and not in `per_layer`)."""
     model = loaded.model
     gold_t = torch.as_tensor(list(gold), device=loaded.device)
 
@@ -294,13 +297,17 @@ def ablate_question(
                 result[ranking]["correct"].append(float(ok_all[sel].mean()))
         out[way] = result
     if per_layer:
-        curve_p, curve_ok = [], []
-        for layer in range(len(locate(model))):
-            with blocking(model, [list(enc.image_positions)], [layer]):
-                p, ok = score(logits_at(model, call)[:, None])
-            curve_p.append(float(p[0]))
-            curve_ok.append(bool(ok[0]))
-        out["per_layer"] = {"p": curve_p, "correct": curve_ok}
+        constraint = list(enc.span_positions.get("visual") or [])
+        if not constraint:
+            raise ValueError(f"{enc.qid}: per-layer blocking needs the visual constraint's tokens")
+        for key, queries in (("per_layer", constraint), ("per_layer_all", None)):
+            curve_p, curve_ok = [], []
+            for layer in range(len(locate(model))):
+                with blocking(model, [list(enc.image_positions)], [layer], queries=queries):
+                    p, ok = score(logits_at(model, call)[:, None])
+                curve_p.append(float(p[0]))
+                curve_ok.append(bool(ok[0]))
+            out[key] = {"p": curve_p, "correct": curve_ok}
     return out
 
 

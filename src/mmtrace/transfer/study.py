@@ -345,17 +345,18 @@ def _ablation_group(rows: list[dict], way: str) -> dict:
     return out
 
 
-def _per_layer_group(rows: list[dict]) -> dict | None:
-    """Every visual token blocked in one layer at a time: the mean drop in p(answer) and
+def _per_layer_group(rows: list[dict], key: str = "per_layer") -> dict | None:
+    """Every visual token blocked in one layer at a time (`per_layer`: from the visual
+    constraint; `per_layer_all`: from every later token): the mean drop in p(answer) and
     accuracy per layer with 95% t-intervals, and Holm-adjusted one-sided Wilcoxon p-values of
     the drop in p(answer) being > 0."""
-    rows = [r for r in rows if "per_layer" in r]
+    rows = [r for r in rows if key in r]
     if not rows:
         return None
     p0 = np.array([r["p_clean"] for r in rows])
     a0 = np.array([float(r["correct_clean"]) for r in rows])
-    dp = p0[:, None] - np.array([r["per_layer"]["p"] for r in rows])
-    da = a0[:, None] - np.array([r["per_layer"]["correct"] for r in rows], dtype=float)
+    dp = p0[:, None] - np.array([r[key]["p"] for r in rows])
+    da = a0[:, None] - np.array([r[key]["correct"] for r in rows], dtype=float)
     mean_dp, ci_dp = _ci(dp)
     mean_da, ci_da = _ci(da)
     return {
@@ -395,9 +396,10 @@ def summarise_ablation(shards: list[dict]) -> dict:
             if rows:
                 for way in meta[model]["ways"]:
                     e[way] = _ablation_group(rows, way)
-                per_layer = _per_layer_group(rows)
-                if per_layer:
-                    e["per_layer"] = per_layer
+                for key in ("per_layer", "per_layer_all"):
+                    curve = _per_layer_group(rows, key)
+                    if curve:
+                        e[key] = curve
             entry["splits"][split] = e
         out[model] = entry
     return out

@@ -320,8 +320,11 @@ def content(ev: Evidence, rules: Claims) -> list[Row]:
 
 
 def transfer_layer(ev: Evidence, rules: Claims) -> list[Row]:
-    """F3's "at the first attention layer": blocking every visual token in one layer at a time,
-    the first layer's knockout lowers p(answer) significantly (Holm over layers) and most."""
+    """F3's "at the first attention layer": blocking every visual token from the visual
+    constraint in one layer at a time, the first layer's knockout lowers p(answer)
+    significantly (Holm over layers) and most. Blocked from every later token instead, a model
+    whose last token reads the image itself would pass too (the decoy control does): that
+    curve (`per_layer_all`) is reported beside it."""
     out = []
     for model in ev.studied("mllm"):
         curve = ev.ablation.get(model, {}).get("splits", {}).get("all", {}).get("per_layer")
@@ -345,13 +348,21 @@ def transfer_layer(ev: Evidence, rules: Claims) -> list[Row]:
                 )
                 verdict = SUPPORTED if ok else NOT_SUPPORTED
                 reason = f"largest drop at l{worst}; first layer's Holm p={p[0]:.3g}"
+            every = ev.ablation[model]["splits"]["all"].get("per_layer_all")
+            if every:
+                d = every["drop_p_answer"]
+                reason += (
+                    f"; blocked from every later token instead: l0 {d[0]:.3f}, largest at "
+                    f"l{max(range(len(d)), key=d.__getitem__)}"
+                )
         out.append(
             Row(
                 "F3-layer",
                 model,
                 "the image's information reaches the text at the first attention layer",
                 "visual tokens -> constraint at the first self-attention layer",
-                "drop in p(answer) with every visual token blocked in one layer only",
+                "drop in p(answer) with every visual token blocked from the visual constraint in "
+                "one layer only",
                 value,
                 f"the first layer's drop is the largest and > 0 at Holm p < {rules.alpha}",
                 verdict,
