@@ -29,6 +29,7 @@ rule claims:
         roles={m: s["role"] for m, s in config["models"].items()},
         controls=CONTROLS,
         rules=config["claims"],
+        seed=config["seed"],
     script:
         "scripts/claims.py"
 

@@ -30,3 +30,19 @@ def test_pooled_verdict_is_common_or_unstable():
     table = markdown(out)
     assert "| seed 1 | seed 2 | seed 3 | pooled |" in table
     assert "| F3 | m | not supported | supported | supported | **unstable** |" in table
+
+
+def test_the_runs_own_verdict_stands_for_its_seed():
+    """The committed multi-seed run says seed 1 supported F1 and seed 2 not; a run of seed 1
+    that now says `not supported` (the rules changed since) is not marked unstable by the old
+    seed-1 verdict; one whose other seeds disagree with it is."""
+    from mmtrace.verdicts.claims import Row, mark_seeds, seed_unstable
+
+    pooled = pool({1: run(F1="supported"), 2: run(F1="not supported")})
+    row = Row("F1", "m", "", "", "", "", "", "not supported", "", {})
+    mark_seeds([row], pooled, own_seed=1)
+    assert row.seeds == {"1": "not supported", "2": "not supported"}
+    assert not seed_unstable(row.as_dict())
+    row.verdict = "supported"
+    mark_seeds([row], pooled, own_seed=1)
+    assert seed_unstable(row.as_dict())

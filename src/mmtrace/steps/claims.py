@@ -23,6 +23,7 @@ def claims(
     edit_summary: Path,
     validation_summary: list[Path],
     robustness: list[Path],
+    seed: int,
     claims: Path,
     markdown: Path,
 ) -> None:
@@ -46,7 +47,7 @@ def claims(
     )
     settings = config.Claims(**rules)
     rows = decide(ev, settings)
-    mark_seeds(rows, read_json(robustness[0]) if robustness else None)
+    mark_seeds(rows, read_json(robustness[0]) if robustness else None, seed)
     for row in rows:
         log.info("%s / %s: %s (%s)", row.claim, row.model, row.verdict, row.reason)
     out = {

@@ -48,13 +48,18 @@ def combine(parts: list[tuple[str, str]]) -> tuple[str, str]:
     return INCONCLUSIVE, reason or "no data"
 
 
-def mark_seeds(rows: list[Row], pooled: dict | None) -> None:
-    """Give each row the verdicts of the committed multi-seed run (`verdicts.robustness`)."""
+def mark_seeds(rows: list[Row], pooled: dict | None, own_seed: int | None = None) -> None:
+    """Give each row the verdicts of the committed multi-seed run (`verdicts.robustness`), with
+    this run's own verdict in place of the committed one for its seed (`own_seed`): the run is
+    that seed's authority, and a committed multi-seed run made before a change of the rules
+    would otherwise mark a verdict this run no longer gives."""
     if not pooled:
         return
     by_key = {(r["claim"], r["model"]): r["verdicts"] for r in pooled["rows"]}
     for row in rows:
         row.seeds = dict(by_key.get((row.claim, row.model), {}))
+        if row.seeds and own_seed is not None:
+            row.seeds[str(own_seed)] = row.verdict
 
 
 def seed_unstable(row: dict) -> bool:
