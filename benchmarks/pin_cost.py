@@ -50,24 +50,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--only", nargs="+", default=None, help="measure these targets again, kept in --out"
+    )
     args = parser.parse_args(argv)
-    exe = str(Path(sys.executable).with_name("snakemake"))
     rows = []
-    for target in TARGETS:
+    if args.only:
+        old = json.loads(args.out.read_text())["jobs"]
+        rows = [r for r in old if r["target"] not in args.only]
+    for target in args.only or TARGETS:
         if not (args.run / target).is_file():
             sys.exit(f"pin_cost: {args.run / target} missing: give a finished default run")
-        base = [exe, "--cores", "1", "--quiet", "all"]
-        idle = cpu_seconds([*base[:-1], target], args.run)  # up to date: start-up only
+        base = [sys.executable, "-m", "snakemake", "--cores", "1"]
+        quiet = ["--quiet", "all"]  # last: --quiet and --config take several values
+        # a job forced before may have left this target out of date: bring it up to date,
+        # then the same command costs Snakemake's start-up only
+        cpu_seconds([*base, target, *quiet], args.run)
+        idle = cpu_seconds([*base, target, *quiet], args.run)
         cost = {"pinned": [], "unpinned": []}
         for _ in range(args.repeats):
             for label, pin in (("pinned", "true"), ("unpinned", "false")):
-                cmd = [*base[:-1], "--force", target, "--config", f"numerics={{pin: {pin}}}"]
+                pins = f"numerics={{pin: {pin}}}"
+                cmd = [*base, "--force", target, "--config", pins, *quiet]
                 cost[label].append(cpu_seconds(cmd, args.run) - idle)
         row = {"target": target, "startup_cpu_s": idle}
         row |= {k: min(v) for k, v in cost.items()}
         row["ratio"] = row["pinned"] / row["unpinned"]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
+    rows.sort(key=lambda r: TARGETS.index(r["target"]) if r["target"] in TARGETS else 99)
     pinned = sum(r["pinned"] for r in rows)
     unpinned = sum(r["unpinned"] for r in rows)
     record = {
