@@ -116,4 +116,4 @@ def test_pin_cost_block_states_each_job_and_the_total():
     }
     text = pin_cost_markdown(record)
     assert "| `results/a.json` | 12.0 | 10.0 | 1.20 |" in text
-    assert "12 CPU-s pinned against 10 unpinned (ratio 1.20) on X" in text
+    assert "12 CPU-s pinned against 10 unpinned (ratio 1.20) on X, each job forced" in text

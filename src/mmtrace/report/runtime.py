@@ -84,8 +84,9 @@ def pin_cost_markdown(record: dict) -> str:
         "",
         f"Together {record['pinned_cpu_s']:.0f} CPU-s pinned against "
         f"{record['unpinned_cpu_s']:.0f} unpinned (ratio {record['ratio']:.2f}) on "
-        f"{record['machine']['cpu']}, each job alone on one thread, Snakemake's start-up "
-        "subtracted.",
+        f"{record['machine']['cpu']}, each job forced on its own on one thread, Snakemake's "
+        "start-up subtracted. Differences of a few percent are within what other load on the "
+        "machine moves a job's CPU time.",
     ]
     return "\n".join(lines) + "\n"
 
