@@ -153,6 +153,8 @@ DIRECTIONS = {
     "top-k knocks the answer out": "<=",
     "specificity": "<=",
     "peaks at the storage layer": "=",
+    "declared cells restore": ">=",
+    "declared cells stay quiet": ">=",
 }
 MARKERS = {">=": "^", "<=": "v", "=": "D", "?": "o"}
 OUTCOME_COLOURS = {True: "#1b9e77", False: "#d62728", None: "#999999"}
