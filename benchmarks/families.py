@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.families import FAMILIES, loaded, prepared  # noqa: E402
+from support.families import FAMILIES, loaded, positions, prepared  # noqa: E402
 
 from mmtrace import numerics  # noqa: E402
 from mmtrace.models import families  # noqa: E402
@@ -52,12 +52,6 @@ LABELS = {
     "paligemma2": ("PaliGemma 2", "PaliGemmaForConditionalGeneration"),
     "mllama": ("Mllama (Llama-3.2-Vision)", "MllamaForConditionalGeneration"),
 }
-
-
-def positions(prep) -> list[int]:
-    """Before the constraint, on it, after it, and the last two positions."""
-    span, seq = prep.enc.span_positions["visual"], len(prep.enc.input_ids)
-    return sorted({span[0] - 1, *span, span[-1] + 1, span[-1] + 2, seq - 2, seq - 1})
 
 
 def measure(name: str) -> dict:

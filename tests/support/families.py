@@ -413,6 +413,13 @@ def encoded(lm, template: str | None = None, seed: int = 0):
     return encode_question(lm, template, "q", QUESTION, [span], image(seed))
 
 
+def positions(prep) -> list[int]:
+    """The cells the family checks compare: before the visual constraint, on it, the two after
+    it, and the last two positions."""
+    span, seq = prep.enc.span_positions["visual"], len(prep.enc.input_ids)
+    return sorted({span[0] - 1, *span, span[-1] + 1, span[-1] + 2, seq - 2, seq - 1})
+
+
 def prepared(lm, corruption: str = "replace", template: str | None = None):
     """The test question's clean and corrupted passes (tracing.question.prepare)."""
     from mmtrace.tracing.question import TraceSettings, prepare

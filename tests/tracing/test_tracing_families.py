@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 import torch
 from support.families import FAMILIES, loaded, prepared
+from support.families import positions as cells_of
 
 from mmtrace.models import families
 from mmtrace.models.lookup import locate
@@ -25,15 +26,9 @@ TOL = 1e-5
 ENGINE = sorted(n for n, f in FAMILIES.items() if f.status == "engine")
 
 
-def _positions(prep) -> list[int]:
-    """Before the constraint, on it, after it, and the last two positions."""
-    span, seq = prep.enc.span_positions["visual"], len(prep.enc.input_ids)
-    return sorted({span[0] - 1, *span, span[-1] + 1, span[-1] + 2, seq - 2, seq - 1})
-
-
 def _compare(lm, prep, passes=None) -> tuple[float, float]:
     """(max |engine - reference|, max |reference IE|) over every kind and window."""
-    positions = _positions(prep)
+    positions = cells_of(prep)
     args = (lm.model, prep.enc.inputs, prep.corrupted, prep.answer_id)
     fast = trace_many(
         *args, KINDS, WINDOWS, positions, batch_size=7, noise=prep.noise,
@@ -78,7 +73,7 @@ def test_mrope_positions_matter_and_the_gate_catches_them():
     diff, _ = _compare(lm, prep, wrong)
     assert diff >= 100 * TOL, diff
     args = (lm.model, prep.enc.inputs, prep.corrupted, prep.answer_id, KINDS, WINDOWS)
-    check = gate.verify(*args, _positions(prep), "centered", None, wrong)
+    check = gate.verify(*args, cells_of(prep), "centered", None, wrong)
     assert not check.passed and check.max_abs_diff >= 100 * TOL
 
 
@@ -103,7 +98,7 @@ def test_a_head_that_is_not_the_output_embeddings_is_not_traced_by_the_engine():
     lm.model.config.text_config.final_logit_softcapping = 1.0
     prep = prepared(lm)
     assert "logits" in prep.passes.obstacle
-    positions = _positions(prep)[-2:]
+    positions = cells_of(prep)[-2:]
     args = (lm.model, prep.enc.inputs, prep.corrupted, prep.answer_id, ("mlp",), (1,), positions)
     res, how = gate.trace(*args, passes=prep.passes)
     assert how.path == gate.REFERENCE and "logits" in how.reason
@@ -120,7 +115,7 @@ def test_paligemma_goes_to_the_exact_reference(name):
     lm = loaded(name)
     prep = prepared(lm)
     assert "not causal" in prep.passes.obstacle
-    positions = _positions(prep)
+    positions = cells_of(prep)
     args = (lm.model, prep.enc.inputs, prep.corrupted, prep.answer_id)
     with pytest.raises(Unsupported, match="not causal"):
         trace_many(*args, KINDS, WINDOWS, positions, passes=prep.passes)
@@ -146,11 +141,11 @@ def test_the_gate_trusts_the_engine_after_its_check():
     lm = loaded("qwen2_5_vl")
     prep = prepared(lm)
     args = (lm.model, prep.enc.inputs, prep.corrupted, prep.answer_id, KINDS, WINDOWS)
-    res, how = gate.trace(*args, _positions(prep), passes=prep.passes)
+    res, how = gate.trace(*args, cells_of(prep), passes=prep.passes)
     assert how.path == gate.ENGINE and how.reason is None
     assert how.check.passed and how.check.max_effect >= 100 * TOL
     assert how.check.cells == len(KINDS) * len(WINDOWS) * 9
-    forced, exact = gate.trace(*args, _positions(prep), passes=prep.passes, exact=True)
+    forced, exact = gate.trace(*args, cells_of(prep), passes=prep.passes, exact=True)
     assert exact.path == gate.REFERENCE and exact.reason == "forced (exact)"
     for key, r in res.items():
         assert (r.ie - forced[key].ie).abs().max() <= TOL

@@ -93,22 +93,25 @@ def markdown(summary: dict) -> str:
                 row["verdict"] if row["verdict"] != "FAIL" else "**FAIL**",
             ]
             lines.append(markdown_row(cells))
+    return "\n".join(lines + _footer(summary)) + "\n"
+
+
+def _footer(summary: dict) -> list[str]:
+    """Under either table: the negative controls' false-positive rate, then what the sanity
+    controls fired."""
+    out = []
     rate = summary.get("false_positive_rate")
     if rate is not None:
-        lines += [
+        out += [
             "",
             f"Negative controls' false-positive rate: {rate:.2f} (of "
             f"{summary.get('negative_checks', 0)} checks whose mechanism they rule out).",
         ]
-    return "\n".join(lines + _sanity(summary)) + "\n"
-
-
-def _sanity(summary: dict) -> list[str]:
     sanity = summary.get("sanity_fired")
-    if sanity is None:
-        return []
-    fired = "; ".join(f"{m}: {', '.join(f)}" for m, f in sanity.items()) or "none fired"
-    return ["", f"Sanity checks (answer nothing; not counted in the rate): {fired}."]
+    if sanity is not None:
+        fired = "; ".join(f"{m}: {', '.join(f)}" for m, f in sanity.items()) or "none fired"
+        out += ["", f"Sanity checks (answer nothing; not counted in the rate): {fired}."]
+    return out
 
 
 def markdown_compact(summary: dict) -> str:
@@ -130,14 +133,7 @@ def markdown_compact(summary: dict) -> str:
         verdict = "no data" if not total else ("**FAIL**" if failed else "pass")
         cells = [f"`{model}`", kind, f"{passed}/{total}", "; ".join(off) or "-", verdict]
         lines.append(markdown_row(cells))
-    rate = summary.get("false_positive_rate")
-    if rate is not None:
-        lines += [
-            "",
-            f"Negative controls' false-positive rate: {rate:.2f} (of "
-            f"{summary.get('negative_checks', 0)} checks whose mechanism they rule out).",
-        ]
-    return "\n".join(lines + _sanity(summary)) + "\n"
+    return "\n".join(lines + _footer(summary)) + "\n"
 
 
 # Each rule's direction (`mmtrace.validation.checks`): the statistic must be at least (>=) or at
