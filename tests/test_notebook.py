@@ -42,7 +42,7 @@ def test_the_notebook_runs_and_shows_every_analysis_inline(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
         nb,
-        timeout=900,
+        timeout=None,  # no wall-clock limit: a busy machine must not fail the test
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOK.parent)}},
     )
