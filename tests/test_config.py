@@ -277,3 +277,15 @@ def test_command_line_values_are_read_as_yaml_scalars(raw, typed, expected):
     bad["use_gpu"] = "true"  # the same string in config.yaml is refused
     with pytest.raises(ConfigError, match="use_gpu"):
         validate(bad)
+
+
+def test_only_an_mllms_editing_may_be_null(raw):
+    """`settings: {editing: null}` opts an MLLM out of editing; a null elsewhere is refused."""
+    ok = copy.deepcopy(raw)
+    ok["models"]["toy-llava"]["settings"] = {"editing": None}
+    validate(ok)
+    for model, section in (("toy-llava", "tracing"), ("toy-llm", "editing")):
+        bad = copy.deepcopy(raw)
+        bad["models"][model]["settings"] = {section: None}
+        with pytest.raises(ConfigError, match=f"models.{model}.settings"):
+            validate(bad)
